@@ -1,0 +1,1 @@
+"""Versioned prompt templates (Jinja2 files), shipped as package data."""

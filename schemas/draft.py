@@ -1,0 +1,157 @@
+"""The shape the LLM is asked to fill, kept apart from the public result.
+
+The JSON schema sent to the model is derived from the mark scheme: objective ids are
+fixed keys and levels/marks are enums, because llama.cpp grammars ignore integer
+minimum/maximum. Everything is validated again here against the scheme and the essay
+(passed as validation context), and a failure is fed back to the model as a re-ask.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
+
+from schemas.grounding import EssayIndex, quote_problem
+from schemas.scheme import MarkScheme
+
+JsonObject = dict[str, Any]
+
+MAX_EVIDENCE = 4
+MAX_POINTS = 3
+RATIONALE_CHARS = 700
+QUOTE_CHARS = 300
+POINT_CHARS = 300
+SUMMARY_CHARS = 500
+
+
+class AODraft(BaseModel):
+    """The model's judgement on one objective."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    evidence: list[str] = Field(default_factory=list, max_length=MAX_EVIDENCE)
+    rationale: str = Field(min_length=1, max_length=RATIONALE_CHARS * 2)
+    strengths: list[str] = Field(default_factory=list, max_length=MAX_POINTS)
+    improvements: list[str] = Field(default_factory=list, max_length=MAX_POINTS)
+    level: int
+    mark: int
+
+
+class MarkingDraft(BaseModel):
+    """The model's whole answer; validate with context ``{"scheme": ..., "essay": EssayIndex}``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    objectives: dict[str, AODraft]
+    what_went_well: str = Field(max_length=SUMMARY_CHARS * 2)
+    even_better_if: str = Field(max_length=SUMMARY_CHARS * 2)
+    teacher_notes: str = Field(default="", max_length=SUMMARY_CHARS * 2)
+    off_topic: bool = False
+
+    @model_validator(mode="after")
+    def _against_scheme_and_essay(self, info: ValidationInfo) -> MarkingDraft:
+        context = info.context or {}
+        scheme = context.get("scheme")
+        essay = context.get("essay")
+        if not isinstance(scheme, MarkScheme) or not isinstance(essay, EssayIndex):
+            raise ValueError("MarkingDraft must be validated with scheme and essay context")
+        problems = draft_problems(self, scheme, essay)
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+
+def draft_problems(draft: MarkingDraft, scheme: MarkScheme, essay: EssayIndex) -> list[str]:
+    """Every way ``draft`` breaks the scheme or misquotes the essay, as fix-it sentences."""
+    problems: list[str] = []
+    expected = set(scheme.objective_ids)
+    unknown = sorted(set(draft.objectives) - expected)
+    missing = [i for i in scheme.objective_ids if i not in draft.objectives]
+    if unknown:
+        problems.append(
+            f"unknown objective ids {unknown}; use only {list(scheme.objective_ids)}"
+        )
+    if missing:
+        problems.append(f"objectives {missing} are missing; mark every objective")
+    for ao_id, ao_draft in draft.objectives.items():
+        if ao_id not in expected:
+            continue
+        ao = scheme.objective(ao_id)
+        levels = [lv.level for lv in ao.levels]
+        if ao_draft.level not in levels:
+            problems.append(f"{ao_id}: level {ao_draft.level} does not exist; choose one of {levels}")
+            continue
+        band = ao.level(ao_draft.level)
+        if not band.min_mark <= ao_draft.mark <= band.max_mark:
+            problems.append(
+                f"{ao_id}: mark {ao_draft.mark} is outside level {band.level}'s band "
+                f"{band.min_mark}-{band.max_mark}; give a mark inside the band or change the level"
+            )
+        if ao_draft.mark > ao.min_marks and not ao_draft.evidence:
+            problems.append(f"{ao_id}: a mark above {ao.min_marks} needs at least one quotation as evidence")
+        for quote in ao_draft.evidence:
+            problem = quote_problem(quote, essay)
+            if problem:
+                problems.append(f"{ao_id}: {problem}")
+    return problems
+
+
+def _string(max_length: int) -> JsonObject:
+    return {"type": "string", "maxLength": max_length}
+
+
+def _string_list(max_items: int, max_length: int) -> JsonObject:
+    return {"type": "array", "items": _string(max_length), "maxItems": max_items}
+
+
+BANDS_PATTERN = re.compile(r"(\d+): (\d+)-(\d+)")
+
+
+def bands_from_schema(ao_schema: JsonObject) -> list[tuple[int, int, int]]:
+    """(level, min, max) triples read back from an AO's schema description."""
+    text = str(ao_schema.get("description", "")).partition("Levels (level: marks):")[2]
+    return [(int(a), int(b), int(c)) for a, b, c in BANDS_PATTERN.findall(text)]
+
+
+def output_json_schema(scheme: MarkScheme) -> JsonObject:
+    """The JSON schema the model must fill for ``scheme`` (enums for every level and mark)."""
+    objectives: JsonObject = {}
+    for ao in scheme.objectives:
+        bands = "; ".join(f"{lv.level}: {lv.min_mark}-{lv.max_mark}" for lv in ao.levels)
+        objectives[ao.id] = {
+            "type": "object",
+            "description": f"{ao.name}. Levels (level: marks): {bands}",
+            "properties": {
+                "evidence": _string_list(MAX_EVIDENCE, QUOTE_CHARS),
+                "rationale": _string(RATIONALE_CHARS),
+                "strengths": _string_list(MAX_POINTS, POINT_CHARS),
+                "improvements": _string_list(MAX_POINTS, POINT_CHARS),
+                "level": {"type": "integer", "enum": [lv.level for lv in ao.levels]},
+                "mark": {
+                    "type": "integer",
+                    "enum": list(range(ao.min_marks, ao.max_marks + 1)),
+                },
+            },
+            "required": ["evidence", "rationale", "strengths", "improvements", "level", "mark"],
+            "additionalProperties": False,
+        }
+    return {
+        "title": "MarkingDraft",
+        "type": "object",
+        "properties": {
+            "objectives": {
+                "type": "object",
+                "properties": objectives,
+                "required": list(scheme.objective_ids),
+                "additionalProperties": False,
+            },
+            "what_went_well": _string(SUMMARY_CHARS),
+            "even_better_if": _string(SUMMARY_CHARS),
+            "teacher_notes": _string(SUMMARY_CHARS),
+            "off_topic": {"type": "boolean"},
+        },
+        "required": ["objectives", "what_went_well", "even_better_if", "teacher_notes", "off_topic"],
+        "additionalProperties": False,
+    }

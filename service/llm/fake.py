@@ -1,0 +1,156 @@
+"""Test doubles behind the LLM port. They never pretend to be real models: their
+provenance says ``endpoint_kind="fake"``.
+
+- ``ScriptedLLM`` answers from a script and records every request it was sent.
+- ``FakeMarker`` answers any marking request instantly with a valid, grounded draft
+  whose marks come from a policy function (used for API load tests and eval plumbing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from schemas.draft import JsonObject, bands_from_schema
+from schemas.result import EndpointKind, TokenUsage
+from service.errors import ModelResponseError
+from service.llm.port import Completion, CompletionRequest
+
+Step = str | Completion | Exception | Callable[[CompletionRequest], "str | Completion"]
+
+
+class ScriptedLLM:
+    """Replies with the scripted steps in order; an exception step is raised."""
+
+    def __init__(
+        self,
+        steps: Sequence[Step],
+        *,
+        model_id: str = "scripted-fake",
+        indicative_only: bool = False,
+        delay_s: float = 0.0,
+    ) -> None:
+        self._steps = list(steps)
+        self._model_id = model_id
+        self._indicative = indicative_only
+        self._delay = delay_s
+        self.history: list[CompletionRequest] = []
+
+    @property
+    def model_id(self) -> str:
+        """The fake's name."""
+        return self._model_id
+
+    @property
+    def endpoint_kind(self) -> EndpointKind:
+        """Always ``fake``."""
+        return "fake"
+
+    @property
+    def indicative_only(self) -> bool:
+        """As configured."""
+        return self._indicative
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        """The next scripted step."""
+        self.history.append(request)
+        if self._delay:
+            await asyncio.sleep(self._delay)
+        if len(self.history) > len(self._steps):
+            raise ModelResponseError(
+                f"scripted fake has {len(self._steps)} steps but was called {len(self.history)} times"
+            )
+        step = self._steps[len(self.history) - 1]
+        if isinstance(step, Exception):
+            raise step
+        if callable(step):
+            step = step(request)
+        if isinstance(step, Completion):
+            return step
+        return Completion(text=step, finish_reason="stop", usage=_usage(request, step), model=self._model_id)
+
+
+def _usage(request: CompletionRequest, text: str) -> TokenUsage:
+    prompt_chars = sum(len(m.content) for m in request.messages)
+    return TokenUsage(prompt_tokens=prompt_chars // 4, completion_tokens=len(text) // 4)
+
+
+MarkPolicy = Callable[[str, int, int, str], int]
+"""(ao_id, min_mark, max_mark, essay) -> mark."""
+
+
+def middle_policy(ao_id: str, low: int, high: int, essay: str) -> int:
+    """The middle of the AO's range."""
+    return (low + high) // 2
+
+
+def essay_from_request(request: CompletionRequest) -> str:
+    """The essay text between the fence markers of the last essay message."""
+    for message in reversed(request.messages):
+        match = re.search(r"<<<STUDENT_ESSAY_START>>>\n(.*)\n<<<STUDENT_ESSAY_END>>>", message.content, re.S)
+        if match:
+            return match.group(1)
+    raise ModelResponseError("fake marker found no fenced essay in the request")
+
+
+def _quotes(essay: str) -> list[str]:
+    words = essay.split()
+    if len(words) < 4:
+        return []
+    return [" ".join(words[:6]), " ".join(words[len(words) // 2 : len(words) // 2 + 6])]
+
+
+@dataclass
+class FakeMarker:
+    """Instant, valid answers: marks from ``policy``, quotes taken from the essay itself."""
+
+    policy: MarkPolicy = middle_policy
+    model_id: str = "fake-marker"
+    indicative_only: bool = False
+    delay_s: float = 0.0
+    calls: int = 0
+
+    @property
+    def endpoint_kind(self) -> EndpointKind:
+        """Always ``fake``."""
+        return "fake"
+
+    def answer(self, request: CompletionRequest) -> str:
+        """The JSON draft for ``request``."""
+        essay = essay_from_request(request)
+        quotes = _quotes(essay)
+        objectives: JsonObject = {}
+        schema_objectives = request.json_schema["properties"]["objectives"]["properties"]
+        for ao_id, ao_schema in schema_objectives.items():
+            bands = bands_from_schema(ao_schema)
+            low, high = bands[0][1], bands[-1][2]
+            mark = min(max(self.policy(ao_id, low, high, essay), low), high)
+            level = next(lv for lv, lo, hi in bands if lo <= mark <= hi)
+            objectives[ao_id] = {
+                "evidence": quotes if mark > low else [],
+                "rationale": f"Fake rationale: level {level}, mark {mark}.",
+                "strengths": ["Fake strength."],
+                "improvements": ["Fake improvement."],
+                "level": level,
+                "mark": mark,
+            }
+        return json.dumps(
+            {
+                "objectives": objectives,
+                "what_went_well": "Fake: what went well.",
+                "even_better_if": "Fake: even better if.",
+                "teacher_notes": "Produced by a fake model.",
+                "off_topic": False,
+            }
+        )
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        """Answer after the configured delay."""
+        self.calls += 1
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        text = self.answer(request)
+        return Completion(text=text, finish_reason="stop", usage=_usage(request, text), model=self.model_id)

@@ -1,0 +1,180 @@
+"""OpenAI-compatible adapter (OpenAI, Azure, vLLM, Ollama, llama.cpp server) via langchain-openai.
+
+Transport retries live here and only here: the OpenAI SDK retries 408/409/429/5xx and
+connection errors ``transport_retries`` times, honouring ``Retry-After``. Semantic re-asks
+(invalid output) are the pipeline's job. Nothing else retries.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import openai
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.runnables import Runnable
+from langchain_openai import ChatOpenAI
+from pydantic import SecretStr
+
+from schemas.result import EndpointKind, TokenUsage
+from service.errors import (
+    ContentFilteredError,
+    ModelError,
+    ModelResponseError,
+    ModelTimeoutError,
+    ModelUnavailableError,
+    OutputTruncatedError,
+)
+from service.llm.port import ChatMessage, Completion, CompletionRequest, FinishReason
+from service.settings import Settings, StructuredMode
+
+_MESSAGE_TYPES: dict[str, type[BaseMessage]] = {
+    "system": SystemMessage,
+    "user": HumanMessage,
+    "assistant": AIMessage,
+}
+
+
+def _to_langchain(messages: tuple[ChatMessage, ...]) -> list[BaseMessage]:
+    return [_MESSAGE_TYPES[m.role](content=m.content) for m in messages]
+
+
+def _retry_after(exc: openai.APIStatusError) -> float | None:
+    value = exc.response.headers.get("retry-after")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def map_openai_error(exc: openai.OpenAIError) -> ModelError:
+    """Translate an SDK error into draftmark's tree, keeping any Retry-After hint."""
+    if isinstance(exc, openai.APITimeoutError):
+        return ModelTimeoutError("the model endpoint timed out; retry later", retry_after=5)
+    if isinstance(exc, openai.APIConnectionError):
+        return ModelUnavailableError(f"cannot reach the model endpoint: {exc}", retry_after=10)
+    if isinstance(exc, openai.RateLimitError):
+        return ModelUnavailableError(
+            "the model endpoint is rate limiting requests", retry_after=_retry_after(exc) or 30
+        )
+    if isinstance(exc, openai.LengthFinishReasonError):
+        return OutputTruncatedError("the model's answer hit the output token limit")
+    if isinstance(exc, openai.ContentFilterFinishReasonError):
+        return ContentFilteredError("the endpoint's content filter withheld the answer")
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        if status in (502, 503, 529):
+            return ModelUnavailableError(
+                f"the model endpoint is unavailable (HTTP {status})", retry_after=_retry_after(exc) or 30
+            )
+        if status == 504:
+            return ModelTimeoutError("the model endpoint timed out (HTTP 504)", retry_after=_retry_after(exc) or 10)
+        return ModelResponseError(f"the model endpoint returned HTTP {status}: {exc.message}")
+    return ModelResponseError(f"the model endpoint failed: {exc}")
+
+
+def _finish_reason(message: AIMessage) -> FinishReason:
+    reason = message.response_metadata.get("finish_reason")
+    if reason in ("stop", "length", "content_filter"):
+        return reason  # type: ignore[no-any-return]
+    return "other"
+
+
+def _usage(message: AIMessage) -> TokenUsage:
+    meta = message.usage_metadata
+    if meta is None:
+        return TokenUsage()
+    return TokenUsage(prompt_tokens=meta["input_tokens"], completion_tokens=meta["output_tokens"])
+
+
+class OpenAICompatibleLLM:
+    """Any endpoint that speaks the OpenAI chat-completions wire format."""
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        base_url: str | None,
+        api_key: SecretStr | None,
+        structured_output: StructuredMode,
+        timeout_s: float,
+        transport_retries: int,
+        indicative_only: bool = False,
+    ) -> None:
+        self._model = model
+        self._mode = structured_output
+        self._indicative = indicative_only
+        self._chat = ChatOpenAI(
+            model=model,
+            base_url=base_url,
+            api_key=api_key or SecretStr("not-needed"),
+            timeout=timeout_s,
+            max_retries=transport_retries,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> OpenAICompatibleLLM:
+        """Build from ``DRAFTMARK_LLM_*`` settings."""
+        return cls(
+            model=settings.llm_model,
+            base_url=settings.llm_base_url,
+            api_key=settings.llm_api_key,
+            structured_output=settings.structured_output,
+            timeout_s=settings.request_timeout_s,
+            transport_retries=settings.transport_retries,
+        )
+
+    @property
+    def model_id(self) -> str:
+        """The configured model name."""
+        return self._model
+
+    @property
+    def endpoint_kind(self) -> EndpointKind:
+        """``openai_compatible``."""
+        return "openai_compatible"
+
+    @property
+    def indicative_only(self) -> bool:
+        """As configured (false by default: the operator chose this endpoint)."""
+        return self._indicative
+
+    def _runnable(self, request: CompletionRequest) -> Runnable[Any, Any]:
+        sampling: dict[str, Any] = {
+            "temperature": request.temperature,
+            "max_tokens": request.max_output_tokens,
+        }
+        if request.seed is not None:
+            sampling["seed"] = request.seed
+        if self._mode == "json_schema":
+            # include_raw: draftmark validates (and re-asks) itself, so it needs the raw text.
+            return self._chat.with_structured_output(
+                {"name": request.schema_name, "schema": request.json_schema},
+                method="json_schema",
+                include_raw=True,
+                strict=False,
+                **sampling,
+            )
+        # JSON-mode servers: llama.cpp's server also reads a "schema" beside the type.
+        return self._chat.bind(
+            response_format={"type": "json_object", "schema": request.json_schema}, **sampling
+        )
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        """Ask the endpoint; SDK errors become ``ModelError``s."""
+        try:
+            output = await self._runnable(request).ainvoke(_to_langchain(request.messages))
+        except openai.OpenAIError as exc:
+            raise map_openai_error(exc) from exc
+        raw = output["raw"] if isinstance(output, dict) else output
+        if not isinstance(raw, AIMessage):
+            raise ModelResponseError(f"unexpected reply type from the endpoint: {type(raw).__name__}")
+        finish = _finish_reason(raw)
+        if finish == "length":
+            raise OutputTruncatedError(
+                f"the model's answer hit the {request.max_output_tokens}-token output limit; "
+                "raise DRAFTMARK_MAX_OUTPUT_TOKENS or use a model that answers more briefly"
+            )
+        if finish == "content_filter":
+            raise ContentFilteredError("the endpoint's content filter withheld the answer")
+        text = raw.content if isinstance(raw.content, str) else raw.text
+        return Completion(text=text, finish_reason=finish, usage=_usage(raw), model=self._model)

@@ -1,0 +1,66 @@
+"""The one LLM port: a small protocol every backend adapter implements."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, runtime_checkable
+
+from schemas.draft import JsonObject
+from schemas.result import EndpointKind, TokenUsage
+
+Role = Literal["system", "user", "assistant"]
+FinishReason = Literal["stop", "length", "content_filter", "other"]
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    """One chat message."""
+
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True)
+class CompletionRequest:
+    """What the pipeline asks of a model: messages plus the JSON schema to fill."""
+
+    messages: tuple[ChatMessage, ...]
+    json_schema: JsonObject
+    schema_name: str
+    temperature: float
+    max_output_tokens: int
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A model's raw answer. Adapters raise ``ModelError`` subclasses instead of returning errors."""
+
+    text: str
+    finish_reason: FinishReason
+    usage: TokenUsage = field(default_factory=TokenUsage)
+    model: str = ""
+
+
+@runtime_checkable
+class LLM(Protocol):
+    """A chat model that can be asked for JSON matching a schema."""
+
+    @property
+    def model_id(self) -> str:
+        """The model's name as recorded in provenance."""
+        ...
+
+    @property
+    def endpoint_kind(self) -> EndpointKind:
+        """Which kind of backend this is."""
+        ...
+
+    @property
+    def indicative_only(self) -> bool:
+        """True for models too small to be trusted as markers (results get flagged)."""
+        ...
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        """Send ``request`` and return the completion, or raise a ``ModelError``."""
+        ...

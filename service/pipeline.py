@@ -1,0 +1,128 @@
+"""The one marking pipeline every caller uses: ``mark_essay``."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+
+from schemas.grounding import EssayIndex
+from schemas.result import Flag, FlagCode, MarkingResult, Provenance, TokenUsage
+from schemas.scheme import MarkScheme
+from service.aggregate import aggregate
+from service.errors import EssayError
+from service.flags import injection_signals, word_count
+from service.llm.port import LLM
+from service.prompting import PromptTemplate, load_prompt
+from service.reask import ask_until_valid
+from service.settings import Settings
+from service.version import __version__
+
+
+def check_essay(essay: str, settings: Settings) -> str:
+    """The essay as it will be marked; ``EssayError`` when it cannot be."""
+    if not isinstance(essay, str):
+        raise EssayError("the essay must be text")
+    text = essay.replace("\r\n", "\n").replace("\r", "\n")
+    if not text.strip():
+        raise EssayError("the essay is empty; send the student's text")
+    if len(text) > settings.max_essay_chars:
+        raise EssayError(
+            f"the essay has {len(text):,} characters; the limit is {settings.max_essay_chars:,} "
+            "(DRAFTMARK_MAX_ESSAY_CHARS)"
+        )
+    return text
+
+
+def _input_flags(essay: str, scheme: MarkScheme) -> list[Flag]:
+    flags: list[Flag] = []
+    words = word_count(essay)
+    if words < scheme.min_words:
+        flags.append(
+            Flag(code=FlagCode.TOO_SHORT, detail=f"{words} words; this scheme expects at least {scheme.min_words}")
+        )
+    signals = injection_signals(essay)
+    if signals:
+        flags.append(Flag(code=FlagCode.POSSIBLE_PROMPT_INJECTION, detail="; ".join(signals)))
+    return flags
+
+
+async def mark_essay(
+    essay: str,
+    scheme: MarkScheme,
+    *,
+    llm: LLM,
+    settings: Settings,
+    samples: int | None = None,
+    prompt: PromptTemplate | None = None,
+) -> MarkingResult:
+    """Mark ``essay`` against ``scheme`` with ``llm``: validated, grounded, aggregated, flagged.
+
+    Raises ``EssayError`` for unmarkable input and ``ModelError`` subclasses (including
+    ``MarkingFailedError`` when re-asks run out) for model trouble. Never returns a guess.
+    """
+    started = time.perf_counter()
+    text = check_essay(essay, settings)
+    template = prompt or load_prompt()
+    k = samples if samples is not None else settings.samples
+    if not 1 <= k <= 9:
+        raise EssayError(f"samples must be between 1 and 9, got {k}")
+    index = EssayIndex(text)
+    outcomes = await asyncio.gather(
+        *(
+            ask_until_valid(
+                llm=llm,
+                prompt=template,
+                scheme=scheme,
+                essay=text,
+                essay_index=index,
+                temperature=settings.temperature,
+                max_output_tokens=settings.max_output_tokens,
+                seed=None if settings.seed is None else settings.seed + i,
+                max_reasks=settings.max_reasks,
+            )
+            for i in range(k)
+        )
+    )
+    ao_marks, feedback, notes, sample_flags = aggregate(
+        scheme, [o.draft for o in outcomes], text, index, review_spread=settings.review_spread
+    )
+    flags = _input_flags(text, scheme) + sample_flags
+    if llm.indicative_only:
+        flags.append(
+            Flag(
+                code=FlagCode.INDICATIVE_MODEL,
+                detail=f"{llm.model_id} is a small local model; its marks are indicative only and "
+                "are not reliable enough to use without a teacher's review",
+            )
+        )
+    review_reasons = [f.code.value for f in flags]
+    if review_reasons:
+        flags.append(Flag(code=FlagCode.NEEDS_REVIEW, detail="raised by: " + ", ".join(review_reasons)))
+    total = sum(m.mark for m in ao_marks)
+    usage = sum((o.usage for o in outcomes), TokenUsage())
+    return MarkingResult(
+        ao_marks=ao_marks,
+        total=total,
+        max_total=scheme.total_marks,
+        grade=scheme.grade_for_total(total),
+        feedback=feedback,
+        teacher_notes=notes,
+        flags=flags,
+        provenance=Provenance(
+            model=llm.model_id,
+            endpoint_kind=llm.endpoint_kind,
+            prompt=template.ref,
+            scheme_id=scheme.id,
+            scheme_version=scheme.version,
+            temperature=settings.temperature,
+            samples=k,
+            max_output_tokens=settings.max_output_tokens,
+            seed=settings.seed,
+            attempts=sum(o.attempts for o in outcomes),
+            usage=usage,
+            latency_ms=round((time.perf_counter() - started) * 1000),
+            draftmark_version=__version__,
+            created_at=datetime.now(UTC),
+        ),
+    )

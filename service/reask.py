@@ -1,0 +1,111 @@
+"""Ask the model until its answer validates, feeding each failure back (bounded)."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
+
+from schemas.draft import MarkingDraft, output_json_schema
+from schemas.grounding import EssayIndex
+from schemas.result import TokenUsage
+from schemas.scheme import MarkScheme
+from service.errors import MarkingFailedError
+from service.llm.port import LLM, ChatMessage, CompletionRequest
+from service.prompting import PromptTemplate
+from service.validation import format_validation_error
+
+_CODE_FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.S)
+
+
+class _InvalidOutput(Exception):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class SampleOutcome:
+    """One valid draft and what it cost."""
+
+    draft: MarkingDraft
+    attempts: int
+    usage: TokenUsage
+
+
+def parse_draft(text: str, scheme: MarkScheme, essay: EssayIndex) -> MarkingDraft | list[str]:
+    """The validated draft, or the list of problems to send back to the model."""
+    fenced = _CODE_FENCE.match(text)
+    body = fenced.group(1) if fenced else text
+    try:
+        data = json.loads(body)
+    except json.JSONDecodeError as exc:
+        return [f"the reply is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"]
+    try:
+        return MarkingDraft.model_validate(data, context={"scheme": scheme, "essay": essay})
+    except ValidationError as exc:
+        return format_validation_error(exc)
+
+
+async def ask_until_valid(
+    *,
+    llm: LLM,
+    prompt: PromptTemplate,
+    scheme: MarkScheme,
+    essay: str,
+    essay_index: EssayIndex,
+    temperature: float,
+    max_output_tokens: int,
+    seed: int | None,
+    max_reasks: int,
+) -> SampleOutcome:
+    """One sample: ask, validate, re-ask with the problems; ``MarkingFailedError`` when out of tries.
+
+    ``ModelError``s from the adapter (timeouts, truncation...) are not re-asked: they propagate.
+    """
+    messages: list[ChatMessage] = list(prompt.messages(scheme, essay))
+    schema = output_json_schema(scheme)
+    usage = TokenUsage()
+    attempts = 0
+    last_text = ""
+    problems: list[str] = []
+    retrying = AsyncRetrying(
+        stop=stop_after_attempt(max_reasks + 1),
+        retry=retry_if_exception_type(_InvalidOutput),
+        reraise=True,
+    )
+    try:
+        async for attempt in retrying:
+            with attempt:
+                completion = await llm.complete(
+                    CompletionRequest(
+                        messages=tuple(messages),
+                        json_schema=schema,
+                        schema_name="marking_draft",
+                        temperature=temperature,
+                        max_output_tokens=max_output_tokens,
+                        seed=seed,
+                    )
+                )
+                attempts += 1
+                usage = usage + completion.usage
+                last_text = completion.text
+                outcome = parse_draft(completion.text, scheme, essay_index)
+                if isinstance(outcome, MarkingDraft):
+                    return SampleOutcome(draft=outcome, attempts=attempts, usage=usage)
+                problems = outcome
+                messages += [ChatMessage("assistant", completion.text), prompt.reask(problems)]
+                raise _InvalidOutput(problems)
+    except _InvalidOutput:
+        pass
+    raise MarkingFailedError(
+        f"the model gave no valid marking in {attempts} attempt(s); last problems: "
+        + "; ".join(problems[:5]),
+        last_output=last_text,
+        problems=problems,
+        attempts=attempts,
+        usage=usage,
+    )

@@ -1,0 +1,78 @@
+"""All configuration in one place, read from ``DRAFTMARK_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Backend = Literal["auto", "openai", "local"]
+StructuredMode = Literal["json_schema", "json_mode"]
+
+
+def _default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "draftmark"
+
+
+class Settings(BaseSettings):
+    """Runtime settings; unsafe or contradictory values are refused at start-up."""
+
+    model_config = SettingsConfigDict(env_prefix="DRAFTMARK_", extra="ignore", frozen=True)
+
+    backend: Backend = Field(
+        default="auto",
+        description="auto: OpenAI-compatible when a base URL or API key is set, else the local model.",
+    )
+    llm_base_url: str | None = None
+    llm_model: str = "gpt-4o-mini"
+    llm_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("DRAFTMARK_LLM_API_KEY", "OPENAI_API_KEY")
+    )
+    structured_output: StructuredMode = Field(
+        default="json_schema",
+        description="json_schema for OpenAI/llama-server/vLLM; json_mode for servers that only do JSON mode.",
+    )
+    temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    seed: int | None = 0
+    samples: int = Field(default=1, ge=1, le=9)
+    max_reasks: int = Field(default=2, ge=0, le=5)
+    max_output_tokens: int = Field(default=1500, ge=256, le=16384)
+    request_timeout_s: float = Field(default=120.0, gt=0, le=3600)
+    transport_retries: int = Field(
+        default=2, ge=0, le=10, description="SDK-level retries for 429/5xx/timeouts (honours Retry-After)."
+    )
+    review_spread: int = Field(
+        default=2, ge=0, description="Flag needs_review when an AO's marks over samples differ by more."
+    )
+    max_essay_chars: int = Field(default=30_000, ge=100, le=500_000)
+
+    local_model_path: Path | None = None
+    model_cache_dir: Path = Field(default_factory=_default_cache_dir)
+    local_threads: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=1, le=256)
+    local_context: int = Field(default=8192, ge=2048, le=131072)
+
+    @model_validator(mode="after")
+    def _safe(self) -> Settings:
+        if self.llm_base_url is not None and not self.llm_base_url.startswith(("http://", "https://")):
+            raise ValueError(
+                f"DRAFTMARK_LLM_BASE_URL must start with http:// or https://, got {self.llm_base_url!r}"
+            )
+        if self.backend == "openai" and self.llm_base_url is None and self.llm_api_key is None:
+            raise ValueError(
+                "DRAFTMARK_BACKEND=openai needs DRAFTMARK_LLM_BASE_URL or an API key "
+                "(DRAFTMARK_LLM_API_KEY / OPENAI_API_KEY)"
+            )
+        return self
+
+    @property
+    def resolved_backend(self) -> Literal["openai", "local"]:
+        """The backend ``auto`` resolves to."""
+        if self.backend != "auto":
+            return self.backend
+        if self.llm_base_url is not None or self.llm_api_key is not None:
+            return "openai"
+        return "local"

@@ -1,0 +1,3 @@
+"""The package version, recorded in every result's provenance."""
+
+__version__ = "0.1.0"
