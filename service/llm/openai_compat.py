@@ -34,6 +34,12 @@ _MESSAGE_TYPES: dict[str, type[BaseMessage]] = {
 }
 
 
+_TRUNCATED = (
+    "the model's answer hit the output token limit; raise DRAFTMARK_MAX_OUTPUT_TOKENS "
+    "or use a model that answers more briefly"
+)
+
+
 def _to_langchain(messages: tuple[ChatMessage, ...]) -> list[BaseMessage]:
     return [_MESSAGE_TYPES[m.role](content=m.content) for m in messages]
 
@@ -57,7 +63,7 @@ def map_openai_error(exc: openai.OpenAIError) -> ModelError:
             "the model endpoint is rate limiting requests", retry_after=_retry_after(exc) or 30
         )
     if isinstance(exc, openai.LengthFinishReasonError):
-        return OutputTruncatedError("the model's answer hit the output token limit")
+        return OutputTruncatedError(_TRUNCATED)
     if isinstance(exc, openai.ContentFilterFinishReasonError):
         return ContentFilteredError("the endpoint's content filter withheld the answer")
     if isinstance(exc, openai.APIStatusError):
@@ -170,10 +176,7 @@ class OpenAICompatibleLLM:
             raise ModelResponseError(f"unexpected reply type from the endpoint: {type(raw).__name__}")
         finish = _finish_reason(raw)
         if finish == "length":
-            raise OutputTruncatedError(
-                f"the model's answer hit the {request.max_output_tokens}-token output limit; "
-                "raise DRAFTMARK_MAX_OUTPUT_TOKENS or use a model that answers more briefly"
-            )
+            raise OutputTruncatedError(_TRUNCATED)
         if finish == "content_filter":
             raise ContentFilteredError("the endpoint's content filter withheld the answer")
         text = raw.content if isinstance(raw.content, str) else raw.text

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from schemas.draft import bands_from_schema, output_json_schema
+from schemas.scheme import MarkScheme
+from service.reask import parse_draft
+from schemas.grounding import EssayIndex
+from tests.conftest import dumps, good_draft
+
+
+def problems(scheme: MarkScheme, essay: str, draft: dict[str, Any] | str) -> list[str]:
+    text = draft if isinstance(draft, str) else dumps(draft)
+    outcome = parse_draft(text, scheme, EssayIndex(essay))
+    return outcome if isinstance(outcome, list) else []
+
+
+def test_good_draft_validates(stalin: MarkScheme, essay: str) -> None:
+    assert problems(stalin, essay, good_draft(stalin)) == []
+
+
+def test_code_fenced_json_is_accepted(stalin: MarkScheme, essay: str) -> None:
+    assert problems(stalin, essay, "```json\n" + dumps(good_draft(stalin)) + "\n```") == []
+
+
+def test_mark_outside_band(stalin: MarkScheme, essay: str) -> None:
+    draft = good_draft(stalin)
+    draft["objectives"]["AO2"]["mark"] = 5
+    found = problems(stalin, essay, draft)
+    assert any("AO2: mark 5 is outside level 2's band 3-4" in p for p in found)
+
+
+def test_unknown_and_missing_objectives(stalin: MarkScheme, essay: str) -> None:
+    draft = good_draft(stalin)
+    draft["objectives"]["AO9"] = draft["objectives"].pop("AO3")
+    found = "\n".join(problems(stalin, essay, draft))
+    assert "unknown objective ids ['AO9']" in found
+    assert "objectives ['AO3'] are missing" in found
+
+
+def test_invented_quote(stalin: MarkScheme, essay: str) -> None:
+    draft = good_draft(stalin)
+    draft["objectives"]["AO1"]["evidence"] = ["Stalin defeated Bukharin and the Right in 1929"]
+    found = problems(stalin, essay, draft)
+    assert any("AO1" in p and "does not appear in the essay" in p for p in found)
+
+
+def test_level_that_does_not_exist_and_missing_evidence(stalin: MarkScheme, essay: str) -> None:
+    draft = good_draft(stalin)
+    draft["objectives"]["AO3"]["level"] = 7
+    draft["objectives"]["AO1"]["evidence"] = []
+    found = "\n".join(problems(stalin, essay, draft))
+    assert "level 7 does not exist" in found
+    assert "AO1: a mark above 0 needs at least one quotation" in found
+
+
+def test_invalid_json_and_wrong_types(stalin: MarkScheme, essay: str) -> None:
+    assert "not valid JSON" in problems(stalin, essay, '{"objectives": ')[0]
+    draft = good_draft(stalin)
+    draft["objectives"]["AO1"]["mark"] = "lots"
+    assert any("objectives.AO1.mark" in p for p in problems(stalin, essay, draft))
+
+
+def test_json_schema_uses_enums_from_the_scheme(stalin: MarkScheme, holistic: MarkScheme) -> None:
+    schema = output_json_schema(stalin)
+    ao2 = schema["properties"]["objectives"]["properties"]["AO2"]
+    assert ao2["properties"]["mark"]["enum"] == [0, 1, 2, 3, 4, 5, 6]
+    assert ao2["properties"]["level"]["enum"] == [0, 1, 2, 3]
+    assert ao2["properties"]["rationale"]["maxLength"] > 0
+    assert bands_from_schema(ao2) == [(0, 0, 0), (1, 1, 2), (2, 3, 4), (3, 5, 6)]
+    only = output_json_schema(holistic)["properties"]["objectives"]
+    assert only["required"] == ["overall"]
+    assert only["properties"]["overall"]["properties"]["mark"]["enum"] == [1, 2, 3, 4, 5, 6]
+
+
+@pytest.mark.parametrize("field", ["minimum", "maximum"])
+def test_schema_does_not_rely_on_integer_bounds(stalin: MarkScheme, field: str) -> None:
+    assert field not in str(output_json_schema(stalin))

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import pytest
+
+from schemas.grounding import EssayIndex, quote_problem
+
+ESSAY = "Stalin\u2019s rise was  swift.\nHe used the \u201cparty machine\u201d — patronage — to win votes in 1927."
+
+
+@pytest.mark.parametrize(
+    "quote",
+    [
+        "Stalin's rise was swift",
+        "he used the \"party machine\"",
+        "  STALIN\u2019S RISE WAS SWIFT.  ",
+        "patronage - to win votes",
+        "Stalin's rise ... to win votes in 1927",
+        "\u201cHe used the \u2018party machine\u2019\u201d".replace("\u2018", '"').replace("\u2019", '"'),
+    ],
+)
+def test_tolerant_matches(quote: str) -> None:
+    index = EssayIndex(ESSAY)
+    assert quote_problem(quote, index) is None
+
+
+def test_span_points_at_original_text() -> None:
+    index = EssayIndex(ESSAY)
+    span = index.locate("rise was swift")
+    assert span is not None
+    assert ESSAY[span.start : span.end] == "rise was  swift"
+
+
+@pytest.mark.parametrize(
+    ("quote", "why"),
+    [
+        ("Stalin's rise was rapid", "does not appear"),
+        ("He used the army machine", "does not appear"),
+        ("to win votes in 1928", "does not appear"),
+        ("to win votes ... Stalin's rise", "does not appear"),
+        ("Stalin", "too short"),
+        ("", "too short"),
+    ],
+)
+def test_near_misses_are_rejected(quote: str, why: str) -> None:
+    problem = quote_problem(quote, EssayIndex(ESSAY))
+    assert problem is not None and why in problem
