@@ -70,9 +70,7 @@ def draft_problems(draft: MarkingDraft, scheme: MarkScheme, essay: EssayIndex) -
     unknown = sorted(set(draft.objectives) - expected)
     missing = [i for i in scheme.objective_ids if i not in draft.objectives]
     if unknown:
-        problems.append(
-            f"unknown objective ids {unknown}; use only {list(scheme.objective_ids)}"
-        )
+        problems.append(f"unknown objective ids {unknown}; use only {list(scheme.objective_ids)}")
     if missing:
         problems.append(f"objectives {missing} are missing; mark every objective")
     for ao_id, ao_draft in draft.objectives.items():

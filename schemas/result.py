@@ -58,9 +58,7 @@ class AOMark(BaseModel):
     evidence: list[Evidence]
     strengths: list[str]
     improvements: list[str]
-    sample_marks: list[int] = Field(
-        default_factory=list, description="Each independent sample's mark (samples > 1)."
-    )
+    sample_marks: list[int] = Field(default_factory=list, description="Each independent sample's mark (samples > 1).")
     spread: int = Field(default=0, ge=0, description="max - min over samples.")
 
     @model_validator(mode="after")

@@ -7,6 +7,7 @@ the rest of the pipeline can trust a loaded scheme without re-checking it.
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -55,10 +56,8 @@ class AssessmentObjective(_Frozen):
         levels = sorted(self.levels, key=lambda lv: lv.min_mark)
         problems: list[str] = []
         if levels[0].min_mark not in (0, 1):
-            problems.append(
-                f"the lowest band starts at {levels[0].min_mark}; it must start at 0 (or 1)"
-            )
-        for below, above in zip(levels, levels[1:], strict=False):
+            problems.append(f"the lowest band starts at {levels[0].min_mark}; it must start at 0 (or 1)")
+        for below, above in pairwise(levels):
             if above.min_mark <= below.max_mark:
                 problems.append(
                     f"level {below.level} ({below.min_mark}-{below.max_mark}) overlaps level "
@@ -76,8 +75,7 @@ class AssessmentObjective(_Frozen):
                 )
         if levels[-1].max_mark != self.max_marks:
             problems.append(
-                f"the top band ends at {levels[-1].max_mark} but max_marks is {self.max_marks}; "
-                "make them equal"
+                f"the top band ends at {levels[-1].max_mark} but max_marks is {self.max_marks}; make them equal"
             )
         numbers = [lv.level for lv in self.levels]
         if len(set(numbers)) != len(numbers):
@@ -105,9 +103,7 @@ class AssessmentObjective(_Frozen):
         for lv in self.levels:
             if lv.level == number:
                 return lv
-        raise ValueError(
-            f"{self.id} has no level {number}; levels are {[lv.level for lv in self.levels]}"
-        )
+        raise ValueError(f"{self.id} has no level {number}; levels are {[lv.level for lv in self.levels]}")
 
 
 class GradeBoundary(_Frozen):
@@ -153,8 +149,7 @@ class MarkScheme(_Frozen):
                 problems.append("grade boundaries must have distinct min_total values")
             if grades[-1].min_total > self.total_marks:
                 problems.append(
-                    f"grade '{grades[-1].grade}' needs {grades[-1].min_total}, above total_marks "
-                    f"{self.total_marks}"
+                    f"grade '{grades[-1].grade}' needs {grades[-1].min_total}, above total_marks {self.total_marks}"
                 )
             object.__setattr__(self, "grade_boundaries", tuple(grades))
         if problems:

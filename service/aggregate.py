@@ -51,13 +51,9 @@ def aggregate(
     review_spread: int,
 ) -> tuple[list[AOMark], StudentFeedback, str, list[Flag]]:
     """Per-AO marks, the student feedback, teacher notes and sample-derived flags."""
-    ao_marks = [
-        _ao_mark(ao, [d.objectives[ao.id] for d in drafts], essay, index) for ao in scheme.objectives
-    ]
+    ao_marks = [_ao_mark(ao, [d.objectives[ao.id] for d in drafts], essay, index) for ao in scheme.objectives]
     total = sum(m.mark for m in ao_marks)
-    representative = min(
-        drafts, key=lambda d: abs(sum(a.mark for a in d.objectives.values()) - total)
-    )
+    representative = min(drafts, key=lambda d: abs(sum(a.mark for a in d.objectives.values()) - total))
     flags: list[Flag] = []
     wide = [m for m in ao_marks if m.spread > review_spread]
     if wide:

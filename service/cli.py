@@ -33,7 +33,7 @@ err = Console(stderr=True)
 
 
 def _fail(message: str, code: int) -> typer.Exit:
-    err.print(f"[bold red]error:[/bold red] {message}", highlight=False)
+    err.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -69,7 +69,9 @@ def read_essay(path: Path) -> str:
 @app.command()
 def mark(
     essay_file: Annotated[Path, typer.Argument(help="Essay as a UTF-8 text file, or - for stdin.")],
-    scheme: Annotated[str, typer.Option("--scheme", "-s", help="Library scheme id (id or id@version) or a scheme file.")],
+    scheme: Annotated[
+        str, typer.Option("--scheme", "-s", help="Library scheme id (id or id@version) or a scheme file.")
+    ],
     samples: Annotated[int | None, typer.Option(help="Independent markings to aggregate (median per AO).")] = None,
     output_format: Annotated[Literal["table", "json"], typer.Option("--format", "-f")] = "table",
 ) -> None:
@@ -164,7 +166,9 @@ def doctor(load: Annotated[bool, typer.Option(help="Also load the model to prove
         raise _fail(exc.message, exit_code(exc)) from exc
     console.print(f"model: {choice.model_id} (from {choice.source})")
     console.print(f"file: {choice.path} ({choice.path.stat().st_size / 1e6:,.0f} MB)")
-    console.print(f"threads: {settings.local_threads} of {os.cpu_count()} cores; context {settings.local_context} tokens")
+    console.print(
+        f"threads: {settings.local_threads} of {os.cpu_count()} cores; context {settings.local_context} tokens"
+    )
     console.print("[yellow]small local models are not reliable markers: results are flagged indicative_model[/yellow]")
     if load:
         started = time.monotonic()

@@ -7,16 +7,32 @@ import re
 _INJECTION_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (label, re.compile(pattern, re.IGNORECASE))
     for label, pattern in (
-        ("asks to ignore instructions",
-         r"\b(ignore|disregard|forget|override)\b.{0,40}\b(instructions?|mark ?scheme|rubric|criteria|rules|prompt|above|previous)\b"),
-        ("asks for marks",
-         r"\b(award|give|assign|grant)\b.{0,30}\b(full|maximum|max|top|highest|all( the)?|\d+ ?/ ?\d+|\d+)\s*(marks?|points?|score|grade|level)\b"),
-        ("claims a score",
-         r"\b(this|the) (essay|answer|script|response) (deserves|should (get|receive|be awarded)|must (get|receive|be awarded))\b"),
-        ("addresses the model",
-         r"\b(you are|as) (an? )?(ai|assistant|language model|llm|chatgpt|gpt)\b|\b(dear|attention|note to( the)?) (ai|model|marker|grader|examiner|assistant)\b"),
-        ("fake examiner or rubric section",
-         r"(^|\n)\s*[\[(#*]*\s*(examiner'?s?|moderator'?s?|marker'?s?|teacher'?s?) (note|comment|override|instruction)s?\b|(^|\n)\s*(system|assistant)\s*:|\bnew (instructions|mark scheme|rubric)\b"),
+        (
+            "asks to ignore instructions",
+            r"\b(ignore|disregard|forget|override)\b.{0,40}"
+            r"\b(instructions?|mark ?scheme|rubric|criteria|rules|prompt|above|previous)\b",
+        ),
+        (
+            "asks for marks",
+            r"\b(award|give|assign|grant)\b.{0,30}"
+            r"\b(full|maximum|max|top|highest|all( the)?|\d+ ?/ ?\d+|\d+)\s*(marks?|points?|score|grade|level)\b",
+        ),
+        (
+            "claims a score",
+            r"\b(this|the) (essay|answer|script|response) "
+            r"(deserves|should (get|receive|be awarded)|must (get|receive|be awarded))\b",
+        ),
+        (
+            "addresses the model",
+            r"\b(you are|as) (an? )?(ai|assistant|language model|llm|chatgpt|gpt)\b"
+            r"|\b(dear|attention|note to( the)?) (ai|model|marker|grader|examiner|assistant)\b",
+        ),
+        (
+            "fake examiner or rubric section",
+            r"(^|\n)\s*[\[(#*]*\s*(examiner'?s?|moderator'?s?|marker'?s?|teacher'?s?) "
+            r"(note|comment|override|instruction)s?\b"
+            r"|(^|\n)\s*(system|assistant)\s*:|\bnew (instructions|mark scheme|rubric)\b",
+        ),
         ("prompt markup", r"<\|?(im_start|im_end|system|endoftext)\|?>|\[/?INST\]|<<<|>>>"),
     )
 )

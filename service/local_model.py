@@ -41,7 +41,7 @@ class ModelSpec:
         return self.package_template.format(n=n)
 
     def distribution(self, n: int) -> str:
-        """pip name of part ``n``."""
+        """Pip name of part ``n``."""
         return self.distribution_template.format(n=n)
 
 

@@ -40,9 +40,7 @@ class PromptTemplate:
         return PromptRef(id=self.id, version=self.version, sha256=self.sha256)
 
     def _render(self, part: str, **context: object) -> str:
-        env = SandboxedEnvironment(
-            undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, autoescape=False
-        )
+        env = SandboxedEnvironment(undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, autoescape=False)
         return env.from_string(self.sources[part]).render(**context).strip() + "\n"
 
     def system(self, scheme: MarkScheme) -> ChatMessage:
@@ -59,9 +57,7 @@ class PromptTemplate:
 
     def essay(self, essay: str) -> ChatMessage:
         """The essay, fenced and last."""
-        text = self._render(
-            "essay", essay=fence_safe(essay), fence_open=FENCE_OPEN, fence_close=FENCE_CLOSE
-        )
+        text = self._render("essay", essay=fence_safe(essay), fence_open=FENCE_OPEN, fence_close=FENCE_CLOSE)
         return ChatMessage(role="user", content=text)
 
     def reask(self, problems: list[str]) -> ChatMessage:

@@ -102,8 +102,7 @@ async def ask_until_valid(
     except _InvalidOutput:
         pass
     raise MarkingFailedError(
-        f"the model gave no valid marking in {attempts} attempt(s); last problems: "
-        + "; ".join(problems[:5]),
+        f"the model gave no valid marking in {attempts} attempt(s); last problems: " + "; ".join(problems[:5]),
         last_output=last_text,
         problems=problems,
         attempts=attempts,

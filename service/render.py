@@ -17,7 +17,9 @@ def print_result(result: MarkingResult, console: Console) -> None:
     for flag in result.flags:
         style = "bold red" if flag.code in _LOUD else "yellow"
         console.print(Text(f"[{flag.code.value}] {flag.detail}", style=style))
-    table = Table(title=f"Marks: {result.total}/{result.max_total}" + (f"  grade {result.grade}" if result.grade else ""))
+    table = Table(
+        title=f"Marks: {result.total}/{result.max_total}" + (f"  grade {result.grade}" if result.grade else "")
+    )
     table.add_column("AO", style="bold")
     table.add_column("Level")
     table.add_column("Mark")

@@ -72,8 +72,7 @@ class SchemeLibrary:
         existing = versions.get(scheme.version)
         if existing is not None and existing != scheme:
             raise SchemeError(
-                f"scheme {scheme.ref} already exists with different content; "
-                "give the changed scheme a new version"
+                f"scheme {scheme.ref} already exists with different content; give the changed scheme a new version"
             )
         versions[scheme.version] = scheme
 

@@ -58,9 +58,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _safe(self) -> Settings:
         if self.llm_base_url is not None and not self.llm_base_url.startswith(("http://", "https://")):
-            raise ValueError(
-                f"DRAFTMARK_LLM_BASE_URL must start with http:// or https://, got {self.llm_base_url!r}"
-            )
+            raise ValueError(f"DRAFTMARK_LLM_BASE_URL must start with http:// or https://, got {self.llm_base_url!r}")
         if self.backend == "openai" and self.llm_base_url is None and self.llm_api_key is None:
             raise ValueError(
                 "DRAFTMARK_BACKEND=openai needs DRAFTMARK_LLM_BASE_URL or an API key "

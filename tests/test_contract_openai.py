@@ -9,7 +9,13 @@ import pytest
 
 from schemas.result import FlagCode
 from schemas.scheme import MarkScheme
-from service.errors import MarkingFailedError, ModelResponseError, ModelTimeoutError, ModelUnavailableError, OutputTruncatedError
+from service.errors import (
+    MarkingFailedError,
+    ModelResponseError,
+    ModelTimeoutError,
+    ModelUnavailableError,
+    OutputTruncatedError,
+)
 from service.llm.openai_compat import OpenAICompatibleLLM
 from service.pipeline import mark_essay
 from service.settings import Settings
@@ -17,7 +23,9 @@ from service.testing import OpenAIStub, StubReply
 from tests.conftest import dumps, good_draft
 
 
-def adapter(stub: OpenAIStub, *, mode: str = "json_schema", retries: int = 2, timeout: float = 5.0) -> OpenAICompatibleLLM:
+def adapter(
+    stub: OpenAIStub, *, mode: str = "json_schema", retries: int = 2, timeout: float = 5.0
+) -> OpenAICompatibleLLM:
     return OpenAICompatibleLLM(
         model="stub-model",
         base_url=stub.base_url,
@@ -49,7 +57,9 @@ async def test_good_answer(stalin: MarkScheme, essay: str, settings: Settings) -
     assert not result.has_flag(FlagCode.INDICATIVE_MODEL)
 
 
-async def test_json_mode_servers_get_the_schema_beside_json_object(stalin: MarkScheme, essay: str, settings: Settings) -> None:
+async def test_json_mode_servers_get_the_schema_beside_json_object(
+    stalin: MarkScheme, essay: str, settings: Settings
+) -> None:
     with OpenAIStub([StubReply(content=dumps(good_draft(stalin)))]) as stub:
         await mark_essay(essay, stalin, llm=adapter(stub, mode="json_mode"), settings=settings)
     fmt = stub.requests[0]["response_format"]
@@ -97,7 +107,9 @@ async def test_429_with_retry_after_then_success(stalin: MarkScheme, essay: str,
     assert result.provenance.attempts == 1, "a transport retry is not a re-ask"
 
 
-async def test_500_storm_is_a_typed_error_after_bounded_retries(stalin: MarkScheme, essay: str, settings: Settings) -> None:
+async def test_500_storm_is_a_typed_error_after_bounded_retries(
+    stalin: MarkScheme, essay: str, settings: Settings
+) -> None:
     with OpenAIStub([StubReply(status=500, headers={"retry-after": "0"})] * 10) as stub:
         with pytest.raises(ModelResponseError) as info:
             await mark_essay(essay, stalin, llm=adapter(stub, retries=2), settings=settings)
@@ -129,8 +141,12 @@ async def test_timeout_maps_to_504(stalin: MarkScheme, essay: str, settings: Set
 
 async def test_connection_refused_is_unavailable(stalin: MarkScheme, essay: str, settings: Settings) -> None:
     llm = OpenAICompatibleLLM(
-        model="m", base_url="http://127.0.0.1:9/v1", api_key=None, structured_output="json_schema",
-        timeout_s=2, transport_retries=0,
+        model="m",
+        base_url="http://127.0.0.1:9/v1",
+        api_key=None,
+        structured_output="json_schema",
+        timeout_s=2,
+        transport_retries=0,
     )
     with pytest.raises(ModelUnavailableError, match="cannot reach"):
         await mark_essay(essay, stalin, llm=llm, settings=settings)

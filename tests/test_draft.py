@@ -5,9 +5,9 @@ from typing import Any
 import pytest
 
 from schemas.draft import bands_from_schema, output_json_schema
+from schemas.grounding import EssayIndex
 from schemas.scheme import MarkScheme
 from service.reask import parse_draft
-from schemas.grounding import EssayIndex
 from tests.conftest import dumps, good_draft
 
 

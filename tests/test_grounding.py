@@ -11,7 +11,7 @@ ESSAY = "Stalin\u2019s rise was  swift.\nHe used the \u201cparty machine\u201d â
     "quote",
     [
         "Stalin's rise was swift",
-        "he used the \"party machine\"",
+        'he used the "party machine"',
         "  STALIN\u2019S RISE WAS SWIFT.  ",
         "patronage - to win votes",
         "Stalin's rise ... to win votes in 1927",

@@ -76,7 +76,9 @@ async def test_empty_essay_is_a_caller_error(stalin: MarkScheme, settings: Setti
 
 async def test_too_long_essay_names_the_limit(stalin: MarkScheme, settings: Settings) -> None:
     with pytest.raises(EssayError, match="limit is 1,000"):
-        await mark_essay("word " * 300, stalin, llm=ScriptedLLM([]), settings=settings.model_copy(update={"max_essay_chars": 1000}))
+        await mark_essay(
+            "word " * 300, stalin, llm=ScriptedLLM([]), settings=settings.model_copy(update={"max_essay_chars": 1000})
+        )
 
 
 async def test_flags_injection_short_and_indicative(stalin: MarkScheme, settings: Settings) -> None:
@@ -87,7 +89,12 @@ async def test_flags_injection_short_and_indicative(stalin: MarkScheme, settings
     llm = ScriptedLLM([dumps(draft)], indicative_only=True, model_id="tiny")
     result = await mark_essay(essay, stalin, llm=llm, settings=settings)
     codes = {f.code for f in result.flags}
-    assert {FlagCode.POSSIBLE_PROMPT_INJECTION, FlagCode.TOO_SHORT, FlagCode.INDICATIVE_MODEL, FlagCode.NEEDS_REVIEW} <= codes
+    assert {
+        FlagCode.POSSIBLE_PROMPT_INJECTION,
+        FlagCode.TOO_SHORT,
+        FlagCode.INDICATIVE_MODEL,
+        FlagCode.NEEDS_REVIEW,
+    } <= codes
     assert "ignore instructions" in next(f.detail for f in result.flags if f.code == FlagCode.POSSIBLE_PROMPT_INJECTION)
 
 

@@ -116,8 +116,19 @@ def test_builtin_library(library: SchemeLibrary, stalin: MarkScheme, holistic: M
     assert stalin.total_marks == 15
     assert [ao.id for ao in stalin.objectives] == ["AO1", "AO2", "AO3"]
     content = " ".join(stalin.objective("AO1").indicative_content)
-    for topic in ("General Secretary", "Testament", "Lenin Enrolment", "factions", "Trotsky", "Zinoviev",
-                  "Socialism in One Country", "United Opposition", "Bukharin", "1927", "Right"):
+    for topic in (
+        "General Secretary",
+        "Testament",
+        "Lenin Enrolment",
+        "factions",
+        "Trotsky",
+        "Zinoviev",
+        "Socialism in One Country",
+        "United Opposition",
+        "Bukharin",
+        "1927",
+        "Right",
+    ):
         assert topic in content
     assert holistic.objectives[0].min_marks == 1
     assert holistic.grade_for_total(6) == "Excellent"

