@@ -26,7 +26,9 @@ from service.validation import format_validation_error
 app = typer.Typer(help="draftmark: LLM-assisted essay marking with mark schemes.", no_args_is_help=True)
 schemes_app = typer.Typer(help="List, show and validate mark schemes.", no_args_is_help=True)
 models_app = typer.Typer(help="Manage the embedded local model.", no_args_is_help=True)
+keys_app = typer.Typer(help="Manage API keys for the REST API.", no_args_is_help=True)
 app.add_typer(schemes_app, name="schemes")
+app.add_typer(keys_app, name="keys")
 app.add_typer(models_app, name="models")
 
 err = Console(stderr=True)
@@ -179,6 +181,72 @@ def doctor(load: Annotated[bool, typer.Option(help="Also load the model to prove
         console.print(f"[green]model loads[/green] in {time.monotonic() - started:.1f} s")
 
 
+def _store(settings: Settings):  # type: ignore[no-untyped-def]
+    from service.api.db import make_engine, migrate
+    from service.api.store import Store
+
+    engine = make_engine(settings.resolved_database_url)
+    migrate(engine)
+    return Store(engine)
+
+
+@keys_app.command("create")
+def keys_create(name: Annotated[str, typer.Argument(help="Who or what the key is for.")]) -> None:
+    """Create an API key and print it once (only its hash is stored)."""
+    key_id, plaintext = _store(load_settings()).create_api_key(name)
+    err.print(f"created key {key_id} for {name!r}; it is shown once, store it now:")
+    sys.stdout.write(plaintext + "\n")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """Key ids, names and whether they are revoked."""
+    for key_id, name, revoked in _store(load_settings()).list_api_keys():
+        Console().print(f"{key_id}  {name}{'  (revoked)' if revoked else ''}", highlight=False)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str) -> None:
+    """Revoke a key by id."""
+    try:
+        _store(load_settings()).revoke_api_key(key_id)
+    except DraftmarkError as exc:
+        raise _fail(exc.message, exit_code(exc)) from exc
+    Console().print(f"revoked {key_id}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    workers_log_level: Annotated[str, typer.Option("--log-level")] = "info",
+    fake_model_delay: Annotated[
+        float | None,
+        typer.Option(
+            help="TESTING AND BENCHMARKS ONLY: answer with a fake model after this many seconds "
+            "(results say endpoint_kind=fake).",
+            hidden=True,
+        ),
+    ] = None,
+) -> None:
+    """Run the REST API with uvicorn."""
+    import logging
+
+    import uvicorn
+
+    from service.api import create_app
+    from service.llm.fake import FakeMarker
+
+    logging.basicConfig(level=workers_log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = load_settings()
+    llm = FakeMarker(delay_s=fake_model_delay) if fake_model_delay is not None else None
+    uvicorn.run(create_app(settings, llm=llm), host=host, port=port, log_level=workers_log_level, access_log=False)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -50,6 +50,21 @@ class Settings(BaseSettings):
     )
     max_essay_chars: int = Field(default=30_000, ge=100, le=500_000)
 
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default sqlite file in DRAFTMARK_DATA_DIR. Postgres: postgresql+psycopg://...",
+    )
+    data_dir: Path = Field(default_factory=lambda: Path.home() / ".local" / "share" / "draftmark")
+    auth_disabled: bool = Field(default=False, description="Serve without API keys (local use only).")
+    max_batch_items: int = Field(default=1000, ge=1, le=100_000)
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    batch_concurrency: int = Field(default=8, ge=1, le=256, description="Concurrent LLM calls for batch work.")
+    webhook_secret: SecretStr | None = None
+    webhook_allow_private: bool = Field(
+        default=False, description="Allow webhook URLs on loopback/private networks (tests, on-prem)."
+    )
+    webhook_attempts: int = Field(default=5, ge=1, le=20)
+
     local_model_path: Path | None = None
     model_cache_dir: Path = Field(default_factory=_default_cache_dir)
     local_threads: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=1, le=256)
@@ -65,6 +80,13 @@ class Settings(BaseSettings):
                 "(DRAFTMARK_LLM_API_KEY / OPENAI_API_KEY)"
             )
         return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to a SQLite file in the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'draftmark.db'}"
 
     @property
     def resolved_backend(self) -> Literal["openai", "local"]:

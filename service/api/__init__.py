@@ -1,0 +1,5 @@
+"""REST API for LMS integrations."""
+
+from service.api.app import create_app
+
+__all__ = ["create_app"]

@@ -1,0 +1,126 @@
+"""Request and response shapes of the REST API (separate from the pipeline's result model)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from schemas.result import MarkingResult
+from schemas.scheme import MarkScheme
+
+
+class _SchemeChoice(BaseModel):
+    """Either a library/registered scheme by id (and optional version) or an inline scheme."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scheme_id: str | None = Field(default=None, max_length=64, examples=["stalin-power-1929"])
+    scheme_version: str | None = Field(default=None, max_length=32)
+    scheme: MarkScheme | None = Field(default=None, description="An inline scheme; it is validated and registered.")
+
+    @model_validator(mode="after")
+    def _one_scheme(self) -> _SchemeChoice:
+        if (self.scheme_id is None) == (self.scheme is None):
+            raise ValueError("give exactly one of scheme_id (a registered scheme) or scheme (an inline scheme)")
+        if self.scheme is not None and self.scheme_version is not None:
+            raise ValueError("scheme_version goes with scheme_id; an inline scheme carries its own version")
+        return self
+
+
+class MarkingOptions(BaseModel):
+    """Per-request options."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    samples: int | None = Field(default=None, ge=1, le=9, description="Independent markings aggregated per AO.")
+
+
+class MarkingCreate(_SchemeChoice):
+    """POST /v1/markings."""
+
+    essay: str = Field(min_length=1, description="The student's essay as plain text.")
+    external_id: str | None = Field(default=None, max_length=200, description="Your id for this submission.")
+    options: MarkingOptions = MarkingOptions()
+
+
+class MarkingPublic(BaseModel):
+    """A stored marking."""
+
+    id: str
+    external_id: str | None = None
+    batch_id: str | None = None
+    result: MarkingResult
+
+
+class BatchItemIn(BaseModel):
+    """One essay of a batch."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    external_id: str = Field(min_length=1, max_length=200, description="Your id, e.g. a submission id.")
+    essay: str = Field(min_length=1)
+
+
+class BatchCreate(_SchemeChoice):
+    """POST /v1/batches."""
+
+    items: list[BatchItemIn] = Field(min_length=1)
+    options: MarkingOptions = MarkingOptions()
+    webhook_url: str | None = Field(default=None, max_length=2000, description="POSTed (HMAC-signed) on completion.")
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> BatchCreate:
+        counts = Counter(i.external_id for i in self.items)
+        dupes = sorted(k for k, n in counts.items() if n > 1)
+        if dupes:
+            raise ValueError(f"external_id values must be unique within a batch; repeated: {dupes[:10]}")
+        return self
+
+
+class ItemError(BaseModel):
+    """Why an item could not be marked. It is never scored."""
+
+    code: str
+    message: str
+    retryable: bool
+
+
+class BatchItemPublic(BaseModel):
+    """An item's state."""
+
+    external_id: str
+    status: Literal["queued", "running", "done", "failed"]
+    marking_id: str | None = None
+    attempts: int
+    error: ItemError | None = None
+
+
+class BatchPublic(BaseModel):
+    """A batch and its progress."""
+
+    id: str
+    status: Literal["queued", "running", "done", "done_with_failures"]
+    scheme_id: str
+    scheme_version: str
+    counts: dict[str, int]
+    webhook_status: str
+    items: list[BatchItemPublic]
+
+
+class BatchAccepted(BaseModel):
+    """202 body for a new batch."""
+
+    id: str
+    status: str
+    counts: dict[str, int]
+    links: dict[str, str]
+
+
+class SchemeRegistered(BaseModel):
+    """Result of registering a scheme."""
+
+    id: str
+    version: str
+    created: bool

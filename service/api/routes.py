@@ -1,0 +1,326 @@
+"""The /v1 endpoints: thin callers of the pipeline and the store."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request
+from pydantic import BaseModel
+from starlette.responses import JSONResponse, Response
+
+from schemas.result import MarkingResult
+from schemas.scheme import MarkScheme
+from service.api import exports
+from service.api.deps import LOCAL_PRINCIPAL, Principal, State
+from service.api.idempotency import idempotent
+from service.api.models import (
+    BatchAccepted,
+    BatchCreate,
+    BatchItemPublic,
+    BatchPublic,
+    ItemError,
+    MarkingCreate,
+    MarkingPublic,
+    SchemeRegistered,
+    _SchemeChoice,
+)
+from service.api.problems import problem
+from service.api.store import StoredMarking
+from service.api.webhooks import check_webhook_url
+from service.errors import CallerError, EssayError, NotFoundError
+from service.pipeline import check_essay, mark_essay
+
+router = APIRouter(prefix="/v1")
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
+
+
+class PayloadTooLargeError(CallerError):
+    """A collection is larger than the configured limit."""
+
+    status_code = 413
+    code = "too_many_items"
+
+
+async def _resolve_scheme(state: State, choice: _SchemeChoice) -> MarkScheme:
+    if choice.scheme is not None:
+        await asyncio.to_thread(state.store.put_scheme, choice.scheme)
+        return choice.scheme
+    assert choice.scheme_id is not None
+    found = await asyncio.to_thread(state.store.get_scheme, choice.scheme_id, choice.scheme_version)
+    if found is None:
+        which = choice.scheme_id + (f"@{choice.scheme_version}" if choice.scheme_version else "")
+        raise NotFoundError(f"no registered mark scheme {which}; list them with GET /v1/schemes or send one inline")
+    return found
+
+
+def _owned(marking: StoredMarking, principal: str, state: State, owner: str | None) -> None:
+    if not state.settings.auth_disabled and principal != LOCAL_PRINCIPAL and owner != principal:
+        raise NotFoundError(f"no marking with id {marking.id!r}")
+
+
+async def _load_marking(state: State, principal: str, marking_id: str) -> StoredMarking:
+    marking, owner = await asyncio.to_thread(state.store.get_marking_with_owner, marking_id)
+    _owned(marking, principal, state, owner)
+    return marking
+
+
+def _public(marking: StoredMarking) -> MarkingPublic:
+    return MarkingPublic(
+        id=marking.id, external_id=marking.external_id, batch_id=marking.batch_id, result=marking.result
+    )
+
+
+@router.post(
+    "/markings",
+    status_code=201,
+    response_model=MarkingPublic,
+    tags=["markings"],
+    summary="Mark one essay now and store the result",
+)
+async def create_marking(
+    body: MarkingCreate, request: Request, state: State, principal: Principal, idempotency_key: IdempotencyKey = None
+) -> Response:
+    """Mark an essay synchronously against a registered or inline scheme."""
+
+    async def run() -> BaseModel:
+        scheme = await _resolve_scheme(state, body)
+        result = await mark_essay(
+            body.essay, scheme, llm=state.llm, settings=state.settings, samples=body.options.samples
+        )
+        marking_id = await asyncio.to_thread(
+            state.store.save_marking,
+            result,
+            check_essay(body.essay, state.settings),
+            owner=principal,
+            external_id=body.external_id,
+        )
+        return MarkingPublic(id=marking_id, external_id=body.external_id, result=result)
+
+    return await idempotent(
+        request,
+        state,
+        principal,
+        idempotency_key,
+        201,
+        run,
+        headers=lambda m: {"Location": f"/v1/markings/{getattr(m, 'id', '')}"},
+    )
+
+
+@router.get("/markings/{marking_id}", response_model=MarkingPublic, tags=["markings"])
+async def get_marking(marking_id: str, state: State, principal: Principal) -> MarkingPublic:
+    """A stored marking."""
+    return _public(await _load_marking(state, principal, marking_id))
+
+
+@router.get("/markings/{marking_id}/exports/moodle", tags=["exports"])
+async def export_moodle(marking_id: str, state: State, principal: Principal) -> dict[str, Any]:
+    """Moodle marking-guide shape (criterion -> remark + score)."""
+    return exports.moodle_marking_guide((await _load_marking(state, principal, marking_id)).result)
+
+
+@router.get("/markings/{marking_id}/exports/canvas", tags=["exports"])
+async def export_canvas(
+    marking_id: str,
+    state: State,
+    principal: Principal,
+    criterion: Annotated[list[str], Query(description="Map AO ids to Canvas criterion ids: AO1=_1234")] = [],  # noqa: B006
+) -> dict[str, Any]:
+    """Canvas ``rubric_assessment`` body."""
+    mapping: dict[str, str] = {}
+    for pair in criterion:
+        ao, sep, target = pair.partition("=")
+        if not sep or not ao or not target:
+            raise CallerError(f"criterion must look like AO1=_1234, got {pair!r}")
+        mapping[ao] = target
+    return exports.canvas_rubric_assessment((await _load_marking(state, principal, marking_id)).result, mapping)
+
+
+@router.get("/markings/{marking_id}/exports/lti-score", tags=["exports"])
+async def export_lti(
+    marking_id: str,
+    state: State,
+    principal: Principal,
+    user_id: Annotated[str, Query(min_length=1, max_length=200, description="The LTI user id (sub).")],
+) -> dict[str, Any]:
+    """LTI 1.3 AGS Score with gradingProgress PendingManual (a draft never releases itself)."""
+    return exports.lti_ags_score((await _load_marking(state, principal, marking_id)).result, user_id)
+
+
+@router.post(
+    "/batches",
+    status_code=202,
+    response_model=BatchAccepted,
+    tags=["batches"],
+    summary="Queue many essays for background marking",
+)
+async def create_batch(
+    body: BatchCreate, request: Request, state: State, principal: Principal, idempotency_key: IdempotencyKey = None
+) -> Response:
+    """Queue a batch; poll GET /v1/batches/{id} or receive the webhook."""
+    limit = state.settings.max_batch_items
+    if len(body.items) > limit:
+        raise PayloadTooLargeError(
+            f"a batch may hold at most {limit} essays (DRAFTMARK_MAX_BATCH_ITEMS); got {len(body.items)}"
+        )
+    essays = []
+    for item in body.items:
+        try:
+            essays.append((item.external_id, check_essay(item.essay, state.settings)))
+        except EssayError as exc:
+            raise EssayError(f"item {item.external_id!r}: {exc.message}") from exc
+    if body.webhook_url is not None:
+        if state.settings.webhook_secret is None:
+            raise CallerError(
+                "this server has no DRAFTMARK_WEBHOOK_SECRET, so it cannot sign webhooks; omit webhook_url"
+            )
+        await check_webhook_url(body.webhook_url, allow_private=state.settings.webhook_allow_private)
+
+    async def run() -> BaseModel:
+        scheme = await _resolve_scheme(state, body)
+        batch_id = await asyncio.to_thread(
+            state.store.create_batch,
+            scheme,
+            essays,
+            samples=body.options.samples or state.settings.samples,
+            webhook_url=body.webhook_url,
+            owner=principal,
+        )
+        state.runner.wake()
+        return BatchAccepted(
+            id=batch_id,
+            status="queued",
+            counts={"total": len(essays), "queued": len(essays)},
+            links={"self": f"/v1/batches/{batch_id}", "csv": f"/v1/batches/{batch_id}/export.csv"},
+        )
+
+    return await idempotent(
+        request,
+        state,
+        principal,
+        idempotency_key,
+        202,
+        run,
+        headers=lambda m: {"Location": f"/v1/batches/{getattr(m, 'id', '')}"},
+    )
+
+
+async def _load_batch(state: State, principal: str, batch_id: str, *, with_items: bool = True):  # type: ignore[no-untyped-def]
+    view = await asyncio.to_thread(state.store.get_batch, batch_id, with_items=with_items)
+    owner = await asyncio.to_thread(state.store.batch_owner, batch_id)
+    if not state.settings.auth_disabled and owner != principal:
+        raise NotFoundError(f"no batch with id {batch_id!r}")
+    return view
+
+
+@router.get("/batches/{batch_id}", response_model=BatchPublic, tags=["batches"])
+async def get_batch(batch_id: str, state: State, principal: Principal) -> BatchPublic:
+    """Progress (queued / running / done / failed counts) and per-item results."""
+    view = await _load_batch(state, principal, batch_id)
+    return BatchPublic(
+        id=view.id,
+        status=view.status,
+        scheme_id=view.scheme_id,
+        scheme_version=view.scheme_version,
+        counts=view.counts,
+        webhook_status=view.webhook_status,
+        items=[
+            BatchItemPublic(
+                external_id=i.external_id,
+                status=i.status,
+                marking_id=i.marking_id,
+                attempts=i.attempts,
+                error=ItemError(code=i.error_code, message=i.error_message or "", retryable=bool(i.retryable))
+                if i.status == "failed" and i.error_code
+                else None,
+            )
+            for i in view.items
+        ],
+    )
+
+
+@router.post("/batches/{batch_id}/retry", tags=["batches"])
+async def retry_batch(batch_id: str, state: State, principal: Principal) -> dict[str, int]:
+    """Re-queue the batch's failed, retryable items."""
+    await _load_batch(state, principal, batch_id, with_items=False)
+    requeued = await asyncio.to_thread(state.store.retry_failed, batch_id)
+    state.runner.wake()
+    return {"requeued": requeued}
+
+
+@router.get("/batches/{batch_id}/export.csv", tags=["exports"], response_class=Response)
+async def export_batch_csv(batch_id: str, state: State, principal: Principal) -> Response:
+    """One CSV row per item, failed items included with their error."""
+    view = await _load_batch(state, principal, batch_id)
+    results: dict[str, MarkingResult] = {}
+    for item in view.items:
+        if item.marking_id:
+            marking = await asyncio.to_thread(state.store.get_marking, item.marking_id)
+            results[item.marking_id] = marking.result
+    scheme = await asyncio.to_thread(state.store.get_scheme, view.scheme_id, view.scheme_version)
+    ao_ids = list(scheme.objective_ids) if scheme else []
+    return Response(
+        exports.batch_csv(view, results, ao_ids),
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{batch_id}.csv"'},
+    )
+
+
+@router.get("/schemes", tags=["schemes"])
+async def list_schemes(state: State, principal: Principal) -> list[dict[str, Any]]:
+    """Every registered scheme version."""
+    schemes = await asyncio.to_thread(state.store.list_schemes)
+    return [
+        {
+            "id": s.id,
+            "version": s.version,
+            "title": s.title,
+            "subject": s.subject,
+            "total_marks": s.total_marks,
+            "objectives": [ao.id for ao in s.objectives],
+        }
+        for s in schemes
+    ]
+
+
+@router.post("/schemes", tags=["schemes"], response_model=SchemeRegistered, status_code=201)
+async def register_scheme(scheme: MarkScheme, state: State, principal: Principal) -> JSONResponse:
+    """Register (validate and store) a scheme version; a version used by a stored result is immutable."""
+    created = await asyncio.to_thread(state.store.put_scheme, scheme)
+    body = SchemeRegistered(id=scheme.id, version=scheme.version, created=created)
+    return JSONResponse(
+        body.model_dump(),
+        status_code=201 if created else 200,
+        headers={"Location": f"/v1/schemes/{scheme.id}?version={scheme.version}"},
+    )
+
+
+@router.get("/schemes/{scheme_id}", response_model=MarkScheme, tags=["schemes"])
+async def get_scheme(scheme_id: str, state: State, principal: Principal, version: str | None = None) -> MarkScheme:
+    """A scheme (newest version unless ``version`` is given)."""
+    found = await asyncio.to_thread(state.store.get_scheme, scheme_id, version)
+    if found is None:
+        raise NotFoundError(f"no registered mark scheme {scheme_id}" + (f"@{version}" if version else ""))
+    return found
+
+
+health = APIRouter(tags=["health"])
+
+
+@health.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+@health.get("/readyz")
+async def readyz(request: Request, state: State) -> Response:
+    """The database answers and a model backend is loaded."""
+    try:
+        await asyncio.to_thread(state.store.ping)
+    except Exception as exc:  # any driver error means not ready; report it, do not raise
+        return problem(request, 503, "not_ready", "Not ready", f"database unreachable: {type(exc).__name__}")
+    return JSONResponse(
+        {"status": "ready", "database": "ok", "model": state.llm.model_id, "backend": state.llm.endpoint_kind}
+    )

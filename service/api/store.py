@@ -1,0 +1,458 @@
+"""Persistence operations (sync; the API calls them from worker threads)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from schemas.result import MarkingResult
+from schemas.scheme import MarkScheme
+from service.api.db import (
+    ApiKeyRow,
+    BatchItemRow,
+    BatchRow,
+    IdempotencyRow,
+    MarkingRow,
+    SchemeRow,
+    utcnow,
+)
+from service.errors import CallerError, NotFoundError
+
+
+class ConflictError(CallerError):
+    """The request conflicts with stored state."""
+
+    status_code = 409
+    code = "conflict"
+
+
+def new_id(prefix: str) -> str:
+    """A short, unguessable, prefixed id."""
+    return f"{prefix}_{uuid.uuid4().hex[:24]}"
+
+
+def hash_key(key: str) -> str:
+    """API keys are 256-bit random tokens, so one SHA-256 is a sound verifier (no dictionary to attack)."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class StoredMarking:
+    """A marking as read back."""
+
+    id: str
+    result: MarkingResult
+    essay: str
+    external_id: str | None
+    batch_id: str | None
+
+
+@dataclass(frozen=True)
+class ItemView:
+    """A batch item's public state."""
+
+    external_id: str
+    status: str
+    marking_id: str | None
+    error_code: str | None
+    error_message: str | None
+    retryable: bool | None
+    attempts: int
+
+
+@dataclass(frozen=True)
+class BatchView:
+    """A batch with its progress."""
+
+    id: str
+    scheme_id: str
+    scheme_version: str
+    status: str
+    counts: dict[str, int]
+    webhook_status: str
+    items: list[ItemView]
+
+
+@dataclass(frozen=True)
+class ClaimedItem:
+    """Work a batch worker has claimed."""
+
+    id: int
+    batch_id: str
+    external_id: str
+    essay: str
+    scheme_id: str
+    scheme_version: str
+    samples: int
+    attempts: int
+
+
+class Store:
+    """All database access for the API and the batch workers."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    def session(self) -> Session:
+        """A new session."""
+        return self._sessions()
+
+    def ping(self) -> None:
+        """Raise if the database is unreachable."""
+        with self.session() as s:
+            s.execute(select(1))
+
+    # API keys -----------------------------------------------------------------------------
+    def create_api_key(self, name: str) -> tuple[str, str]:
+        """(key id, plaintext key). The plaintext is shown once and never stored."""
+        plaintext = "dm_" + secrets.token_urlsafe(32)
+        row = ApiKeyRow(id=new_id("key"), name=name, key_hash=hash_key(plaintext))
+        with self.session() as s, s.begin():
+            s.add(row)
+        return row.id, plaintext
+
+    def principal_for(self, plaintext: str) -> str | None:
+        """The key id for a presented key, or None."""
+        digest = hash_key(plaintext)
+        with self.session() as s:
+            row = s.scalar(select(ApiKeyRow).where(ApiKeyRow.key_hash == digest))
+        if row is None or row.revoked_at is not None or not hmac.compare_digest(row.key_hash, digest):
+            return None
+        return row.id
+
+    def list_api_keys(self) -> list[tuple[str, str, bool]]:
+        """(id, name, revoked) for every key."""
+        with self.session() as s:
+            return [(r.id, r.name, r.revoked_at is not None) for r in s.scalars(select(ApiKeyRow))]
+
+    def revoke_api_key(self, key_id: str) -> None:
+        """Revoke a key by id."""
+        with self.session() as s, s.begin():
+            row = s.get(ApiKeyRow, key_id)
+            if row is None:
+                raise NotFoundError(f"no API key with id {key_id!r}")
+            row.revoked_at = utcnow()
+
+    # Schemes ------------------------------------------------------------------------------
+    def put_scheme(self, scheme: MarkScheme) -> bool:
+        """Register a scheme version; True if new. A version already used by a result is immutable."""
+        body = scheme.model_dump_json()
+        with self.session() as s, s.begin():
+            row = s.scalar(
+                select(SchemeRow).where(SchemeRow.scheme_id == scheme.id, SchemeRow.version == scheme.version)
+            )
+            if row is None:
+                s.add(SchemeRow(scheme_id=scheme.id, version=scheme.version, body=body))
+                return True
+            if MarkScheme.model_validate_json(row.body) == scheme:
+                return False
+            used = s.scalar(
+                select(func.count())
+                .select_from(MarkingRow)
+                .where(MarkingRow.scheme_id == scheme.id, MarkingRow.scheme_version == scheme.version)
+            )
+            if used:
+                raise ConflictError(
+                    f"scheme {scheme.ref} is already used by {used} stored result(s) and cannot change; "
+                    "register the changed scheme under a new version"
+                )
+            row.body = body
+            return False
+
+    def get_scheme(self, scheme_id: str, version: str | None = None) -> MarkScheme | None:
+        """A registered scheme (newest by registration when no version is given)."""
+        with self.session() as s:
+            query = select(SchemeRow).where(SchemeRow.scheme_id == scheme_id)
+            if version is not None:
+                query = query.where(SchemeRow.version == version)
+            row = s.scalar(query.order_by(SchemeRow.pk.desc()).limit(1))
+        return MarkScheme.model_validate_json(row.body) if row else None
+
+    def list_schemes(self) -> list[MarkScheme]:
+        """Every registered scheme version."""
+        with self.session() as s:
+            rows = s.scalars(select(SchemeRow).order_by(SchemeRow.scheme_id, SchemeRow.pk))
+            return [MarkScheme.model_validate_json(r.body) for r in rows]
+
+    # Markings -----------------------------------------------------------------------------
+    def save_marking(
+        self, result: MarkingResult, essay: str, *, owner: str | None, external_id: str | None = None
+    ) -> str:
+        """Store a result; returns its id."""
+        marking_id = new_id("mk")
+        with self.session() as s, s.begin():
+            s.add(
+                MarkingRow(
+                    id=marking_id,
+                    scheme_id=result.provenance.scheme_id,
+                    scheme_version=result.provenance.scheme_version,
+                    essay=essay,
+                    result=result.model_dump_json(),
+                    owner=owner,
+                    external_id=external_id,
+                )
+            )
+        return marking_id
+
+    def get_marking_with_owner(self, marking_id: str) -> tuple[StoredMarking, str | None]:
+        """A stored marking and the principal that created it."""
+        with self.session() as s:
+            row = s.get(MarkingRow, marking_id)
+            owner = row.owner if row else None
+        return self.get_marking(marking_id), owner
+
+    def get_marking(self, marking_id: str) -> StoredMarking:
+        """A stored marking (``NotFoundError`` if absent)."""
+        with self.session() as s:
+            row = s.get(MarkingRow, marking_id)
+        if row is None:
+            raise NotFoundError(f"no marking with id {marking_id!r}")
+        return StoredMarking(
+            id=row.id,
+            result=MarkingResult.model_validate_json(row.result),
+            essay=row.essay,
+            external_id=row.external_id,
+            batch_id=row.batch_id,
+        )
+
+    # Batches ------------------------------------------------------------------------------
+    def create_batch(
+        self,
+        scheme: MarkScheme,
+        essays: list[tuple[str, str]],
+        *,
+        samples: int,
+        webhook_url: str | None,
+        owner: str | None,
+    ) -> str:
+        """Queue a batch of (external id, essay) pairs."""
+        batch_id = new_id("bt")
+        with self.session() as s, s.begin():
+            s.add(
+                BatchRow(
+                    id=batch_id,
+                    scheme_id=scheme.id,
+                    scheme_version=scheme.version,
+                    samples=samples,
+                    webhook_url=webhook_url,
+                    webhook_status="pending" if webhook_url else "none",
+                    owner=owner,
+                )
+            )
+            s.flush()
+            s.add_all(
+                BatchItemRow(batch_id=batch_id, position=i, external_id=ext, essay=essay)
+                for i, (ext, essay) in enumerate(essays)
+            )
+        return batch_id
+
+    def get_batch(self, batch_id: str, *, with_items: bool = True) -> BatchView:
+        """A batch's progress (``NotFoundError`` if absent)."""
+        with self.session() as s:
+            batch = s.get(BatchRow, batch_id)
+            if batch is None:
+                raise NotFoundError(f"no batch with id {batch_id!r}")
+            rows = s.execute(
+                select(BatchItemRow).where(BatchItemRow.batch_id == batch_id).order_by(BatchItemRow.position)
+            ).scalars()
+            items = [
+                ItemView(r.external_id, r.status, r.marking_id, r.error_code, r.error_message, r.retryable, r.attempts)
+                for r in rows
+            ]
+        counts = Counter(i.status for i in items)
+        full = {k: counts.get(k, 0) for k in ("queued", "running", "done", "failed")}
+        status = (
+            "done"
+            if full["queued"] == full["running"] == 0
+            else ("running" if full["done"] + full["failed"] + full["running"] else "queued")
+        )
+        if status == "done" and full["failed"]:
+            status = "done_with_failures"
+        return BatchView(
+            id=batch.id,
+            scheme_id=batch.scheme_id,
+            scheme_version=batch.scheme_version,
+            status=status,
+            counts=full | {"total": len(items)},
+            webhook_status=batch.webhook_status,
+            items=items if with_items else [],
+        )
+
+    def requeue_interrupted(self) -> int:
+        """At start-up: items left 'running' by a dead process go back to the queue."""
+        with self.session() as s, s.begin():
+            result = s.execute(
+                update(BatchItemRow)
+                .where(BatchItemRow.status == "running")
+                .values(status="queued", updated_at=utcnow())
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def retry_failed(self, batch_id: str) -> int:
+        """Re-queue a batch's retryable failed items."""
+        self.get_batch(batch_id, with_items=False)
+        with self.session() as s, s.begin():
+            result = s.execute(
+                update(BatchItemRow)
+                .where(
+                    BatchItemRow.batch_id == batch_id, BatchItemRow.status == "failed", BatchItemRow.retryable.is_(True)
+                )
+                .values(status="queued", error_code=None, error_message=None, updated_at=utcnow())
+            )
+            if result.rowcount:  # type: ignore[attr-defined]
+                s.execute(update(BatchRow).where(BatchRow.id == batch_id).values(finished_at=None))
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def claim_item(self) -> ClaimedItem | None:
+        """Atomically move the oldest queued item to 'running' (safe with several workers)."""
+        with self.session() as s:
+            while True:
+                with s.begin():
+                    row = s.execute(
+                        select(BatchItemRow, BatchRow)
+                        .join(BatchRow, BatchRow.id == BatchItemRow.batch_id)
+                        .where(BatchItemRow.status == "queued")
+                        .order_by(BatchItemRow.id)
+                        .limit(1)
+                    ).first()
+                    if row is None:
+                        return None
+                    item, batch = row
+                    claimed = s.execute(
+                        update(BatchItemRow)
+                        .where(BatchItemRow.id == item.id, BatchItemRow.status == "queued")
+                        .values(status="running", attempts=BatchItemRow.attempts + 1, updated_at=utcnow())
+                    )
+                    if claimed.rowcount == 1:  # type: ignore[attr-defined]
+                        return ClaimedItem(
+                            id=item.id,
+                            batch_id=item.batch_id,
+                            external_id=item.external_id,
+                            essay=item.essay,
+                            scheme_id=batch.scheme_id,
+                            scheme_version=batch.scheme_version,
+                            samples=batch.samples,
+                            attempts=item.attempts + 1,
+                        )
+
+    def complete_item(self, item: ClaimedItem, result: MarkingResult, *, owner: str | None) -> str | None:
+        """Store the result and mark the item done in one transaction; None if it was not ours."""
+        marking_id = new_id("mk")
+        with self.session() as s, s.begin():
+            done = s.execute(
+                update(BatchItemRow)
+                .where(BatchItemRow.id == item.id, BatchItemRow.status == "running")
+                .values(status="done", marking_id=marking_id, error_code=None, error_message=None, updated_at=utcnow())
+            )
+            if done.rowcount != 1:  # type: ignore[attr-defined]
+                s.rollback()
+                return None
+            s.add(
+                MarkingRow(
+                    id=marking_id,
+                    scheme_id=item.scheme_id,
+                    scheme_version=item.scheme_version,
+                    essay=item.essay,
+                    result=result.model_dump_json(),
+                    external_id=item.external_id,
+                    batch_id=item.batch_id,
+                    owner=owner,
+                )
+            )
+        return marking_id
+
+    def fail_item(self, item: ClaimedItem, *, code: str, message: str, retryable: bool) -> None:
+        """Record a failure (never a score)."""
+        with self.session() as s, s.begin():
+            s.execute(
+                update(BatchItemRow)
+                .where(BatchItemRow.id == item.id, BatchItemRow.status == "running")
+                .values(
+                    status="failed", error_code=code, error_message=message, retryable=retryable, updated_at=utcnow()
+                )
+            )
+
+    def batch_owner(self, batch_id: str) -> str | None:
+        """Who created the batch."""
+        with self.session() as s:
+            batch = s.get(BatchRow, batch_id)
+            return batch.owner if batch else None
+
+    def finish_batch_if_complete(self, batch_id: str) -> str | None:
+        """Mark a complete batch finished once; returns its webhook URL if this call should deliver it."""
+        with self.session() as s, s.begin():
+            open_items = s.scalar(
+                select(func.count())
+                .select_from(BatchItemRow)
+                .where(BatchItemRow.batch_id == batch_id, BatchItemRow.status.in_(("queued", "running")))
+            )
+            if open_items:
+                return None
+            claimed = s.execute(
+                update(BatchRow)
+                .where(BatchRow.id == batch_id, BatchRow.finished_at.is_(None))
+                .values(finished_at=utcnow())
+            )
+            if claimed.rowcount != 1:  # type: ignore[attr-defined]
+                return None
+            batch = s.get(BatchRow, batch_id)
+            return batch.webhook_url if batch and batch.webhook_status in ("pending", "failed") else None
+
+    def webhook_url(self, batch_id: str) -> str | None:
+        """The batch's webhook URL, if any."""
+        with self.session() as s:
+            batch = s.get(BatchRow, batch_id)
+            return batch.webhook_url if batch else None
+
+    def set_webhook_status(self, batch_id: str, status: str) -> None:
+        """Record webhook delivery state."""
+        with self.session() as s, s.begin():
+            s.execute(update(BatchRow).where(BatchRow.id == batch_id).values(webhook_status=status))
+
+    def pending_webhooks(self) -> list[str]:
+        """Finished batches whose webhook was never delivered (e.g. the process died)."""
+        with self.session() as s:
+            return list(
+                s.scalars(
+                    select(BatchRow.id).where(BatchRow.finished_at.is_not(None), BatchRow.webhook_status == "pending")
+                )
+            )
+
+    # Idempotency --------------------------------------------------------------------------
+    def idempotency_begin(self, principal: str, key: str, route: str, body_hash: str) -> IdempotencyRow | None:
+        """Reserve a key. Returns the existing record if the key was seen before, else None."""
+        with self.session() as s:
+            try:
+                with s.begin():
+                    s.add(IdempotencyRow(principal=principal, key=key, route=route, body_hash=body_hash))
+                return None
+            except IntegrityError:
+                pass
+            existing = s.get(IdempotencyRow, (principal, key))
+        if existing is None:  # raced with a failed request that released the key
+            return self.idempotency_begin(principal, key, route, body_hash)
+        return existing
+
+    def idempotency_finish(self, principal: str, key: str, status_code: int, response: str) -> None:
+        """Store the response to replay."""
+        with self.session() as s, s.begin():
+            row = s.get(IdempotencyRow, (principal, key))
+            if row is not None:
+                row.status_code = status_code
+                row.response = response
+
+    def idempotency_release(self, principal: str, key: str) -> None:
+        """Forget a key whose request failed on our side, so the client may retry it."""
+        with self.session() as s, s.begin():
+            row = s.get(IdempotencyRow, (principal, key))
+            if row is not None:
+                s.delete(row)

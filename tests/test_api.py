@@ -1,0 +1,302 @@
+"""The REST API through a real uvicorn server on 127.0.0.1, on SQLite and (in CI) PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from schemas.scheme import MarkScheme
+from service.api.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from service.errors import ModelUnavailableError
+from service.settings import Settings
+from tests.api_support import POSTGRES_ENV, CountingFake, LiveServer, database, wait_for_batch
+
+DB_KINDS = [
+    "sqlite",
+    pytest.param("postgres", marks=pytest.mark.skipif(not os.environ.get(POSTGRES_ENV), reason=f"set {POSTGRES_ENV}")),
+]
+
+
+@pytest.fixture(params=DB_KINDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    with database(request.param, tmp_path) as url:
+        yield url
+
+
+def make_settings(db_url: str, **extra: Any) -> Settings:
+    values: dict[str, Any] = {
+        "backend": "openai",
+        "llm_base_url": "http://127.0.0.1:9/v1",
+        "database_url": db_url,
+        "batch_concurrency": 4,
+        "webhook_secret": SecretStr("whsec-test"),
+        "webhook_allow_private": True,
+    }
+    return Settings(**(values | extra))
+
+
+@pytest.fixture
+def fake() -> CountingFake:
+    return CountingFake()
+
+
+@pytest.fixture
+def server(db_url: str, fake: CountingFake) -> Iterator[LiveServer]:
+    with LiveServer(make_settings(db_url), fake) as live:
+        yield live
+
+
+@pytest.fixture
+def api_key(server: LiveServer) -> str:
+    _, key = server.app.state.draftmark.store.create_api_key("tests")
+    return key
+
+
+@pytest.fixture
+def client(server: LiveServer, api_key: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {api_key}"}, timeout=30) as c:
+        yield c
+
+
+def marking_body(essay: str, **extra: Any) -> dict[str, Any]:
+    return {"essay": essay, "scheme_id": "stalin-power-1929", **extra}
+
+
+def assert_problem(response: httpx.Response, status: int, contains: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert body["status"] == status and body["request_id"] and contains in body["detail"], body
+    assert response.headers["x-request-id"] == body["request_id"]
+    return body  # type: ignore[no-any-return]
+
+
+def test_mark_store_fetch_and_export(client: httpx.Client, essay: str) -> None:
+    created = client.post("/v1/markings", json=marking_body(essay, external_id="sub-1"))
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert created.headers["location"] == f"/v1/markings/{body['id']}"
+    result = body["result"]
+    assert result["total"] == sum(m["mark"] for m in result["ao_marks"]) and result["max_total"] == 15
+    fetched = client.get(f"/v1/markings/{body['id']}").json()
+    assert fetched["result"] == result and fetched["external_id"] == "sub-1"
+
+    moodle = client.get(f"/v1/markings/{body['id']}/exports/moodle").json()
+    criteria = moodle["advancedgradingdata"]["guide"]["criteria"]
+    assert [c["criterionshortname"] for c in criteria] == ["AO1", "AO2", "AO3"] and moodle["grade"] == result["total"]
+    canvas = client.get(f"/v1/markings/{body['id']}/exports/canvas", params={"criterion": ["AO1=_111"]}).json()
+    assert canvas["rubric_assessment"]["_111"]["points"] == result["ao_marks"][0]["mark"]
+    assert "AO2" in canvas["rubric_assessment"]
+    lti = client.get(f"/v1/markings/{body['id']}/exports/lti-score", params={"user_id": "u-42"}).json()
+    assert (
+        lti["gradingProgress"] == "PendingManual" and lti["scoreGiven"] == result["total"] and lti["userId"] == "u-42"
+    )
+    assert_problem(client.get(f"/v1/markings/{body['id']}/exports/lti-score"), 422, "user_id")
+    assert_problem(client.get("/v1/markings/mk_nope"), 404, "no marking")
+
+
+def test_inline_scheme_and_scheme_registry(client: httpx.Client, stalin: MarkScheme, essay: str) -> None:
+    listed = client.get("/v1/schemes").json()
+    assert {"stalin-power-1929", "persuasive-holistic-6"} <= {s["id"] for s in listed}
+    custom = stalin.model_dump(mode="json") | {"id": "custom", "version": "1"}
+    first = client.post("/v1/schemes", json=custom)
+    assert first.status_code == 201 and first.json()["created"] is True
+    assert client.post("/v1/schemes", json=custom).status_code == 200
+    assert client.get("/v1/schemes/custom", params={"version": "1"}).json()["title"] == stalin.title
+    changed = custom | {"title": "Changed before use"}
+    assert client.post("/v1/schemes", json=changed).status_code == 200
+    used = client.post("/v1/markings", json={"essay": essay, "scheme": changed})
+    assert used.status_code == 201, used.text
+    assert used.json()["result"]["provenance"]["scheme_id"] == "custom"
+    assert_problem(client.post("/v1/schemes", json=custom | {"title": "after use"}), 409, "new version")
+    bad = custom | {"total_marks": 99}
+    assert_problem(client.post("/v1/schemes", json=bad), 422, "total_marks is 99")
+    assert_problem(client.get("/v1/schemes/absent"), 404, "no registered mark scheme absent")
+
+
+def test_auth(server: LiveServer, client: httpx.Client, essay: str) -> None:
+    anonymous = httpx.post(f"{server.url}/v1/markings", json=marking_body(essay))
+    assert_problem(anonymous, 401, "Authorization: Bearer")
+    assert anonymous.headers["www-authenticate"] == "Bearer"
+    wrong = httpx.get(f"{server.url}/v1/schemes", headers={"Authorization": "Bearer dm_wrong"})
+    assert_problem(wrong, 401, "not valid")
+    mine = client.post("/v1/markings", json=marking_body(essay)).json()["id"]
+    _, other_key = server.app.state.draftmark.store.create_api_key("other")
+    other = httpx.get(f"{server.url}/v1/markings/{mine}", headers={"Authorization": f"Bearer {other_key}"})
+    assert_problem(other, 404, "no marking")
+    assert httpx.get(f"{server.url}/healthz").json() == {"status": "ok"}
+
+
+def test_idempotency(client: httpx.Client, fake: CountingFake, essay: str) -> None:
+    headers = {"Idempotency-Key": "k-123"}
+    first = client.post("/v1/markings", json=marking_body(essay), headers=headers)
+    again = client.post("/v1/markings", json=marking_body(essay), headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert first.json() == again.json() and again.headers["idempotent-replayed"] == "true"
+    assert fake.calls == 1
+    assert_problem(
+        client.post("/v1/markings", json=marking_body(essay + " changed"), headers=headers),
+        409,
+        "different request body",
+    )
+
+
+def test_limits_and_malformed_bodies(server: LiveServer, client: httpx.Client, essay: str) -> None:
+    long_essay = "word " * 7000
+    assert_problem(client.post("/v1/markings", json=marking_body(long_essay)), 422, "the limit is 30,000")
+    assert_problem(client.post("/v1/markings", json=marking_body("   ")), 422, "empty")
+    huge = "x" * (16 * 1024 * 1024 + 10)
+    assert_problem(
+        client.post("/v1/markings", content=huge, headers={"content-type": "application/json"}), 413, "16,777,216 bytes"
+    )
+    assert_problem(
+        client.post("/v1/markings", content=b'{"essay": ', headers={"content-type": "application/json"}), 422, "JSON"
+    )
+    assert_problem(client.post("/v1/markings", content=b"essay=hi", headers={"content-type": "text/plain"}), 422, "")
+    assert_problem(client.post("/v1/markings", json={"essay": essay}), 422, "exactly one of scheme_id")
+    assert_problem(
+        client.post("/v1/markings", json=marking_body(essay, scheme_id="nope")), 404, "no registered mark scheme nope"
+    )
+    assert_problem(client.post("/v1/markings", json=marking_body(essay, options={"samples": 50})), 422, "samples")
+    nested: Any = {}
+    for _ in range(200):
+        nested = {"a": nested}
+    assert_problem(client.post("/v1/markings", json=marking_body(essay, extra=nested)), 422, "")
+    items = [{"external_id": str(i), "essay": "e"} for i in range(1001)]
+    assert_problem(
+        client.post("/v1/batches", json={"scheme_id": "stalin-power-1929", "items": items}), 413, "at most 1000"
+    )
+    dupes = [{"external_id": "a", "essay": "x"}, {"external_id": "a", "essay": "y"}]
+    assert_problem(client.post("/v1/batches", json={"scheme_id": "stalin-power-1929", "items": dupes}), 422, "repeated")
+    blank = [{"external_id": "a", "essay": " "}]
+    assert_problem(client.post("/v1/batches", json={"scheme_id": "stalin-power-1929", "items": blank}), 422, "item 'a'")
+
+
+def test_model_trouble_maps_to_5xx_with_retry_after(db_url: str, essay: str) -> None:
+    fake = CountingFake(error=ModelUnavailableError("endpoint overloaded", retry_after=7))
+    with LiveServer(make_settings(db_url, auth_disabled=True), fake) as live:
+        response = httpx.post(f"{live.url}/v1/markings", json=marking_body(essay), timeout=30)
+    assert_problem(response, 503, "overloaded")
+    assert response.headers["retry-after"] == "7"
+
+
+def test_readyz_and_openapi(server: LiveServer) -> None:
+    ready = httpx.get(f"{server.url}/readyz")
+    assert ready.status_code == 200 and ready.json()["database"] == "ok"
+    assert httpx.get(f"{server.url}/docs").status_code == 200
+    paths = httpx.get(f"{server.url}/openapi.json").json()["paths"]
+    assert {"/v1/markings", "/v1/batches", "/v1/schemes", "/v1/batches/{batch_id}"} <= set(paths)
+
+
+def test_batch_of_50_with_bounded_concurrency(db_url: str, essay: str) -> None:
+    fake = CountingFake(delay_s=0.05)
+    with LiveServer(make_settings(db_url, auth_disabled=True, batch_concurrency=4), fake) as live:
+        with httpx.Client(base_url=live.url, timeout=30) as client:
+            items = [{"external_id": f"s{i:02d}", "essay": f"Essay number {i}. {essay[:400]}"} for i in range(50)]
+            accepted = client.post("/v1/batches", json={"scheme_id": "stalin-power-1929", "items": items})
+            assert accepted.status_code == 202, accepted.text
+            batch = wait_for_batch(client, accepted.json()["id"])
+            assert batch["counts"] == {"queued": 0, "running": 0, "done": 50, "failed": 0, "total": 50}
+            assert sorted(i["external_id"] for i in batch["items"]) == [f"s{i:02d}" for i in range(50)]
+            assert len({i["marking_id"] for i in batch["items"]}) == 50
+            one = client.get(f"/v1/markings/{batch['items'][0]['marking_id']}").json()
+            assert one["external_id"] == "s00" and one["batch_id"] == batch["id"]
+            csv_text = client.get(f"/v1/batches/{batch['id']}/export.csv").text
+    assert fake.peak == 4, "concurrency to the LLM must be bounded by batch_concurrency"
+    lines = csv_text.strip().splitlines()
+    assert lines[0].startswith("external_id,status,marking_id,total,max_total,AO1,AO2,AO3") and len(lines) == 51
+
+
+def test_batch_failures_are_never_scored_and_can_be_retried(db_url: str, essay: str) -> None:
+    fake = CountingFake(error=ModelUnavailableError("down", retry_after=1), fail_when="FAILME")
+    with LiveServer(make_settings(db_url, auth_disabled=True), fake) as live:
+        with httpx.Client(base_url=live.url, timeout=30) as client:
+            items = [{"external_id": "ok", "essay": essay}, {"external_id": "bad", "essay": "FAILME " + essay}]
+            batch_id = client.post("/v1/batches", json={"scheme_id": "stalin-power-1929", "items": items}).json()["id"]
+            batch = wait_for_batch(client, batch_id)
+            assert batch["status"] == "done_with_failures"
+            bad = next(i for i in batch["items"] if i["external_id"] == "bad")
+            assert bad["marking_id"] is None and bad["error"] == {
+                "code": "model_unavailable",
+                "message": "down",
+                "retryable": True,
+            }
+            row = [
+                line
+                for line in client.get(f"/v1/batches/{batch_id}/export.csv").text.splitlines()
+                if line.startswith("bad,")
+            ]
+            assert row[0].startswith("bad,failed,,,,")
+            fake.error = None
+            assert client.post(f"/v1/batches/{batch_id}/retry").json() == {"requeued": 1}
+            assert wait_for_batch(client, batch_id)["counts"]["done"] == 2
+
+
+class _Receiver:
+    """A loopback webhook receiver that fails the first N deliveries."""
+
+    def __init__(self, fail_first: int) -> None:
+        self.calls: list[tuple[dict[str, str], bytes]] = []
+        self.fail_first = fail_first
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                return
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["content-length"]))
+                receiver.calls.append((dict(self.headers.items()), body))
+                self.send_response(500 if len(receiver.calls) <= receiver.fail_first else 204)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+
+def test_webhook_signed_and_retried(db_url: str, essay: str) -> None:
+    receiver = _Receiver(fail_first=2)
+    with LiveServer(make_settings(db_url, auth_disabled=True), CountingFake()) as live:
+        with httpx.Client(base_url=live.url, timeout=30) as client:
+            batch_id = client.post(
+                "/v1/batches",
+                json={
+                    "scheme_id": "stalin-power-1929",
+                    "items": [{"external_id": "a", "essay": essay}],
+                    "webhook_url": receiver.url,
+                },
+            ).json()["id"]
+            wait_for_batch(client, batch_id)
+            deadline = __import__("time").monotonic() + 20
+            while client.get(f"/v1/batches/{batch_id}").json()["webhook_status"] != "delivered":
+                assert __import__("time").monotonic() < deadline, "webhook not delivered"
+                __import__("time").sleep(0.1)
+    receiver.server.shutdown()
+    assert len(receiver.calls) == 3
+    headers, body = receiver.calls[-1]
+    assert verify("whsec-test", headers[TIMESTAMP_HEADER], body, headers[SIGNATURE_HEADER])
+    assert json.loads(body) == {
+        "event": "batch.completed",
+        "batch_id": batch_id,
+        "status": "done",
+        "counts": {"queued": 0, "running": 0, "done": 1, "failed": 0, "total": 1},
+    }
+
+
+def test_webhook_url_policy(db_url: str, essay: str) -> None:
+    settings = make_settings(db_url, auth_disabled=True).model_copy(update={"webhook_allow_private": False})
+    with LiveServer(settings, CountingFake()) as live:
+        body = {"scheme_id": "stalin-power-1929", "items": [{"external_id": "a", "essay": essay}]}
+        for url, message in [("http://127.0.0.1:9/hook", "private or loopback"), ("ftp://example.org/x", "http(s)")]:
+            assert_problem(httpx.post(f"{live.url}/v1/batches", json=body | {"webhook_url": url}), 422, message)
