@@ -113,28 +113,35 @@ def bands_from_schema(ao_schema: JsonObject) -> list[tuple[int, int, int]]:
     return [(int(a), int(b), int(c)) for a, b, c in BANDS_PATTERN.findall(text)]
 
 
-def output_json_schema(scheme: MarkScheme) -> JsonObject:
-    """The JSON schema the model must fill for ``scheme`` (enums for every level and mark)."""
+def output_json_schema(scheme: MarkScheme, *, sentences: list[str] | None = None) -> JsonObject:
+    """The JSON schema the model must fill for ``scheme``.
+
+    Each objective is an ``anyOf`` over its levels, with the level as a constant and the mark
+    as an enum of that level's band, so grammar-constrained backends cannot put a mark outside
+    its band. With ``sentences``, evidence items are an enum of the essay's own sentences, so
+    quotes are verbatim by construction (small local models paraphrase otherwise).
+    """
+    quote: JsonObject = {"enum": sentences} if sentences else _string(QUOTE_CHARS)
     objectives: JsonObject = {}
     for ao in scheme.objectives:
         bands = "; ".join(f"{lv.level}: {lv.min_mark}-{lv.max_mark}" for lv in ao.levels)
-        objectives[ao.id] = {
-            "type": "object",
-            "description": f"{ao.name}. Levels (level: marks): {bands}",
-            "properties": {
-                "evidence": _string_list(MAX_EVIDENCE, QUOTE_CHARS),
-                "rationale": _string(RATIONALE_CHARS),
-                "strengths": _string_list(MAX_POINTS, POINT_CHARS),
-                "improvements": _string_list(MAX_POINTS, POINT_CHARS),
-                "level": {"type": "integer", "enum": [lv.level for lv in ao.levels]},
-                "mark": {
-                    "type": "integer",
-                    "enum": list(range(ao.min_marks, ao.max_marks + 1)),
+        variants = [
+            {
+                "type": "object",
+                "properties": {
+                    "evidence": {"type": "array", "items": quote, "maxItems": MAX_EVIDENCE},
+                    "rationale": _string(RATIONALE_CHARS),
+                    "strengths": _string_list(MAX_POINTS, POINT_CHARS),
+                    "improvements": _string_list(MAX_POINTS, POINT_CHARS),
+                    "level": {"type": "integer", "enum": [lv.level]},
+                    "mark": {"type": "integer", "enum": list(lv.marks)},
                 },
-            },
-            "required": ["evidence", "rationale", "strengths", "improvements", "level", "mark"],
-            "additionalProperties": False,
-        }
+                "required": ["evidence", "rationale", "strengths", "improvements", "level", "mark"],
+                "additionalProperties": False,
+            }
+            for lv in ao.levels
+        ]
+        objectives[ao.id] = {"description": f"{ao.name}. Levels (level: marks): {bands}", "anyOf": variants}
     return {
         "title": "MarkingDraft",
         "type": "object",

@@ -6,6 +6,7 @@ quotes, dashes, runs of whitespace, letter case) and an elision written as ``...
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 _CHAR_MAP = {
@@ -114,3 +115,27 @@ def quote_problem(quote: str, index: EssayIndex) -> str | None:
     if index.locate(quote) is None:
         return f"evidence {quote!r} does not appear in the essay; copy a passage word for word"
     return None
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"'\u201d\u2019)]*\s+|\n+")
+MAX_SENTENCE_WORDS = 40
+MAX_SENTENCES = 300
+
+
+def essay_sentences(essay: str) -> list[str]:
+    """The essay's sentences, verbatim, unique, long ones cut into pieces of at most 40 words.
+
+    Used as the allowed evidence values for grammar-constrained models.
+    """
+    found: list[str] = []
+    seen: set[str] = set()
+    for raw in _SENTENCE_END.split(essay):
+        sentence = raw.strip()
+        words = sentence.split(" ")
+        pieces = [" ".join(words[i : i + MAX_SENTENCE_WORDS]) for i in range(0, len(words), MAX_SENTENCE_WORDS)]
+        for piece in pieces:
+            piece = piece.strip()
+            if len(piece.split()) >= MIN_QUOTE_WORDS and piece not in seen:
+                seen.add(piece)
+                found.append(piece)
+    return found[:MAX_SENTENCES]

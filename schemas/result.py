@@ -114,6 +114,7 @@ class Provenance(BaseModel):
     scheme_version: str
     temperature: float
     samples: int
+    evidence_mode: Literal["sentences", "free"] = "free"
     max_output_tokens: int
     seed: int | None
     attempts: int = Field(description="LLM calls made, re-asks included, over all samples.")

@@ -6,7 +6,8 @@ import asyncio
 import time
 from datetime import UTC, datetime
 
-from schemas.grounding import EssayIndex
+from schemas.draft import output_json_schema
+from schemas.grounding import EssayIndex, essay_sentences
 from schemas.result import Flag, FlagCode, MarkingResult, Provenance, TokenUsage
 from schemas.scheme import MarkScheme
 from service.aggregate import aggregate
@@ -68,6 +69,10 @@ async def mark_essay(
     if not 1 <= k <= 9:
         raise EssayError(f"samples must be between 1 and 9, got {k}")
     index = EssayIndex(text)
+    evidence_mode = settings.evidence_mode
+    if evidence_mode == "auto":
+        evidence_mode = "sentences" if llm.endpoint_kind == "local" else "free"
+    schema = output_json_schema(scheme, sentences=essay_sentences(text) if evidence_mode == "sentences" else None)
     outcomes = await asyncio.gather(
         *(
             ask_until_valid(
@@ -80,6 +85,7 @@ async def mark_essay(
                 max_output_tokens=settings.max_output_tokens,
                 seed=None if settings.seed is None else settings.seed + i,
                 max_reasks=settings.max_reasks,
+                json_schema=schema,
             )
             for i in range(k)
         )
@@ -117,6 +123,7 @@ async def mark_essay(
             scheme_version=scheme.version,
             temperature=settings.temperature,
             samples=k,
+            evidence_mode=evidence_mode,
             max_output_tokens=settings.max_output_tokens,
             seed=settings.seed,
             attempts=sum(o.attempts for o in outcomes),

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
-from schemas.draft import MarkingDraft, output_json_schema
+from schemas.draft import JsonObject, MarkingDraft
 from schemas.grounding import EssayIndex
 from schemas.result import TokenUsage
 from schemas.scheme import MarkScheme
@@ -61,13 +61,13 @@ async def ask_until_valid(
     max_output_tokens: int,
     seed: int | None,
     max_reasks: int,
+    json_schema: JsonObject,
 ) -> SampleOutcome:
     """One sample: ask, validate, re-ask with the problems; ``MarkingFailedError`` when out of tries.
 
     ``ModelError``s from the adapter (timeouts, truncation...) are not re-asked: they propagate.
     """
     messages: list[ChatMessage] = list(prompt.messages(scheme, essay))
-    schema = output_json_schema(scheme)
     usage = TokenUsage()
     attempts = 0
     last_text = ""
@@ -83,7 +83,7 @@ async def ask_until_valid(
                 completion = await llm.complete(
                     CompletionRequest(
                         messages=tuple(messages),
-                        json_schema=schema,
+                        json_schema=json_schema,
                         schema_name="marking_draft",
                         temperature=temperature,
                         max_output_tokens=max_output_tokens,

@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     review_spread: int = Field(
         default=2, ge=0, description="Flag needs_review when an AO's marks over samples differ by more."
     )
+    evidence_mode: Literal["auto", "sentences", "free"] = Field(
+        default="auto",
+        description="sentences: evidence must be whole essay sentences (enum in the schema); free: any verbatim "
+        "passage; auto: sentences for the embedded model, free for endpoints.",
+    )
     max_essay_chars: int = Field(default=30_000, ge=100, le=500_000)
 
     database_url: str | None = Field(

@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from schemas.draft import bands_from_schema, output_json_schema
-from schemas.grounding import EssayIndex
+from schemas.grounding import EssayIndex, essay_sentences, quote_problem
 from schemas.scheme import MarkScheme
 from service.reask import parse_draft
 from tests.conftest import dumps, good_draft
@@ -66,13 +66,30 @@ def test_invalid_json_and_wrong_types(stalin: MarkScheme, essay: str) -> None:
 def test_json_schema_uses_enums_from_the_scheme(stalin: MarkScheme, holistic: MarkScheme) -> None:
     schema = output_json_schema(stalin)
     ao2 = schema["properties"]["objectives"]["properties"]["AO2"]
-    assert ao2["properties"]["mark"]["enum"] == [0, 1, 2, 3, 4, 5, 6]
-    assert ao2["properties"]["level"]["enum"] == [0, 1, 2, 3]
-    assert ao2["properties"]["rationale"]["maxLength"] > 0
+    variants = [(v["properties"]["level"]["enum"], v["properties"]["mark"]["enum"]) for v in ao2["anyOf"]]
+    assert variants == [([0], [0]), ([1], [1, 2]), ([2], [3, 4]), ([3], [5, 6])], "each level carries only its band"
+    assert ao2["anyOf"][0]["properties"]["rationale"]["maxLength"] > 0
     assert bands_from_schema(ao2) == [(0, 0, 0), (1, 1, 2), (2, 3, 4), (3, 5, 6)]
     only = output_json_schema(holistic)["properties"]["objectives"]
     assert only["required"] == ["overall"]
-    assert only["properties"]["overall"]["properties"]["mark"]["enum"] == [1, 2, 3, 4, 5, 6]
+    assert [v["properties"]["mark"]["enum"] for v in only["properties"]["overall"]["anyOf"]] == [[1], [2], [3], [4], [5], [6]]
+
+
+def test_sentence_mode_enumerates_the_essays_sentences(stalin: MarkScheme, essay: str) -> None:
+    sentences = essay_sentences(essay)
+    schema = output_json_schema(stalin, sentences=sentences)
+    items = schema["properties"]["objectives"]["properties"]["AO1"]["anyOf"][2]["properties"]["evidence"]["items"]
+    assert items == {"enum": sentences}
+    assert "Stalin additionally gained a support base in the Bolsheviks." in sentences
+    assert len(sentences) == len(set(sentences)) and all(s in essay for s in sentences)
+    index = EssayIndex(essay)
+    assert all(quote_problem(s, index) is None for s in sentences)
+
+
+def test_sentence_splitting_caps_run_on_text() -> None:
+    run_on = " ".join(f"word{i}" for i in range(100))
+    pieces = essay_sentences(run_on + ". Short one here! ok")
+    assert [len(p.split()) for p in pieces] == [40, 40, 20, 3]
 
 
 @pytest.mark.parametrize("field", ["minimum", "maximum"])

@@ -134,3 +134,19 @@ async def test_holistic_scheme_and_grade(holistic: MarkScheme, settings: Setting
     (only,) = result.ao_marks
     assert only.ao_id == "overall" and only.mark == 3 and only.level == 3
     assert result.grade == "Developing" and result.max_total == 6
+
+
+async def test_sentence_evidence_mode_constrains_quotes(stalin: MarkScheme, essay: str, settings: Settings) -> None:
+    llm = FakeMarker()
+    recorder = ScriptedLLM([llm.answer])
+    result = await mark_essay(essay, stalin, llm=recorder, settings=settings.model_copy(update={"evidence_mode": "sentences"}))
+    items = recorder.history[0].json_schema["properties"]["objectives"]["properties"]["AO1"]["anyOf"][1]["properties"]
+    assert "enum" in items["evidence"]["items"]
+    assert result.provenance.evidence_mode == "sentences"
+    assert all(ev.quote in items["evidence"]["items"]["enum"] for ao in result.ao_marks for ev in ao.evidence)
+
+
+async def test_auto_evidence_mode_is_free_for_endpoints(stalin: MarkScheme, essay: str, settings: Settings) -> None:
+    recorder = ScriptedLLM([FakeMarker().answer])
+    result = await mark_essay(essay, stalin, llm=recorder, settings=settings)
+    assert result.provenance.evidence_mode == "free"

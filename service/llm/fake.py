@@ -122,10 +122,11 @@ class FakeMarker:
     def answer(self, request: CompletionRequest) -> str:
         """The JSON draft for ``request``."""
         essay = essay_from_request(request)
-        quotes = _quotes(essay)
         objectives: JsonObject = {}
         schema_objectives = request.json_schema["properties"]["objectives"]["properties"]
         for ao_id, ao_schema in schema_objectives.items():
+            allowed = ao_schema["anyOf"][0]["properties"]["evidence"]["items"].get("enum")
+            quotes = list(allowed[:2]) if allowed else _quotes(essay)
             bands = bands_from_schema(ao_schema)
             low, high = bands[0][1], bands[-1][2]
             mark = min(max(self.policy(ao_id, low, high, essay), low), high)

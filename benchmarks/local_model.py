@@ -1,0 +1,172 @@
+"""Embedded-model benchmark: raw llama-cpp-python vs the draftmark service on the same prompts.
+
+Prints load time, prompt and generation tokens/s, seconds per essay cold and warm (second
+essay on the same scheme, sharing the prompt prefix), peak RSS, and the service's overhead
+over raw llama-cpp-python as a ratio. Both paths send the identical request (same messages,
+schema, seed, temperature 0), so they generate the same tokens; the difference is draftmark.
+
+    .venv/bin/python benchmarks/local_model.py                 # default 1.5B model
+    .venv/bin/python benchmarks/local_model.py --model smollm2 # the 135M test model
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import llama_cpp
+
+from schemas.draft import output_json_schema
+from service.errors import ModelError
+from service.llm.local import LocalLlamaLLM, load_llama
+from service.llm.port import CompletionRequest
+from service.local_model import choose_local_model, smollm2_path
+from service.pipeline import mark_essay
+from service.prompting import load_prompt
+from service.schemes import SchemeLibrary
+from service.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Run:
+    path: str
+    essay: str
+    wall_s: float
+    prompt_tokens_evaluated: int
+    prompt_ms: float
+    generated_tokens: int
+    generation_ms: float
+
+    @property
+    def prompt_tps(self) -> float:
+        return self.prompt_tokens_evaluated / (self.prompt_ms / 1000) if self.prompt_ms else 0.0
+
+    @property
+    def generation_tps(self) -> float:
+        return self.generated_tokens / (self.generation_ms / 1000) if self.generation_ms else 0.0
+
+
+def perf(llama: Any) -> Any:
+    return llama_cpp.llama_perf_context(llama.ctx)
+
+
+def second_essay(first: str) -> str:
+    """A different essay of similar length on the same question (paragraphs reordered)."""
+    paragraphs = [p for p in first.split("\n\n") if p.strip()]
+    return "\n\n".join([paragraphs[0], *reversed(paragraphs[1:])])
+
+
+def request_for(scheme: Any, essay: str, max_tokens: int) -> CompletionRequest:
+    prompt = load_prompt()
+    return CompletionRequest(
+        messages=prompt.messages(scheme, essay),
+        json_schema=output_json_schema(scheme),
+        schema_name="marking_draft",
+        temperature=0.0,
+        max_output_tokens=max_tokens,
+        seed=0,
+    )
+
+
+def raw_call(llama: Any, request: CompletionRequest) -> None:
+    try:
+        llama.create_chat_completion(
+            messages=[{"role": m.role, "content": m.content} for m in request.messages],
+            response_format={"type": "json_object", "schema": request.json_schema},
+            temperature=request.temperature,
+            max_tokens=request.max_output_tokens,
+            seed=request.seed,
+        )
+    except ValueError:
+        pass
+
+
+def measure(label: str, essay_name: str, llama: Any, fn: Any) -> Run:
+    llama_cpp.llama_perf_context_reset(llama.ctx)
+    started = time.perf_counter()
+    fn()
+    wall = time.perf_counter() - started
+    p = perf(llama)
+    return Run(label, essay_name, wall, p.n_p_eval, p.t_p_eval_ms, p.n_eval, p.t_eval_ms)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="default", help="'default' (1.5B), 'smollm2', or a GGUF path")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--max-tokens", type=int, default=1500)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+
+    settings = Settings(local_threads=args.threads, max_reasks=0, max_output_tokens=args.max_tokens, backend="local")
+    if args.model == "default":
+        choice = choose_local_model(settings)
+        path, model_id = choice.path, choice.model_id
+    elif args.model == "smollm2":
+        path, model_id = smollm2_path(), "smollm2-135m-instruct-q4_1"
+    else:
+        path, model_id = Path(args.model), Path(args.model).stem
+    scheme = SchemeLibrary().get("stalin-power-1929")
+    essays = {"stalin-1929": (ROOT / "examples" / "stalin-1929.txt").read_text(encoding="utf-8")}
+    essays["stalin-1929-reordered"] = second_essay(essays["stalin-1929"])
+
+    runs: list[Run] = []
+    started = time.perf_counter()
+    raw = load_llama(path, threads=args.threads, context=settings.local_context)
+    load_s = time.perf_counter() - started
+    for name, essay in essays.items():
+        request = request_for(scheme, essay, args.max_tokens)
+        runs.append(measure("raw", name, raw, lambda r=request: raw_call(raw, r)))
+    del raw
+
+    service_llm = LocalLlamaLLM.load(path, model_id=model_id, threads=args.threads, context=settings.local_context)
+    outcomes: list[str] = []
+    for name, essay in essays.items():
+
+        def run_service(essay: str = essay) -> None:
+            try:
+                result = asyncio.run(mark_essay(essay, scheme, llm=service_llm, settings=settings))
+                outcomes.append(f"{result.total}/{result.max_total}")
+            except ModelError as exc:
+                outcomes.append(f"{type(exc).__name__}")
+
+        runs.append(measure("service", name, service_llm._llama, run_service))
+
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"model: {model_id} ({path.stat().st_size / 1e6:,.0f} MB), threads {args.threads}, load {load_s:.1f} s")
+    print(f"{'path':8} {'essay':24} {'wall s':>7} {'prompt tok':>10} {'prompt tok/s':>12} {'gen tok':>8} {'gen tok/s':>9}")
+    for r in runs:
+        print(f"{r.path:8} {r.essay:24} {r.wall_s:7.1f} {r.prompt_tokens_evaluated:10d} {r.prompt_tps:12.1f} "
+              f"{r.generated_tokens:8d} {r.generation_tps:9.1f}")
+    raw_runs = [r for r in runs if r.path == "raw"]
+    svc_runs = [r for r in runs if r.path == "service"]
+    overheads = [(s.wall_s - r.wall_s) / r.wall_s * 100 for s, r in zip(svc_runs, raw_runs, strict=True)]
+    same_tokens = all(s.generated_tokens == r.generated_tokens for s, r in zip(svc_runs, raw_runs, strict=True))
+    cold, warm = svc_runs
+    prefix_speedup = cold.prompt_ms / warm.prompt_ms if warm.prompt_ms else float("inf")
+    print(f"service results: {outcomes}")
+    print(f"service overhead over raw: {', '.join(f'{o:+.1f}%' for o in overheads)} "
+          f"(target <= 3%; identical generated tokens: {same_tokens})")
+    print(f"prompt phase, second essay on the scheme: {warm.prompt_ms / 1000:.1f} s vs {cold.prompt_ms / 1000:.1f} s "
+          f"cold = {prefix_speedup:.1f}x faster (target >= 3x); {cold.prompt_tokens_evaluated} vs "
+          f"{warm.prompt_tokens_evaluated} prompt tokens evaluated")
+    print(f"seconds per essay: cold {cold.wall_s:.1f}, warm {warm.wall_s:.1f}; peak RSS {rss_mb:,.0f} MB")
+    if args.json:
+        args.json.write_text(json.dumps({
+            "model": model_id, "threads": args.threads, "load_s": load_s, "peak_rss_mb": rss_mb,
+            "runs": [asdict(r) | {"prompt_tps": r.prompt_tps, "generation_tps": r.generation_tps} for r in runs],
+            "overhead_pct": overheads, "prefix_speedup": prefix_speedup, "outcomes": outcomes,
+        }, indent=2))
+
+
+if __name__ == "__main__":
+    main()
