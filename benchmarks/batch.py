@@ -60,8 +60,10 @@ def main() -> None:
     duplicated = sum(1 for r in rows if r[1] > 1)
     lost = len(expected - stored)
     print(f"{args.essays} essays, stub latency {args.latency * 1000:.0f} ms, concurrency {args.concurrency}")
-    print(f"accepted in {accepted:.2f} s; all finished in {elapsed:.1f} s (target < 30 s); "
-          f"done {counts['done']}, failed {counts['failed']}")
+    print(
+        f"accepted in {accepted:.2f} s; all finished in {elapsed:.1f} s (target < 30 s); "
+        f"done {counts['done']}, failed {counts['failed']}"
+    )
     print(f"stored results: {len(stored)}; lost: {lost}; duplicated: {duplicated}; model requests: {requests_seen}")
 
 

@@ -22,7 +22,9 @@ from benchmarks._server import running_server
 ROOT = Path(__file__).resolve().parent.parent
 
 
-async def drive(base: str, body: dict[str, object], concurrency: int, seconds: float, path: str) -> tuple[list[float], int, float]:
+async def drive(
+    base: str, body: dict[str, object], concurrency: int, seconds: float, path: str
+) -> tuple[list[float], int, float]:
     latencies: list[float] = []
     errors = 0
     stop_at = time.perf_counter() + seconds
@@ -65,10 +67,14 @@ def main() -> None:
     latencies.sort()
     p50 = statistics.median(latencies) * 1000
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000
-    print(f"POST {args.path} with fake model delay {args.delay * 1000:.0f} ms, {args.concurrency} concurrent clients, "
-          f"{elapsed:.1f} s")
-    print(f"requests: {len(latencies)}  errors: {errors}  throughput: {len(latencies) / elapsed:.0f} req/s  "
-          f"p50: {p50:.1f} ms  p99: {p99:.1f} ms")
+    print(
+        f"POST {args.path} with fake model delay {args.delay * 1000:.0f} ms, {args.concurrency} concurrent clients, "
+        f"{elapsed:.1f} s"
+    )
+    print(
+        f"requests: {len(latencies)}  errors: {errors}  throughput: {len(latencies) / elapsed:.0f} req/s  "
+        f"p50: {p50:.1f} ms  p99: {p99:.1f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import functools
 import json
 import os
 import resource
@@ -78,7 +80,7 @@ def request_for(scheme: Any, essay: str, max_tokens: int) -> CompletionRequest:
 
 
 def raw_call(llama: Any, request: CompletionRequest) -> None:
-    try:
+    with contextlib.suppress(ValueError):
         llama.create_chat_completion(
             messages=[{"role": m.role, "content": m.content} for m in request.messages],
             response_format={"type": "json_object", "schema": request.json_schema},
@@ -86,8 +88,6 @@ def raw_call(llama: Any, request: CompletionRequest) -> None:
             max_tokens=request.max_output_tokens,
             seed=request.seed,
         )
-    except ValueError:
-        pass
 
 
 def measure(label: str, essay_name: str, llama: Any, fn: Any) -> Run:
@@ -121,12 +121,18 @@ def main() -> None:
 
     runs: list[Run] = []
     started = time.perf_counter()
-    raw = load_llama(path, threads=args.threads, context=settings.local_context)
+    raw_model = load_llama(path, threads=args.threads, context=settings.local_context)
     load_s = time.perf_counter() - started
     for name, essay in essays.items():
-        request = request_for(scheme, essay, args.max_tokens)
-        runs.append(measure("raw", name, raw, lambda r=request: raw_call(raw, r)))
-    del raw
+        runs.append(
+            measure(
+                "raw",
+                name,
+                raw_model,
+                functools.partial(raw_call, raw_model, request_for(scheme, essay, args.max_tokens)),
+            )
+        )
+    raw_model.close()
 
     service_llm = LocalLlamaLLM.load(path, model_id=model_id, threads=args.threads, context=settings.local_context)
     outcomes: list[str] = []
@@ -143,10 +149,14 @@ def main() -> None:
 
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"model: {model_id} ({path.stat().st_size / 1e6:,.0f} MB), threads {args.threads}, load {load_s:.1f} s")
-    print(f"{'path':8} {'essay':24} {'wall s':>7} {'prompt tok':>10} {'prompt tok/s':>12} {'gen tok':>8} {'gen tok/s':>9}")
+    print(
+        f"{'path':8} {'essay':24} {'wall s':>7} {'prompt tok':>10} {'prompt tok/s':>12} {'gen tok':>8} {'gen tok/s':>9}"
+    )
     for r in runs:
-        print(f"{r.path:8} {r.essay:24} {r.wall_s:7.1f} {r.prompt_tokens_evaluated:10d} {r.prompt_tps:12.1f} "
-              f"{r.generated_tokens:8d} {r.generation_tps:9.1f}")
+        print(
+            f"{r.path:8} {r.essay:24} {r.wall_s:7.1f} {r.prompt_tokens_evaluated:10d} {r.prompt_tps:12.1f} "
+            f"{r.generated_tokens:8d} {r.generation_tps:9.1f}"
+        )
     raw_runs = [r for r in runs if r.path == "raw"]
     svc_runs = [r for r in runs if r.path == "service"]
     overheads = [(s.wall_s - r.wall_s) / r.wall_s * 100 for s, r in zip(svc_runs, raw_runs, strict=True)]
@@ -154,18 +164,34 @@ def main() -> None:
     cold, warm = svc_runs
     prefix_speedup = cold.prompt_ms / warm.prompt_ms if warm.prompt_ms else float("inf")
     print(f"service results: {outcomes}")
-    print(f"service overhead over raw: {', '.join(f'{o:+.1f}%' for o in overheads)} "
-          f"(target <= 3%; identical generated tokens: {same_tokens})")
-    print(f"prompt phase, second essay on the scheme: {warm.prompt_ms / 1000:.1f} s vs {cold.prompt_ms / 1000:.1f} s "
-          f"cold = {prefix_speedup:.1f}x faster (target >= 3x); {cold.prompt_tokens_evaluated} vs "
-          f"{warm.prompt_tokens_evaluated} prompt tokens evaluated")
+    print(
+        f"service overhead over raw: {', '.join(f'{o:+.1f}%' for o in overheads)} "
+        f"(target <= 3%; identical generated tokens: {same_tokens})"
+    )
+    print(
+        f"prompt phase, second essay on the scheme: {warm.prompt_ms / 1000:.1f} s vs {cold.prompt_ms / 1000:.1f} s "
+        f"cold = {prefix_speedup:.1f}x faster (target >= 3x); {cold.prompt_tokens_evaluated} vs "
+        f"{warm.prompt_tokens_evaluated} prompt tokens evaluated"
+    )
     print(f"seconds per essay: cold {cold.wall_s:.1f}, warm {warm.wall_s:.1f}; peak RSS {rss_mb:,.0f} MB")
     if args.json:
-        args.json.write_text(json.dumps({
-            "model": model_id, "threads": args.threads, "load_s": load_s, "peak_rss_mb": rss_mb,
-            "runs": [asdict(r) | {"prompt_tps": r.prompt_tps, "generation_tps": r.generation_tps} for r in runs],
-            "overhead_pct": overheads, "prefix_speedup": prefix_speedup, "outcomes": outcomes,
-        }, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "model": model_id,
+                    "threads": args.threads,
+                    "load_s": load_s,
+                    "peak_rss_mb": rss_mb,
+                    "runs": [
+                        asdict(r) | {"prompt_tps": r.prompt_tps, "generation_tps": r.generation_tps} for r in runs
+                    ],
+                    "overhead_pct": overheads,
+                    "prefix_speedup": prefix_speedup,
+                    "outcomes": outcomes,
+                },
+                indent=2,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -56,11 +56,15 @@ class Dataset:
                 if marks is None:
                     continue
                 if set(marks) != set(scheme.objective_ids):
-                    raise CallerError(f"item {item.id}: {label} marks {sorted(marks)} must cover {list(scheme.objective_ids)}")
+                    raise CallerError(
+                        f"item {item.id}: {label} marks {sorted(marks)} must cover {list(scheme.objective_ids)}"
+                    )
                 for ao_id, mark in marks.items():
                     ao = scheme.objective(ao_id)
                     if not ao.min_marks <= mark <= ao.max_marks:
-                        raise CallerError(f"item {item.id}: {label} {ao_id} mark {mark} outside {ao.min_marks}-{ao.max_marks}")
+                        raise CallerError(
+                            f"item {item.id}: {label} {ao_id} mark {mark} outside {ao.min_marks}-{ao.max_marks}"
+                        )
 
 
 def load_jsonl(path: Path, schemes: dict[str, MarkScheme], name: str | None = None) -> Dataset:

@@ -61,7 +61,9 @@ def _int(value: str, where: str) -> int:
 def load_asap(folder: Path, essay_set: int) -> Dataset:
     """ASAP-AES set ``essay_set`` with both raters."""
     if essay_set not in _ASAP_COLUMNS:
-        raise CallerError(f"ASAP set {essay_set} has no draftmark scheme yet; sets with schemes: {sorted(_ASAP_COLUMNS)}")
+        raise CallerError(
+            f"ASAP set {essay_set} has no draftmark scheme yet; sets with schemes: {sorted(_ASAP_COLUMNS)}"
+        )
     path = _require(folder / f"essay_set_{essay_set}.tsv", f"ASAP-AES essay_set_{essay_set}.tsv")
     schemes = _schemes_by_id(eval_schemes())
     columns = _ASAP_COLUMNS[essay_set]
@@ -114,8 +116,14 @@ def load_asap_pp(folder: Path, essay_set: int) -> Dataset:
     return dataset
 
 
-_ELLIPSE = {"cohesion": "Cohesion", "syntax": "Syntax", "vocabulary": "Vocabulary",
-            "phraseology": "Phraseology", "grammar": "Grammar", "conventions": "Conventions"}
+_ELLIPSE = {
+    "cohesion": "Cohesion",
+    "syntax": "Syntax",
+    "vocabulary": "Vocabulary",
+    "phraseology": "Phraseology",
+    "grammar": "Grammar",
+    "conventions": "Conventions",
+}
 
 
 def _half_up(value: str) -> int:
@@ -134,7 +142,8 @@ def load_ellipse(folder: Path) -> Dataset:
                     essay=row["full_text"],
                     scheme_id="ellipse-analytic",
                     human={ao: _half_up(row[col]) for ao, col in _ELLIPSE.items()},
-                    metadata={f"raw_{ao}": float(row[col]) for ao, col in _ELLIPSE.items()} | {"prompt": row.get("prompt")},
+                    metadata={f"raw_{ao}": float(row[col]) for ao, col in _ELLIPSE.items()}
+                    | {"prompt": row.get("prompt")},
                 )
             )
     dataset = Dataset(name="ellipse", items=items, schemes=_schemes_by_id(eval_schemes()))

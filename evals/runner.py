@@ -59,17 +59,26 @@ async def _mark(task: Task, dataset: Dataset, llm: LLM, settings: Settings, seed
     # A repeat is an independent marking: vary the seed so sampling (temperature > 0) can differ.
     run_settings = settings.model_copy(update={"seed": (settings.seed or 0) + 1000 * task.repeat})
     record: dict[str, Any] = {
-        "item_id": item.id, "repeat": task.repeat,
+        "item_id": item.id,
+        "repeat": task.repeat,
         "perturbation": task.perturbation.name if task.perturbation else None,
         "expect": task.perturbation.expect if task.perturbation else None,
-        "scheme_id": scheme.id, "human": item.human, "human2": item.human2,
+        "scheme_id": scheme.id,
+        "human": item.human,
+        "human2": item.human2,
     }
     try:
         result = await mark_essay(essay, scheme, llm=llm, settings=run_settings)
     except DraftmarkError as exc:
         status = "refused" if exc.status_code < 500 and exc.status_code != 404 else "unmarked"
-        return record | {"status": status, "machine": None, "levels": None, "flags": [],
-                         "error": {"code": exc.code, "message": exc.message}, "provenance": None}
+        return record | {
+            "status": status,
+            "machine": None,
+            "levels": None,
+            "flags": [],
+            "error": {"code": exc.code, "message": exc.message},
+            "provenance": None,
+        }
     return record | {
         "status": "marked",
         "machine": {m.ao_id: m.mark for m in result.ao_marks},

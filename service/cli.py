@@ -14,6 +14,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
+from evals.cli import eval_app
 from service.errors import CallerError, ConfigurationError, DraftmarkError, MarkingFailedError
 from service.llm.factory import build_llm
 from service.local_model import QWEN_1_5B, assemble, choose_local_model
@@ -29,6 +30,7 @@ models_app = typer.Typer(help="Manage the embedded local model.", no_args_is_hel
 keys_app = typer.Typer(help="Manage API keys for the REST API.", no_args_is_help=True)
 app.add_typer(schemes_app, name="schemes")
 app.add_typer(keys_app, name="keys")
+app.add_typer(eval_app, name="eval")
 app.add_typer(models_app, name="models")
 
 err = Console(stderr=True)

@@ -72,7 +72,14 @@ def test_json_schema_uses_enums_from_the_scheme(stalin: MarkScheme, holistic: Ma
     assert bands_from_schema(ao2) == [(0, 0, 0), (1, 1, 2), (2, 3, 4), (3, 5, 6)]
     only = output_json_schema(holistic)["properties"]["objectives"]
     assert only["required"] == ["overall"]
-    assert [v["properties"]["mark"]["enum"] for v in only["properties"]["overall"]["anyOf"]] == [[1], [2], [3], [4], [5], [6]]
+    assert [v["properties"]["mark"]["enum"] for v in only["properties"]["overall"]["anyOf"]] == [
+        [1],
+        [2],
+        [3],
+        [4],
+        [5],
+        [6],
+    ]
 
 
 def test_sentence_mode_enumerates_the_essays_sentences(stalin: MarkScheme, essay: str) -> None:

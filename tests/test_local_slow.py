@@ -79,3 +79,29 @@ async def test_schema_constrains_real_output(smollm2, holistic: MarkScheme) -> N
     data = json.loads(completion.text)
     overall = data["objectives"]["overall"]
     assert overall["mark"] in range(1, 7) and overall["level"] in range(1, 7)
+
+
+def test_eval_run_with_the_real_embedded_model(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A short real eval: 3 reference items with SmolLM2; the report must say the model is indicative."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from service.cli import app
+
+    monkeypatch.setenv("DRAFTMARK_LOCAL_MODEL_PATH", str(smollm2_path()))
+    monkeypatch.setenv("DRAFTMARK_LOCAL_CONTEXT", "4096")
+    monkeypatch.setenv("DRAFTMARK_MAX_OUTPUT_TOKENS", "700")
+    monkeypatch.setenv("DRAFTMARK_MAX_REASKS", "0")
+    out = tmp_path / "smol"
+    result = CliRunner().invoke(
+        app, ["eval", "run", "--dataset", "reference", "--limit", "3", "--out", str(out), "--concurrency", "1"]
+    )
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    scheme = metrics["schemes"]["stalin-power-1929"]
+    assert scheme["items"] == 3 and scheme["marked"] + scheme["unmarked"] == 3
+    assert metrics["gate_failures"], "a 135M model must not pass the quality gate"
+    report = (out / "report.md").read_text()
+    if scheme["marked"]:
+        assert metrics["indicative_model"] and "Indicative model" in report

@@ -139,7 +139,9 @@ async def test_holistic_scheme_and_grade(holistic: MarkScheme, settings: Setting
 async def test_sentence_evidence_mode_constrains_quotes(stalin: MarkScheme, essay: str, settings: Settings) -> None:
     llm = FakeMarker()
     recorder = ScriptedLLM([llm.answer])
-    result = await mark_essay(essay, stalin, llm=recorder, settings=settings.model_copy(update={"evidence_mode": "sentences"}))
+    result = await mark_essay(
+        essay, stalin, llm=recorder, settings=settings.model_copy(update={"evidence_mode": "sentences"})
+    )
     items = recorder.history[0].json_schema["properties"]["objectives"]["properties"]["AO1"]["anyOf"][1]["properties"]
     assert "enum" in items["evidence"]["items"]
     assert result.provenance.evidence_mode == "sentences"

@@ -1,0 +1,196 @@
+"""``draftmark eval ...``: run, report, gate and compare agreement evals."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+from evals.dataset import Dataset, load_jsonl, stratified_sample
+from evals.fakes import fake_marker
+from evals.loaders import eval_schemes, load_asap, load_asap_pp, load_ellipse, load_reference
+from evals.replay import RecordingLLM, ReplayLLM
+from evals.report import GateThresholds, gate, write_report
+from evals.robustness import by_name
+from evals.runner import plan, read_records, run_dataset
+from service.errors import CallerError, DraftmarkError
+from service.llm.factory import build_llm
+from service.llm.port import LLM
+from service.settings import Settings
+
+eval_app = typer.Typer(help="Agreement evals against human-marked essays.", no_args_is_help=True)
+err = Console(stderr=True)
+DatasetKind = Literal["asap", "asap-pp", "ellipse", "reference", "jsonl"]
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def load_dataset(kind: DatasetKind, path: Path | None, essay_set: int | None) -> Dataset:
+    """The named dataset (reading corpora from ``path``)."""
+    if kind == "reference":
+        return load_reference()
+    if path is None:
+        raise CallerError(f"--path is required for --dataset {kind}")
+    if kind == "asap":
+        return load_asap(path, essay_set or 1)
+    if kind == "asap-pp":
+        return load_asap_pp(path, essay_set or 1)
+    if kind == "ellipse":
+        return load_ellipse(path)
+    return load_jsonl(path, {s.id: s for s in eval_schemes().list()})
+
+
+def choose_model(spec: str, dataset: Dataset, settings: Settings, seed: int) -> LLM:
+    """The backend for a run: ``auto`` (as ``draftmark mark``), ``fake:oracle|biased|noisy`` or ``replay:FILE``."""
+    if spec == "auto":
+        return build_llm(settings)
+    kind, _, arg = spec.partition(":")
+    if kind == "fake" and arg in ("oracle", "biased", "noisy"):
+        return fake_marker(dataset, arg, seed)  # type: ignore[arg-type]
+    if kind == "replay" and arg:
+        return ReplayLLM(Path(arg))
+    raise CallerError(f"--model must be auto, fake:oracle, fake:biased, fake:noisy or replay:FILE; got {spec!r}")
+
+
+@eval_app.command("run")
+def run(
+    dataset: Annotated[DatasetKind, typer.Option(help="Which corpus.")],
+    out: Annotated[Path, typer.Option(help="Run folder (re-running it resumes).")],
+    path: Annotated[Path | None, typer.Option(help="Folder (or JSONL file) holding the corpus.")] = None,
+    essay_set: Annotated[int | None, typer.Option("--set", help="ASAP / ASAP++ essay set.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Stratified sample of this many items.")] = None,
+    seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
+    repeats: Annotated[int, typer.Option(min=1, max=10, help="Mark each essay this many times (test-retest).")] = 1,
+    robustness: Annotated[bool, typer.Option(help="Also run every perturbation once per item.")] = False,
+    perturbation: Annotated[list[str] | None, typer.Option(help="Only these perturbations.")] = None,
+    model: Annotated[str, typer.Option(help="auto | fake:oracle | fake:biased | fake:noisy | replay:FILE")] = "auto",
+    record: Annotated[Path | None, typer.Option(help="Record every completion to this JSONL for replay.")] = None,
+    concurrency: Annotated[int, typer.Option(min=1, max=64)] = 4,
+) -> None:
+    """Mark a (sampled) dataset with the production pipeline and write report.md, metrics.json, items.jsonl, plots."""
+    try:
+        settings = Settings()
+        data = load_dataset(dataset, path, essay_set)
+        items = stratified_sample(data.items, limit, seed)
+        perturbations = by_name(perturbation) if (robustness or perturbation) else []
+        llm = choose_model(model, data, settings, seed)
+        if record is not None:
+            llm = RecordingLLM(llm, record)
+        tasks = plan(items, repeats=repeats, perturbations=perturbations)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "run.json").write_text(
+            json.dumps(
+                {
+                    "dataset": data.name,
+                    "limit": limit,
+                    "seed": seed,
+                    "repeats": repeats,
+                    "perturbations": [p.name for p in perturbations],
+                    "model": model,
+                }
+            )
+        )
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+        ) as bar:
+            task_id = bar.add_task(f"marking {data.name} with {llm.model_id}", total=None)
+            ran = asyncio.run(
+                run_dataset(
+                    data,
+                    tasks,
+                    llm=llm,
+                    settings=settings,
+                    out=out,
+                    concurrency=concurrency,
+                    seed=seed,
+                    progress=lambda done, total: bar.update(task_id, completed=done, total=total),
+                )
+            )
+        err.print(f"{ran} markings run, {len(tasks) - ran} already done")
+        metrics = write_report(out, read_records(out), data.schemes, title=f"{data.name} ({llm.model_id})")
+    except (DraftmarkError, ValueError) as exc:
+        raise _fail(getattr(exc, "message", str(exc))) from exc
+    _summary(metrics, out)
+
+
+def _summary(metrics: dict[str, Any], out: Path) -> None:
+    console = Console()
+    for sid, s in metrics["schemes"].items():
+        primary = s["objectives"][s["primary"]]
+        hm, hh = primary["human_machine"], primary["human_human"]
+        console.print(
+            f"{sid} {s['primary']}: n={hm['n']} QWK={hm['qwk']} human-human={hh['qwk'] if hh else None} "
+            f"SMD={hm['smd']} unmarked={s['unmarked']}",
+            highlight=False,
+        )
+    if metrics["indicative_model"]:
+        console.print("[bold yellow]indicative model: not evidence of marking quality[/bold yellow]")
+    console.print(f"gate: {'PASS' if not metrics['gate_failures'] else 'FAIL'}; report: {out / 'report.md'}")
+
+
+@eval_app.command("gate")
+def gate_command(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder with metrics.json.")],
+    min_qwk: float = 0.70,
+    max_gap: float = 0.10,
+    max_smd: float = 0.15,
+    max_unmarked: float = 0.05,
+) -> None:
+    """Exit non-zero unless QWK, the human-human gap and |SMD| meet the thresholds."""
+    path = run_dir / "metrics.json"
+    if not path.is_file():
+        raise _fail(f"{path} not found; run 'draftmark eval run' first")
+    failures = gate(json.loads(path.read_text()), GateThresholds(min_qwk, max_gap, max_smd, max_unmarked))
+    for failure in failures:
+        err.print(f"[red]FAIL[/red] {failure}", highlight=False, soft_wrap=True)
+    if failures:
+        raise typer.Exit(1)
+    Console().print("gate: PASS")
+
+
+@eval_app.command("compare")
+def compare(a: Path, b: Path) -> None:
+    """What changed between two runs (per scheme and objective)."""
+    left, right = (json.loads((p / "metrics.json").read_text()) for p in (a, b))
+    console = Console()
+    console.print(f"A: {left['models']} {left['prompts']}\nB: {right['models']} {right['prompts']}", highlight=False)
+    for sid in sorted(set(left["schemes"]) | set(right["schemes"])):
+        la, rb = left["schemes"].get(sid), right["schemes"].get(sid)
+        if la is None or rb is None:
+            console.print(f"{sid}: only in {'B' if la is None else 'A'}")
+            continue
+        for name in la["objectives"]:
+            x, y = la["objectives"][name]["human_machine"], rb["objectives"].get(name, {}).get("human_machine")
+            if y is None:
+                continue
+            parts = []
+            for metric in ("qwk", "exact", "mae", "smd"):
+                if x[metric] is None or y[metric] is None:
+                    parts.append(f"{metric} {x[metric]} -> {y[metric]}")
+                else:
+                    parts.append(f"{metric} {x[metric]:.3f} -> {y[metric]:.3f} ({y[metric] - x[metric]:+.3f})")
+            console.print(f"{sid} {name}: " + "; ".join(parts), highlight=False)
+        console.print(f"{sid} unmarked: {la['unmarked']} -> {rb['unmarked']}")
+    console.print(
+        f"gate: {'PASS' if not left['gate_failures'] else 'FAIL'} -> {'PASS' if not right['gate_failures'] else 'FAIL'}"
+    )
+
+
+@eval_app.command("report")
+def report(run_dir: Path, dataset: Annotated[str, typer.Option(help="Title for the report.")] = "run") -> None:
+    """Rebuild report.md, metrics.json and plots from items.jsonl."""
+    schemes = {s.id: s for s in eval_schemes().list()}
+    metrics = write_report(run_dir, read_records(run_dir), schemes, title=dataset)
+    _summary(metrics, run_dir)
