@@ -2,7 +2,9 @@
 
 - ASAP-AES ``essay_set_N.tsv``: human = rater 1, human2 = rater 2, each on the rater scale
   (the resolved ``domain1_score`` is a sum or max of the two, so it is not on the scale a
-  single marker, human or machine, uses). Sets with schemes: 1, 2 (two domains), 7 (four traits).
+  single marker, human or machine, uses). Every set has a scheme: 1 and 3-6 holistic, 2 two
+  domains, 7 four traits, 8 six traits. Sets 3-6 answer a source text: the prompt and source
+  are read from the corpus's docs folder at load time.
 - ASAP++ trait scores (sets 1-2): one human per trait; essays joined from ASAP-AES by id.
 - ELLIPSE: six analytic measures; the published scores average two raters in steps of 0.5, so
   they are rounded half up to the 1-5 scale (the raw value is kept in metadata).
@@ -33,8 +35,13 @@ def _schemes_by_id(library: SchemeLibrary) -> dict[str, MarkScheme]:
     return {s.id: s for s in library.list()}
 
 
+_HOLISTIC = {"overall": ("rater1_domain1", "rater2_domain1")}
 _ASAP_COLUMNS: dict[int, dict[str, tuple[str, str]]] = {
-    1: {"overall": ("rater1_domain1", "rater2_domain1")},
+    1: _HOLISTIC,
+    3: _HOLISTIC,
+    4: _HOLISTIC,
+    5: _HOLISTIC,
+    6: _HOLISTIC,
     2: {"writing": ("rater1_domain1", "rater2_domain1"), "conventions": ("rater1_domain2", "rater2_domain2")},
     7: {
         "ideas": ("rater1_trait1", "rater2_trait1"),
@@ -42,7 +49,31 @@ _ASAP_COLUMNS: dict[int, dict[str, tuple[str, str]]] = {
         "style": ("rater1_trait3", "rater2_trait3"),
         "conventions": ("rater1_trait4", "rater2_trait4"),
     },
+    8: {
+        name: (f"rater1_trait{n}", f"rater2_trait{n}")
+        for n, name in enumerate(
+            ("ideas", "organization", "voice", "word_choice", "sentence_fluency", "conventions"), start=1
+        )
+    },
 }
+_SOURCE_DEPENDENT = (3, 4, 5, 6)
+
+
+def _section(lines: list[str], start: str, end: str) -> str:
+    begin = lines.index(start) + 1
+    return "\n".join(lines[begin : lines.index(end, begin)]).strip()
+
+
+def source_dependent_question(folder: Path, essay_set: int) -> str:
+    """Prompt plus source text for sets 3-6, read from the corpus's own docs (never stored here)."""
+    doc = _require(folder / "docs" / f"essay_set_{essay_set}_readme_first.txt", f"the set {essay_set} ReadMeFirst text")
+    lines = [line.rstrip() for line in doc.read_text(encoding="utf-8").splitlines()]
+    try:
+        source = _section(lines, "Source Essay", "Prompt")
+        prompt = _section(lines, "Prompt", "Rubric Guidelines")
+    except ValueError:
+        raise CallerError(f"{doc}: expected 'Source Essay', 'Prompt' and 'Rubric Guidelines' sections") from None
+    return f"{prompt}\n\nThe source text the students read:\n\n{source}"
 
 
 def _require(path: Path, what: str) -> Path:
@@ -66,6 +97,9 @@ def load_asap(folder: Path, essay_set: int) -> Dataset:
         )
     path = _require(folder / f"essay_set_{essay_set}.tsv", f"ASAP-AES essay_set_{essay_set}.tsv")
     schemes = _schemes_by_id(eval_schemes())
+    if essay_set in _SOURCE_DEPENDENT:
+        key = f"asap-set-{essay_set}"
+        schemes[key] = schemes[key].model_copy(update={"question": source_dependent_question(folder, essay_set)})
     columns = _ASAP_COLUMNS[essay_set]
     items = []
     with path.open(encoding="utf-8", newline="") as handle:

@@ -32,7 +32,7 @@ _CHAR_MAP = {
     "\u202f": " ",
 }
 _ELLIPSIS = ("...", "\u2026")
-_STRIP = " \t\r\n\"'.,;:!?()[]"
+_STRIP = " \t\r\n\"'.,;:!?()"
 MIN_QUOTE_WORDS = 2
 
 

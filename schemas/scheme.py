@@ -120,7 +120,7 @@ class MarkScheme(_Frozen):
     version: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,31}$")
     title: str = Field(min_length=1, max_length=300)
     subject: str = Field(min_length=1, max_length=100)
-    question: str = Field(min_length=1, max_length=4000)
+    question: str = Field(min_length=1, max_length=20000)
     total_marks: int = Field(ge=1, le=500)
     guidance: str = Field(default="", max_length=8000, description="General marking guidance.")
     objectives: tuple[AssessmentObjective, ...] = Field(min_length=1)

@@ -78,6 +78,9 @@ def mark(
     ],
     samples: Annotated[int | None, typer.Option(help="Independent markings to aggregate (median per AO).")] = None,
     output_format: Annotated[Literal["table", "json"], typer.Option("--format", "-f")] = "table",
+    redact_term: Annotated[
+        list[str] | None, typer.Option(help="Replace this term (e.g. the student's name) before the essay leaves.")
+    ] = None,
 ) -> None:
     """Mark one essay and print the result."""
     settings = load_settings()
@@ -88,7 +91,16 @@ def mark(
             llm = build_llm(settings)
         started = time.monotonic()
         with err.status(f"marking with {llm.model_id} (samples: {samples or settings.samples})..."):
-            result = asyncio.run(mark_essay(essay, mark_scheme, llm=llm, settings=settings, samples=samples))
+            result = asyncio.run(
+                mark_essay(
+                    essay,
+                    mark_scheme,
+                    llm=llm,
+                    settings=settings,
+                    samples=samples,
+                    redact_terms=tuple(redact_term or ()),
+                )
+            )
         err.print(f"[dim]marked in {time.monotonic() - started:.1f} s[/dim]")
     except MarkingFailedError as exc:
         err.print(f"[dim]last model output: {exc.last_output[:2000]}[/dim]", highlight=False)

@@ -9,13 +9,14 @@ _INJECTION_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     for label, pattern in (
         (
             "asks to ignore instructions",
-            r"\b(ignore|disregard|forget|override)\b.{0,40}"
-            r"\b(instructions?|mark ?scheme|rubric|criteria|rules|prompt|above|previous)\b",
+            r"\b(ignore|disregard|forget|override)\s+((all|any|the|your|my|previous|prior|above|these|those|"
+            r"earlier|system|marking|original|given)\s+)*(instructions?|mark ?schemes?|marking scheme|rubrics?|"
+            r"criteria|prompts?|guidelines|rules above)\b",
         ),
         (
             "asks for marks",
             r"\b(award|give|assign|grant)\b.{0,30}"
-            r"\b(full|maximum|max|top|highest|all( the)?|\d+ ?/ ?\d+|\d+)\s*(marks?|points?|score|grade|level)\b",
+            r"(\b\d+ ?/ ?\d+\b|\b(full|maximum|max|top|highest|all( the)?|\d+)\s*(marks?|points?|score|grade|level)\b)",
         ),
         (
             "claims a score",

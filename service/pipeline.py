@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from schemas.draft import output_json_schema
 from schemas.grounding import EssayIndex, essay_sentences
-from schemas.result import Flag, FlagCode, MarkingResult, Provenance, TokenUsage
+from schemas.result import AOMark, Evidence, Flag, FlagCode, MarkingResult, Provenance, StudentFeedback, TokenUsage
 from schemas.scheme import MarkScheme
 from service.aggregate import aggregate
 from service.errors import EssayError
@@ -16,6 +16,7 @@ from service.flags import injection_signals, word_count
 from service.llm.port import LLM
 from service.prompting import PromptTemplate, load_prompt
 from service.reask import ask_until_valid
+from service.redact import Redaction, redact
 from service.settings import Settings
 from service.version import __version__
 
@@ -48,6 +49,43 @@ def _input_flags(essay: str, scheme: MarkScheme) -> list[Flag]:
     return flags
 
 
+def _restore(
+    ao_marks: list[AOMark],
+    feedback: StudentFeedback,
+    notes: str,
+    redaction: Redaction,
+    index: EssayIndex,
+    essay: str,
+) -> tuple[list[AOMark], StudentFeedback, str]:
+    """Show quotes and feedback with the redacted values put back, spans into the original essay."""
+    restored: list[AOMark] = []
+    for mark in ao_marks:
+        evidence = []
+        for ev in mark.evidence:
+            span = index.locate(redaction.restore(ev.quote))
+            if span is None:
+                raise ValueError("a restored quote is missing from the original essay")
+            evidence.append(Evidence(quote=essay[span.start : span.end], start=span.start, end=span.end))
+        restored.append(
+            mark.model_copy(
+                update={
+                    "evidence": evidence,
+                    "rationale": redaction.restore(mark.rationale),
+                    "strengths": [redaction.restore(s) for s in mark.strengths],
+                    "improvements": [redaction.restore(s) for s in mark.improvements],
+                }
+            )
+        )
+    return (
+        restored,
+        StudentFeedback(
+            what_went_well=redaction.restore(feedback.what_went_well),
+            even_better_if=redaction.restore(feedback.even_better_if),
+        ),
+        redaction.restore(notes),
+    )
+
+
 async def mark_essay(
     essay: str,
     scheme: MarkScheme,
@@ -56,6 +94,7 @@ async def mark_essay(
     settings: Settings,
     samples: int | None = None,
     prompt: PromptTemplate | None = None,
+    redact_terms: tuple[str, ...] = (),
 ) -> MarkingResult:
     """Mark ``essay`` against ``scheme`` with ``llm``: validated, grounded, aggregated, flagged.
 
@@ -68,18 +107,20 @@ async def mark_essay(
     k = samples if samples is not None else settings.samples
     if not 1 <= k <= 9:
         raise EssayError(f"samples must be between 1 and 9, got {k}")
-    index = EssayIndex(text)
+    redaction = redact(text, redact_terms) if settings.redact or redact_terms else None
+    model_text = redaction.text if redaction else text
+    index = EssayIndex(model_text)
     evidence_mode = settings.evidence_mode
     if evidence_mode == "auto":
         evidence_mode = "sentences" if llm.endpoint_kind == "local" else "free"
-    schema = output_json_schema(scheme, sentences=essay_sentences(text) if evidence_mode == "sentences" else None)
+    schema = output_json_schema(scheme, sentences=essay_sentences(model_text) if evidence_mode == "sentences" else None)
     outcomes = await asyncio.gather(
         *(
             ask_until_valid(
                 llm=llm,
                 prompt=template,
                 scheme=scheme,
-                essay=text,
+                essay=model_text,
                 essay_index=index,
                 temperature=settings.temperature,
                 max_output_tokens=settings.max_output_tokens,
@@ -91,8 +132,10 @@ async def mark_essay(
         )
     )
     ao_marks, feedback, notes, sample_flags = aggregate(
-        scheme, [o.draft for o in outcomes], text, index, review_spread=settings.review_spread
+        scheme, [o.draft for o in outcomes], model_text, index, review_spread=settings.review_spread
     )
+    if redaction is not None:
+        ao_marks, feedback, notes = _restore(ao_marks, feedback, notes, redaction, EssayIndex(text), text)
     flags = _input_flags(text, scheme) + sample_flags
     if llm.indicative_only:
         flags.append(

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
         description="sentences: evidence must be whole essay sentences (enum in the schema); free: any verbatim "
         "passage; auto: sentences for the embedded model, free for endpoints.",
     )
+    redact: bool = Field(
+        default=False, description="Replace names, emails, phones and candidate numbers before text leaves the process."
+    )
     max_essay_chars: int = Field(default=30_000, ge=100, le=500_000)
 
     database_url: str | None = Field(

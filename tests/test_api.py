@@ -300,3 +300,28 @@ def test_webhook_url_policy(db_url: str, essay: str) -> None:
         body = {"scheme_id": "stalin-power-1929", "items": [{"external_id": "a", "essay": essay}]}
         for url, message in [("http://127.0.0.1:9/hook", "private or loopback"), ("ftp://example.org/x", "http(s)")]:
             assert_problem(httpx.post(f"{live.url}/v1/batches", json=body | {"webhook_url": url}), 422, message)
+
+
+def test_marking_through_the_openai_compatible_stub(db_url: str, stalin: MarkScheme, essay: str) -> None:
+    """The API with the real OpenAI-compatible adapter and a real HTTP stub behind it."""
+    from service.llm.openai_compat import OpenAICompatibleLLM
+    from service.testing import OpenAIStub, StubReply
+    from tests.conftest import dumps, good_draft
+
+    script = [StubReply(content=dumps(good_draft(stalin))), StubReply(status=503, headers={"retry-after": "11"})]
+    with OpenAIStub(script) as stub:
+        llm = OpenAICompatibleLLM(
+            model="stub-model",
+            base_url=stub.base_url,
+            api_key=None,
+            structured_output="json_schema",
+            timeout_s=5,
+            transport_retries=0,
+        )
+        with LiveServer(make_settings(db_url, auth_disabled=True), llm) as live:
+            ok = httpx.post(f"{live.url}/v1/markings", json=marking_body(essay), timeout=30)
+            down = httpx.post(f"{live.url}/v1/markings", json=marking_body(essay), timeout=30)
+    assert ok.status_code == 201 and ok.json()["result"]["provenance"]["model"] == "stub-model"
+    assert ok.json()["result"]["total"] == 6
+    assert_problem(down, 503, "unavailable")
+    assert down.headers["retry-after"] == "11"

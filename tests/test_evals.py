@@ -41,7 +41,7 @@ def test_asap_loader_reads_both_raters(tmp_path: Path) -> None:
     ]
     assert data.items[1].essay == 'He said "hi".'
     with pytest.raises(CallerError, match="sets with schemes"):
-        load_asap(folder, 5)
+        load_asap(folder, 9)
     with pytest.raises(CallerError, match="not found"):
         load_asap(tmp_path / "nowhere", 1)
 
@@ -199,3 +199,17 @@ def test_reference_set_is_valid_and_spans_levels() -> None:
     assert len(data.items) >= 5 and totals[0] <= 2 and totals[-1] >= 12
     seed = next(i for i in data.items if i.id == "ref-seed-1929")
     assert 5 <= seed.human_total <= 7
+
+
+def test_source_dependent_set_reads_prompt_and_source_from_docs(tmp_path: Path) -> None:
+    folder = tmp_path / "asap-aes"
+    write_asap(folder, [(1, "The mood is calm.", 2, 3)])
+    (folder / "essay_set_1.tsv").rename(folder / "essay_set_5.tsv")
+    (folder / "docs").mkdir()
+    (folder / "docs" / "essay_set_5_readme_first.txt").write_text(
+        "Essay Set #5\n\nSource Essay\nA memoir about a kitchen.\nPrompt\nDescribe the mood.\nRubric Guidelines\nScore 4: ...\n"
+    )
+    data = load_asap(folder, 5)
+    question = data.schemes["asap-set-5"].question
+    assert question.startswith("Describe the mood.") and "A memoir about a kitchen." in question
+    assert data.items[0].human == {"overall": 2} and data.items[0].human2 == {"overall": 3}

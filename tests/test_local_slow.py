@@ -69,7 +69,7 @@ async def test_schema_constrains_real_output(smollm2, holistic: MarkScheme) -> N
         json_schema=output_json_schema(holistic),
         schema_name="marking_draft",
         temperature=0.0,
-        max_output_tokens=700,
+        max_output_tokens=2500,
         seed=0,
     )
     try:
@@ -78,7 +78,7 @@ async def test_schema_constrains_real_output(smollm2, holistic: MarkScheme) -> N
         pytest.skip("the 135M model ran into the token limit; the pipeline test covers that path")
     data = json.loads(completion.text)
     overall = data["objectives"]["overall"]
-    assert overall["mark"] in range(1, 7) and overall["level"] in range(1, 7)
+    assert overall["mark"] in range(1, 7) and overall["level"] == overall["mark"], "the grammar binds mark to level"
 
 
 def test_eval_run_with_the_real_embedded_model(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -35,6 +35,11 @@ class MarkingOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     samples: int | None = Field(default=None, ge=1, le=9, description="Independent markings aggregated per AO.")
+    redact: list[str] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Extra terms (e.g. the student's name) to replace before the essay leaves the server.",
+    )
 
 
 class MarkingCreate(_SchemeChoice):

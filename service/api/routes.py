@@ -86,7 +86,12 @@ async def create_marking(
     async def run() -> BaseModel:
         scheme = await _resolve_scheme(state, body)
         result = await mark_essay(
-            body.essay, scheme, llm=state.llm, settings=state.settings, samples=body.options.samples
+            body.essay,
+            scheme,
+            llm=state.llm,
+            settings=state.settings,
+            samples=body.options.samples,
+            redact_terms=tuple(body.options.redact),
         )
         marking_id = await asyncio.to_thread(
             state.store.save_marking,
