@@ -21,7 +21,8 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str], int], ...] = (
     (
         "NAME",
         re.compile(
-            r"(?:\b[Mm]y name is|\b[Nn]ame\s*:|\b[Ss]tudent\s*:|\b[Ww]ritten by)\s+([A-Z][a-z'-]+(?:\s+[A-Z][a-z'-]+){0,2})"
+            r"(?:\b[Mm]y name is|\b[Nn]ame\s*:|\b[Ss]tudent\s*:|\b[Ww]ritten by)\s+"
+            r"([A-Z][a-z'-]+(?:\s+[A-Z][a-z'-]+){0,2})"
         ),
         1,
     ),

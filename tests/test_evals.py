@@ -207,7 +207,8 @@ def test_source_dependent_set_reads_prompt_and_source_from_docs(tmp_path: Path) 
     (folder / "essay_set_1.tsv").rename(folder / "essay_set_5.tsv")
     (folder / "docs").mkdir()
     (folder / "docs" / "essay_set_5_readme_first.txt").write_text(
-        "Essay Set #5\n\nSource Essay\nA memoir about a kitchen.\nPrompt\nDescribe the mood.\nRubric Guidelines\nScore 4: ...\n"
+        "Essay Set #5\n\nSource Essay\nA memoir about a kitchen.\nPrompt\nDescribe the mood.\n"
+        "Rubric Guidelines\nScore 4: ...\n"
     )
     data = load_asap(folder, 5)
     question = data.schemes["asap-set-5"].question
