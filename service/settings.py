@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     max_batch_items: int = Field(default=1000, ge=1, le=100_000)
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     batch_concurrency: int = Field(default=8, ge=1, le=256, description="Concurrent LLM calls for batch work.")
+    rate_limit_per_minute: int = Field(
+        default=600, ge=0, description="Requests per minute per API key (0: unlimited). Not applied without auth."
+    )
     webhook_secret: SecretStr | None = None
     webhook_allow_private: bool = Field(
         default=False, description="Allow webhook URLs on loopback/private networks (tests, on-prem)."

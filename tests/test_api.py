@@ -325,3 +325,16 @@ def test_marking_through_the_openai_compatible_stub(db_url: str, stalin: MarkSch
     assert ok.json()["result"]["total"] == 6
     assert_problem(down, 503, "unavailable")
     assert down.headers["retry-after"] == "11"
+
+
+def test_per_key_rate_limit(db_url: str, essay: str) -> None:
+    with LiveServer(make_settings(db_url, rate_limit_per_minute=3), CountingFake()) as live:
+        _, key = live.app.state.draftmark.store.create_api_key("limited")
+        _, other = live.app.state.draftmark.store.create_api_key("other")
+        headers = {"Authorization": f"Bearer {key}"}
+        codes = [httpx.get(f"{live.url}/v1/schemes", headers=headers).status_code for _ in range(4)]
+        assert codes == [200, 200, 200, 429]
+        limited = httpx.get(f"{live.url}/v1/schemes", headers=headers)
+        body = assert_problem(limited, 429, "3 requests per minute")
+        assert body["code"] == "rate_limited" and int(limited.headers["retry-after"]) >= 1
+        assert httpx.get(f"{live.url}/v1/schemes", headers={"Authorization": f"Bearer {other}"}).status_code == 200

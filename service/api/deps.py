@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Annotated
@@ -26,6 +27,28 @@ class AppState:
     llm: LLM
     runner: BatchRunner
     key_cache: dict[str, tuple[str, float]] = field(default_factory=dict)
+    buckets: dict[str, TokenBucket] = field(default_factory=dict)
+
+
+@dataclass
+class TokenBucket:
+    """Per-key rate limit: ``rate`` requests per minute, bursts up to the same number."""
+
+    rate_per_minute: int
+    tokens: float = -1.0
+    updated: float = 0.0
+
+    def take(self, now: float) -> float:
+        """0 if a request may proceed, else the seconds until one may."""
+        if self.tokens < 0:
+            self.tokens, self.updated = float(self.rate_per_minute), now
+        per_second = self.rate_per_minute / 60
+        self.tokens = min(float(self.rate_per_minute), self.tokens + (now - self.updated) * per_second)
+        self.updated = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / per_second
 
 
 def get_state(request: Request) -> AppState:
@@ -58,11 +81,25 @@ async def get_principal(request: Request, state: State) -> str:
     cached = state.key_cache.get(digest)
     now = time.monotonic()
     if cached and cached[1] > now:
-        return cached[0]
+        return _rate_limited(state, cached[0], now)
     principal = await asyncio.to_thread(state.store.principal_for, token.strip())
     if principal is None:
         raise HTTPException(401, "the API key is not valid or has been revoked", headers={"WWW-Authenticate": "Bearer"})
     state.key_cache[digest] = (principal, now + _KEY_CACHE_TTL_S)
+    return _rate_limited(state, principal, now)
+
+
+def _rate_limited(state: AppState, principal: str, now: float) -> str:
+    limit = state.settings.rate_limit_per_minute
+    if limit:
+        bucket = state.buckets.setdefault(principal, TokenBucket(limit))
+        wait = bucket.take(now)
+        if wait:
+            raise HTTPException(
+                429,
+                f"this API key is limited to {limit} requests per minute (DRAFTMARK_RATE_LIMIT_PER_MINUTE); retry later",
+                headers={"Retry-After": str(max(1, math.ceil(wait)))},
+            )
     return principal
 
 

@@ -88,7 +88,9 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        code = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        code = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed", 429: "rate_limited"}.get(
+            exc.status_code, "http_error"
+        )
         headers = dict(exc.headers or {})
         return problem(
             request, exc.status_code, code, _TITLES.get(exc.status_code, "Error"), str(exc.detail), headers=headers
