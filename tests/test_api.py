@@ -338,3 +338,80 @@ def test_per_key_rate_limit(db_url: str, essay: str) -> None:
         body = assert_problem(limited, 429, "3 requests per minute")
         assert body["code"] == "rate_limited" and int(limited.headers["retry-after"]) >= 1
         assert httpx.get(f"{live.url}/v1/schemes", headers={"Authorization": f"Bearer {other}"}).status_code == 200
+
+
+def test_review_is_stored_beside_the_draft_and_exports_as_eval_data(client: httpx.Client, essay: str) -> None:
+    from evals.dataset import load_jsonl
+    from evals.loaders import eval_schemes
+
+    marking = client.post("/v1/markings", json=marking_body(essay, external_id="stu-7")).json()
+    draft_marks = {m["ao_id"]: m["mark"] for m in marking["result"]["ao_marks"]}
+    bad = client.post(
+        f"/v1/markings/{marking['id']}/review", json={"reviewer": "Ms Reed", "marks": {"AO1": 9, "AO2": 3, "AO3": 1}}
+    )
+    assert_problem(bad, 422, "AO1: mark 9 is outside 0-5")
+    missing = client.post(f"/v1/markings/{marking['id']}/review", json={"reviewer": "Ms Reed", "marks": {"AO1": 2}})
+    assert_problem(missing, 422, "exactly these objectives")
+    approved = client.post(
+        f"/v1/markings/{marking['id']}/review",
+        json={"reviewer": "Ms Reed", "marks": {"AO1": 2, "AO2": 3, "AO3": 1}, "comments": {"AO1": "Stops in 1922."}},
+    )
+    assert approved.status_code == 201, approved.text
+    review = approved.json()
+    assert review["total"] == 6 and review["reviewer"] == "Ms Reed"
+    assert [(m["ao_id"], m["level"], m["draft_mark"]) for m in review["marks"]] == [
+        ("AO1", 1, draft_marks["AO1"]),
+        ("AO2", 2, draft_marks["AO2"]),
+        ("AO3", 1, draft_marks["AO3"]),
+    ]
+    fetched = client.get(f"/v1/markings/{marking['id']}").json()
+    assert fetched["review"]["total"] == 6 and fetched["essay"] == essay
+    assert {m["ao_id"]: m["mark"] for m in fetched["result"]["ao_marks"]} == draft_marks, "the draft is kept"
+    exported = client.get("/v1/reviews/export.jsonl", params={"scheme_id": "stalin-power-1929"})
+    assert exported.status_code == 200
+    path = Path(__import__("tempfile").mkdtemp()) / "approved.jsonl"
+    path.write_text(exported.text)
+    dataset = load_jsonl(path, {s.id: s for s in eval_schemes().list()})
+    assert [(i.id, i.human) for i in dataset.items] == [("stu-7", {"AO1": 2, "AO2": 3, "AO3": 1})]
+    assert dataset.items[0].metadata["marker"] == "Ms Reed"
+
+
+def test_essay_upload_extraction(client: httpx.Client) -> None:
+    import io
+    import zipfile
+
+    text = client.post(
+        "/v1/essays/extract", content=b"Plain essay text.", headers={"content-type": "text/plain"}
+    )
+    assert text.json() == {"text": "Plain essay text."}
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(
+            "word/document.xml",
+            (
+                '<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>'
+                "<w:p><w:r><w:t>First paragraph.</w:t></w:r></w:p><w:p><w:r><w:t>Second</w:t></w:r>"
+                '<w:r><w:t xml:space="preserve"> paragraph.</w:t></w:r></w:p></w:body></w:document>'
+            ),
+        )
+    docx = client.post(
+        "/v1/essays/extract",
+        content=buffer.getvalue(),
+        headers={"content-type": "application/vnd.openxmlformats-officedocument.wordprocessingml.document"},
+    )
+    assert docx.json() == {"text": "First paragraph.\n\nSecond paragraph."}
+    assert_problem(
+        client.post(
+            "/v1/essays/extract",
+            content=b"not a zip",
+            headers={"content-type": "application/vnd.openxmlformats-officedocument.wordprocessingml.document"},
+        ),
+        422,
+        "not a readable .docx",
+    )
+    assert_problem(
+        client.post("/v1/essays/extract", content=b"\xff\xfe", headers={"content-type": "text/plain"}), 422, "UTF-8"
+    )
+    assert_problem(
+        client.post("/v1/essays/extract", content=b"x", headers={"content-type": "image/png"}), 415, "text/plain"
+    )

@@ -21,6 +21,7 @@ from service.llm.port import LLM
 from service.schemes import SchemeLibrary
 from service.settings import Settings
 from service.version import __version__
+from service.web import mount_web
 
 log = logging.getLogger("draftmark.api")
 
@@ -65,4 +66,5 @@ def create_app(settings: Settings | None = None, *, llm: LLM | None = None) -> F
     install_handlers(app)
     app.include_router(router)
     app.include_router(health)
+    mount_web(app, auth_disabled=config.auth_disabled)
     return app

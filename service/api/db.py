@@ -116,11 +116,29 @@ class IdempotencyRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class ReviewRow(Base):
+    """A teacher's approved marks for a marking; the model's draft is kept unchanged beside it."""
+
+    __tablename__ = "reviews"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    marking_id: Mapped[str] = mapped_column(ForeignKey("markings.id"), index=True)
+    reviewer: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    approved_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+_V1_TABLES = ("api_keys", "schemes", "markings", "batches", "batch_items", "idempotency")
+
+
 def _v1(conn: Connection) -> None:
-    Base.metadata.create_all(conn)
+    Base.metadata.create_all(conn, tables=[Base.metadata.tables[name] for name in _V1_TABLES])
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1]
+def _v2(conn: Connection) -> None:
+    Base.metadata.create_all(conn, tables=[Base.metadata.tables["reviews"]])
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2]
 """Append-only: migration N brings the schema from version N-1 to N."""
 
 

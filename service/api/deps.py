@@ -97,7 +97,8 @@ def _rate_limited(state: AppState, principal: str, now: float) -> str:
         if wait:
             raise HTTPException(
                 429,
-                f"this API key is limited to {limit} requests per minute (DRAFTMARK_RATE_LIMIT_PER_MINUTE); retry later",
+                f"this API key is limited to {limit} requests per minute "
+                "(DRAFTMARK_RATE_LIMIT_PER_MINUTE); retry later",
                 headers={"Retry-After": str(max(1, math.ceil(wait)))},
             )
     return principal

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from schemas.result import MarkingResult
 from schemas.scheme import MarkScheme
+from service.api.review import ReviewPublic
 
 
 class _SchemeChoice(BaseModel):
@@ -51,12 +52,14 @@ class MarkingCreate(_SchemeChoice):
 
 
 class MarkingPublic(BaseModel):
-    """A stored marking."""
+    """A stored marking: the model's draft and, once approved, the teacher's review beside it."""
 
     id: str
     external_id: str | None = None
     batch_id: str | None = None
     result: MarkingResult
+    essay: str | None = Field(default=None, description="The essay as marked (evidence offsets index into it).")
+    review: ReviewPublic | None = None
 
 
 class BatchItemIn(BaseModel):
@@ -100,6 +103,9 @@ class BatchItemPublic(BaseModel):
     marking_id: str | None = None
     attempts: int
     error: ItemError | None = None
+    draft_total: int | None = None
+    approved_total: int | None = None
+    flags: list[str] = Field(default_factory=list)
 
 
 class BatchPublic(BaseModel):

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
 from pydantic import BaseModel
 from starlette.responses import JSONResponse, Response
 
-from schemas.result import MarkingResult
 from schemas.scheme import MarkScheme
 from service.api import exports
 from service.api.deps import LOCAL_PRINCIPAL, Principal, State
+from service.api.docx import docx_text
 from service.api.idempotency import idempotent
 from service.api.models import (
     BatchAccepted,
@@ -26,6 +28,7 @@ from service.api.models import (
     _SchemeChoice,
 )
 from service.api.problems import problem
+from service.api.review import ReviewCreate, ReviewPublic, build_review
 from service.api.store import StoredMarking
 from service.api.webhooks import check_webhook_url
 from service.errors import CallerError, EssayError, NotFoundError
@@ -33,6 +36,13 @@ from service.pipeline import check_essay, mark_essay
 
 router = APIRouter(prefix="/v1")
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
+
+
+class UnsupportedMediaError(CallerError):
+    """The upload is neither text nor .docx."""
+
+    status_code = 415
+    code = "unsupported_media_type"
 
 
 class PayloadTooLargeError(CallerError):
@@ -65,9 +75,14 @@ async def _load_marking(state: State, principal: str, marking_id: str) -> Stored
     return marking
 
 
-def _public(marking: StoredMarking) -> MarkingPublic:
+def _public(marking: StoredMarking, review: ReviewPublic | None = None) -> MarkingPublic:
     return MarkingPublic(
-        id=marking.id, external_id=marking.external_id, batch_id=marking.batch_id, result=marking.result
+        id=marking.id,
+        external_id=marking.external_id,
+        batch_id=marking.batch_id,
+        result=marking.result,
+        essay=marking.essay,
+        review=review,
     )
 
 
@@ -116,7 +131,74 @@ async def create_marking(
 @router.get("/markings/{marking_id}", response_model=MarkingPublic, tags=["markings"])
 async def get_marking(marking_id: str, state: State, principal: Principal) -> MarkingPublic:
     """A stored marking."""
-    return _public(await _load_marking(state, principal, marking_id))
+    marking = await _load_marking(state, principal, marking_id)
+    reviews = await asyncio.to_thread(state.store.latest_reviews, [marking_id])
+    return _public(marking, reviews.get(marking_id))
+
+
+@router.post("/markings/{marking_id}/review", status_code=201, response_model=ReviewPublic, tags=["review"])
+async def approve_marking(marking_id: str, body: ReviewCreate, state: State, principal: Principal) -> ReviewPublic:
+    """Approve a draft with the teacher's final marks; the model's draft is kept beside them."""
+    marking = await _load_marking(state, principal, marking_id)
+    provenance = marking.result.provenance
+    scheme = await asyncio.to_thread(state.store.get_scheme, provenance.scheme_id, provenance.scheme_version)
+    if scheme is None:
+        raise NotFoundError(f"scheme {provenance.scheme_id}@{provenance.scheme_version} is no longer registered")
+    review = build_review(marking_id, body, marking.result, scheme, datetime.now(UTC))
+    await asyncio.to_thread(state.store.save_review, review)
+    return review
+
+
+@router.get("/reviews/export.jsonl", tags=["review"], response_class=Response)
+async def export_reviews(state: State, principal: Principal, scheme_id: str | None = None) -> Response:
+    """Approved scripts as an eval dataset (JSONL): the teacher's marks are the human marks."""
+    owner = None if state.settings.auth_disabled else principal
+    pairs = await asyncio.to_thread(state.store.reviewed_markings, owner, scheme_id)
+    lines = [
+        json.dumps(
+            {
+                "id": marking.external_id or marking.id,
+                "essay": marking.essay,
+                "scheme_id": marking.result.provenance.scheme_id,
+                "human": {m.ao_id: m.mark for m in review.marks},
+                "metadata": {
+                    "marker": review.reviewer,
+                    "approved_at": review.approved_at.isoformat(),
+                    "marking_id": marking.id,
+                    "model": marking.result.provenance.model,
+                    "draft_total": review.draft_total,
+                },
+            }
+        )
+        for marking, review in pairs
+    ]
+    return Response(
+        "".join(line + "\n" for line in lines),
+        media_type="application/x-ndjson",
+        headers={"Content-Disposition": 'attachment; filename="approved.jsonl"'},
+    )
+
+
+_DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
+
+@router.post("/essays/extract", tags=["markings"])
+async def extract_essay(request: Request, principal: Principal) -> dict[str, str]:
+    """Plain text from an uploaded .txt (UTF-8) or .docx file sent as the raw request body."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip()
+    data = await request.body()
+    if content_type == _DOCX:
+        text = docx_text(data)
+    elif content_type in ("text/plain", ""):
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise CallerError("the file is not UTF-8 text; save it as UTF-8 or upload a .docx") from None
+    else:
+        raise UnsupportedMediaError(f"send text/plain or {_DOCX}, not {content_type!r}")
+    if not text.strip():
+        raise EssayError("the file has no text")
+    return {"text": text}
 
 
 @router.get("/markings/{marking_id}/exports/moodle", tags=["exports"])
@@ -223,6 +305,9 @@ async def _load_batch(state: State, principal: str, batch_id: str, *, with_items
 async def get_batch(batch_id: str, state: State, principal: Principal) -> BatchPublic:
     """Progress (queued / running / done / failed counts) and per-item results."""
     view = await _load_batch(state, principal, batch_id)
+    ids = [i.marking_id for i in view.items if i.marking_id]
+    results = await asyncio.to_thread(state.store.results_by_id, ids)
+    reviews = await asyncio.to_thread(state.store.latest_reviews, ids)
     return BatchPublic(
         id=view.id,
         status=view.status,
@@ -239,6 +324,9 @@ async def get_batch(batch_id: str, state: State, principal: Principal) -> BatchP
                 error=ItemError(code=i.error_code, message=i.error_message or "", retryable=bool(i.retryable))
                 if i.status == "failed" and i.error_code
                 else None,
+                draft_total=results[i.marking_id].total if i.marking_id in results else None,
+                approved_total=reviews[i.marking_id].total if i.marking_id in reviews else None,
+                flags=[f.code.value for f in results[i.marking_id].flags] if i.marking_id in results else [],
             )
             for i in view.items
         ],
@@ -258,11 +346,8 @@ async def retry_batch(batch_id: str, state: State, principal: Principal) -> dict
 async def export_batch_csv(batch_id: str, state: State, principal: Principal) -> Response:
     """One CSV row per item, failed items included with their error."""
     view = await _load_batch(state, principal, batch_id)
-    results: dict[str, MarkingResult] = {}
-    for item in view.items:
-        if item.marking_id:
-            marking = await asyncio.to_thread(state.store.get_marking, item.marking_id)
-            results[item.marking_id] = marking.result
+    ids = [i.marking_id for i in view.items if i.marking_id]
+    results = await asyncio.to_thread(state.store.results_by_id, ids)
     scheme = await asyncio.to_thread(state.store.get_scheme, view.scheme_id, view.scheme_version)
     ao_ids = list(scheme.objective_ids) if scheme else []
     return Response(

@@ -21,9 +21,11 @@ from service.api.db import (
     BatchRow,
     IdempotencyRow,
     MarkingRow,
+    ReviewRow,
     SchemeRow,
     utcnow,
 )
+from service.api.review import ReviewPublic
 from service.errors import CallerError, NotFoundError
 
 
@@ -203,6 +205,14 @@ class Store:
             )
         return marking_id
 
+    def results_by_id(self, marking_ids: list[str]) -> dict[str, MarkingResult]:
+        """Stored results for many markings in one query."""
+        if not marking_ids:
+            return {}
+        with self.session() as s:
+            rows = s.execute(select(MarkingRow.id, MarkingRow.result).where(MarkingRow.id.in_(marking_ids)))
+            return {row.id: MarkingResult.model_validate_json(row.result) for row in rows}
+
     def get_marking_with_owner(self, marking_id: str) -> tuple[StoredMarking, str | None]:
         """A stored marking and the principal that created it."""
         with self.session() as s:
@@ -223,6 +233,39 @@ class Store:
             external_id=row.external_id,
             batch_id=row.batch_id,
         )
+
+    # Reviews ------------------------------------------------------------------------------
+    def save_review(self, review: ReviewPublic) -> None:
+        """Store a teacher's approval (history is kept; the latest one counts)."""
+        with self.session() as s, s.begin():
+            s.add(
+                ReviewRow(
+                    marking_id=review.marking_id,
+                    reviewer=review.reviewer,
+                    body=review.model_dump_json(),
+                    approved_at=review.approved_at,
+                )
+            )
+
+    def latest_reviews(self, marking_ids: list[str]) -> dict[str, ReviewPublic]:
+        """The latest review of each given marking that has one."""
+        if not marking_ids:
+            return {}
+        with self.session() as s:
+            rows = s.scalars(select(ReviewRow).where(ReviewRow.marking_id.in_(marking_ids)).order_by(ReviewRow.id))
+            return {r.marking_id: ReviewPublic.model_validate_json(r.body) for r in rows}
+
+    def reviewed_markings(self, owner: str | None, scheme_id: str | None) -> list[tuple[StoredMarking, ReviewPublic]]:
+        """Approved markings (latest review each), optionally for one scheme, oldest first."""
+        with self.session() as s:
+            query = select(MarkingRow.id).join(ReviewRow, ReviewRow.marking_id == MarkingRow.id).distinct()
+            if owner is not None:
+                query = query.where(MarkingRow.owner == owner)
+            if scheme_id is not None:
+                query = query.where(MarkingRow.scheme_id == scheme_id)
+            ids = sorted(s.scalars(query))
+        reviews = self.latest_reviews(ids)
+        return [(self.get_marking(i), reviews[i]) for i in ids]
 
     # Batches ------------------------------------------------------------------------------
     def create_batch(

@@ -1,0 +1,81 @@
+"""Teacher review: approved marks stored beside the model's draft (the difference is data)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.result import MarkingResult
+from schemas.scheme import MarkScheme
+from service.errors import CallerError
+
+
+class ReviewCreate(BaseModel):
+    """POST /v1/markings/{id}/review."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reviewer: str = Field(min_length=1, max_length=200, description="Who approves (name or staff id).")
+    marks: dict[str, int] = Field(description="The teacher's final mark per objective id.")
+    comments: dict[str, str] = Field(default_factory=dict, description="The teacher's comment per objective id.")
+    overall_comment: str = Field(default="", max_length=5000)
+
+
+class ReviewedMark(BaseModel):
+    """A teacher's mark for one objective, with its level recomputed from the scheme."""
+
+    ao_id: str
+    mark: int
+    level: int
+    draft_mark: int
+    comment: str = ""
+
+
+class ReviewPublic(BaseModel):
+    """A stored review."""
+
+    marking_id: str
+    reviewer: str
+    approved_at: datetime
+    marks: list[ReviewedMark]
+    total: int
+    draft_total: int
+    max_total: int
+    overall_comment: str
+
+
+def build_review(
+    marking_id: str, body: ReviewCreate, result: MarkingResult, scheme: MarkScheme, approved_at: datetime
+) -> ReviewPublic:
+    """Validate the teacher's marks against the scheme (fix-it messages) and recompute levels."""
+    expected = list(scheme.objective_ids)
+    if sorted(body.marks) != sorted(expected):
+        raise CallerError(f"give a mark for exactly these objectives: {expected}; got {sorted(body.marks)}")
+    unknown = sorted(set(body.comments) - set(expected))
+    if unknown:
+        raise CallerError(f"comments name unknown objectives {unknown}; use {expected}")
+    draft = {m.ao_id: m.mark for m in result.ao_marks}
+    marks = []
+    for ao in scheme.objectives:
+        mark = body.marks[ao.id]
+        if not ao.min_marks <= mark <= ao.max_marks:
+            raise CallerError(f"{ao.id}: mark {mark} is outside {ao.min_marks}-{ao.max_marks}")
+        comment = body.comments.get(ao.id, "")
+        if len(comment) > 5000:
+            raise CallerError(f"{ao.id}: comments are limited to 5,000 characters")
+        marks.append(
+            ReviewedMark(
+                ao_id=ao.id, mark=mark, level=ao.level_for_mark(mark).level, draft_mark=draft[ao.id], comment=comment
+            )
+        )
+    return ReviewPublic(
+        marking_id=marking_id,
+        reviewer=body.reviewer,
+        approved_at=approved_at,
+        marks=marks,
+        total=sum(m.mark for m in marks),
+        draft_total=result.total,
+        max_total=result.max_total,
+        overall_comment=body.overall_comment,
+    )

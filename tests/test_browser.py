@@ -1,0 +1,183 @@
+"""The teacher page in real headless Chromium (Debian chromium + chromedriver) against a real uvicorn server."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from service.errors import ModelUnavailableError
+from service.llm.fake import FakeMarker
+from service.settings import Settings
+from tests.api_support import CountingFake, LiveServer, wait_for_batch
+
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="needs Debian chromium and chromium-driver")
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+
+webdriver = pytest.importorskip("selenium.webdriver")
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--window-size=1366,900",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=CHROMEDRIVER), options=options)
+    driver.implicitly_wait(0)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def settings_for(tmp_path: Path) -> Settings:
+    return Settings(
+        backend="openai",
+        llm_base_url="http://127.0.0.1:9/v1",
+        database_url=f"sqlite:///{tmp_path}/ui.db",
+        auth_disabled=True,
+    )
+
+
+def wait(driver: webdriver.Chrome, condition, timeout: float = 20):  # type: ignore[no-untyped-def]
+    return WebDriverWait(driver, timeout).until(condition)
+
+
+def test_mark_review_edit_approve_export(browser: webdriver.Chrome, tmp_path: Path, essay: str) -> None:
+    fake = FakeMarker(indicative_only=True, model_id="tiny-local-model")
+    with LiveServer(settings_for(tmp_path), fake) as live:
+        browser.get(f"{live.url}/teacher")
+        wait(browser, lambda d: len(Select(d.find_element(By.ID, "scheme")).options) >= 2)
+        Select(browser.find_element(By.ID, "scheme")).select_by_value("stalin-power-1929@1.0")
+        browser.find_element(By.ID, "essay").send_keys(essay[:1500])
+        browser.find_element(By.ID, "external-id").send_keys("student-42")
+        browser.save_screenshot(str(SCREENSHOTS / "mark.png"))
+        browser.find_element(By.ID, "mark").click()
+
+        wait(browser, EC.presence_of_element_located((By.ID, "review-form")))
+        marking_id = browser.current_url.rsplit("/", 1)[-1]
+        flags = browser.find_element(By.CSS_SELECTOR, ".flags").text
+        assert "Indicative model" in flags and "Needs review" in flags
+        highlights = browser.find_elements(By.CSS_SELECTOR, "#essay-text mark")
+        assert highlights, "evidence must be highlighted in the essay"
+        link = browser.find_element(By.CSS_SELECTOR, ".quotes a")
+        link.click()
+        target = browser.find_element(By.ID, link.get_attribute("href").split("#", 1)[1])
+        assert "active" in target.get_attribute("class")
+
+        mark = browser.find_element(By.ID, "mark-AO1")
+        mark.clear()
+        mark.send_keys("9")
+        wait(browser, lambda d: d.find_element(By.ID, "mark-AO1").get_attribute("value") == "5")
+        assert browser.find_element(By.ID, "level-AO1").text == "Level 3 (5–5)"
+        mark.clear()
+        mark.send_keys("2")
+        wait(browser, lambda d: d.find_element(By.ID, "level-AO1").text == "Level 1 (1–2)")
+        assert "Final total:" in browser.find_element(By.ID, "total").text
+        browser.find_element(By.ID, "comment-AO1").send_keys("Knowledge stops in 1922.")
+        browser.find_element(By.ID, "reviewer").send_keys("Ms Reed")
+        browser.execute_script("window.scrollTo(0, 0)")
+        browser.save_screenshot(str(SCREENSHOTS / "review.png"))
+        browser.find_element(By.ID, "approve").click()
+        wait(browser, lambda d: "Approved by Ms Reed" in d.find_element(By.ID, "approved").text)
+
+        stored = httpx.get(f"{live.url}/v1/markings/{marking_id}").json()
+        assert stored["review"]["reviewer"] == "Ms Reed"
+        assert next(m for m in stored["review"]["marks"] if m["ao_id"] == "AO1") == {
+            "ao_id": "AO1",
+            "mark": 2,
+            "level": 1,
+            "draft_mark": stored["result"]["ao_marks"][0]["mark"],
+            "comment": "Knowledge stops in 1922.",
+        }
+        assert stored["external_id"] == "student-42"
+
+        browser.find_element(By.ID, "export-moodle").click()
+        wait(browser, lambda d: d.find_element(By.ID, "status").text == "Export downloaded.")
+        browser.find_element(By.ID, "lti-user").send_keys("u-1")
+        browser.find_element(By.ID, "export-lti").click()
+        wait(browser, lambda d: d.find_element(By.ID, "status").text == "Export downloaded.")
+        assert browser.find_element(By.ID, "error").get_attribute("hidden") is not None
+
+        browser.refresh()
+        wait(browser, lambda d: "Approved by Ms Reed" in d.find_element(By.ID, "approved").text)
+        assert browser.find_element(By.ID, "mark-AO1").get_attribute("value") == "2"
+
+
+def test_class_view_sort_and_export(browser: webdriver.Chrome, tmp_path: Path, essay: str) -> None:
+    with LiveServer(settings_for(tmp_path), FakeMarker()) as live:
+        with httpx.Client(base_url=live.url, timeout=30) as client:
+            items = [{"external_id": f"s{i}", "essay": essay[: 400 + 200 * i]} for i in range(4)]
+            batch_id = client.post("/v1/batches", json={"scheme_id": "stalin-power-1929", "items": items}).json()["id"]
+            batch = wait_for_batch(client, batch_id)
+            first = batch["items"][0]["marking_id"]
+            client.post(
+                f"/v1/markings/{first}/review", json={"reviewer": "T", "marks": {"AO1": 1, "AO2": 1, "AO3": 0}}
+            ).raise_for_status()
+        browser.get(f"{live.url}/teacher#/batches/{batch_id}")
+        wait(browser, EC.presence_of_element_located((By.ID, "batch-table")))
+        rows = browser.find_elements(By.CSS_SELECTOR, "#batch-table tbody tr")
+        assert len(rows) == 4
+        assert "2" in rows[0].text.split("\n")[-1] or "2" in rows[0].text
+        header = browser.find_element(By.CSS_SELECTOR, "th[data-key='external_id'] button")
+        header.click()
+        wait(
+            browser,
+            lambda d: (
+                d.find_element(By.CSS_SELECTOR, "th[data-key='external_id']").get_attribute("aria-sort") == "descending"
+            ),
+        )
+        assert browser.find_elements(By.CSS_SELECTOR, "#batch-table tbody tr")[0].text.startswith("s3")
+        browser.save_screenshot(str(SCREENSHOTS / "class-view.png"))
+        browser.find_element(By.ID, "export-csv").click()
+        time.sleep(0.5)
+        assert browser.find_element(By.ID, "error").get_attribute("hidden") is not None
+        browser.find_element(By.CSS_SELECTOR, "#batch-table tbody a").click()
+        wait(browser, EC.presence_of_element_located((By.ID, "review-form")))
+
+
+def test_model_failure_shows_a_clear_message_and_keeps_the_text(browser: webdriver.Chrome, tmp_path: Path) -> None:
+    failing = CountingFake(error=ModelUnavailableError("the model endpoint is overloaded", retry_after=30))
+    with LiveServer(settings_for(tmp_path), failing) as live:
+        browser.get(f"{live.url}/teacher")
+        wait(browser, lambda d: len(Select(d.find_element(By.ID, "scheme")).options) >= 2)
+        text = "Stalin became General Secretary in 1922 and used the post to appoint his supporters."
+        browser.find_element(By.ID, "essay").send_keys(text)
+        browser.find_element(By.ID, "mark").click()
+        error = wait(browser, EC.visibility_of_element_located((By.ID, "error")))
+        assert "overloaded" in error.text and "retry in about 30 s" in error.text and "still here" in error.text
+        assert browser.find_element(By.ID, "essay").get_attribute("value") == text
+        browser.save_screenshot(str(SCREENSHOTS / "error.png"))
+        browser.refresh()
+        wait(browser, lambda d: d.find_element(By.ID, "essay").get_attribute("value") == text)
+
+
+def test_unknown_marking_and_empty_states(browser: webdriver.Chrome, tmp_path: Path) -> None:
+    with LiveServer(settings_for(tmp_path), FakeMarker()) as live:
+        browser.get(f"{live.url}/teacher#/markings/mk_missing")
+        error = wait(browser, EC.visibility_of_element_located((By.ID, "error")))
+        assert "no marking with id" in error.text
+        browser.get(f"{live.url}/teacher#/batches")
+        wait(browser, EC.presence_of_element_located((By.ID, "batch-form")))
+        assert browser.find_element(By.CSS_SELECTOR, "label[for='batch-id']").text == "Batch id"
