@@ -380,9 +380,7 @@ def test_essay_upload_extraction(client: httpx.Client) -> None:
     import io
     import zipfile
 
-    text = client.post(
-        "/v1/essays/extract", content=b"Plain essay text.", headers={"content-type": "text/plain"}
-    )
+    text = client.post("/v1/essays/extract", content=b"Plain essay text.", headers={"content-type": "text/plain"})
     assert text.json() == {"text": "Plain essay text."}
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncio
+
 import openai
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import Runnable
@@ -109,6 +111,9 @@ class OpenAICompatibleLLM:
         self._model = model
         self._mode = structured_output
         self._indicative = indicative_only
+        # The SDK's timeout bounds each read, so a server that trickles bytes (slow-loris) could
+        # hold a call forever; this deadline bounds the whole call, transport retries included.
+        self._deadline_s = timeout_s * (transport_retries + 1) + 2.0 * transport_retries
         self._chat = ChatOpenAI(
             model=model,
             base_url=base_url,
@@ -166,9 +171,14 @@ class OpenAICompatibleLLM:
     async def complete(self, request: CompletionRequest) -> Completion:
         """Ask the endpoint; SDK errors become ``ModelError``s."""
         try:
-            output = await self._runnable(request).ainvoke(_to_langchain(request.messages))
+            async with asyncio.timeout(self._deadline_s):
+                output = await self._runnable(request).ainvoke(_to_langchain(request.messages))
         except openai.OpenAIError as exc:
             raise map_openai_error(exc) from exc
+        except TimeoutError as exc:
+            raise ModelTimeoutError(
+                f"the model endpoint did not finish answering within {self._deadline_s:.0f} s", retry_after=10
+            ) from exc
         raw = output["raw"] if isinstance(output, dict) else output
         if not isinstance(raw, AIMessage):
             raise ModelResponseError(f"unexpected reply type from the endpoint: {type(raw).__name__}")

@@ -30,6 +30,9 @@ class StubReply:
     raw_body: bytes | None = None
     prompt_tokens: int = 100
     completion_tokens: int = 50
+    fault: str | None = None
+    """``reset``: close the connection without answering; ``trickle``: send headers, then the body
+    one byte every ``delay_s`` seconds (slow-loris)."""
 
 
 Responder = Callable[[dict[str, Any]], StubReply]
@@ -81,7 +84,11 @@ class OpenAIStub:
                     stub.headers.append(dict(self.headers.items()))
                     index = len(stub.requests) - 1
                 reply = stub._reply(index, body)
-                if reply.delay_s:
+                if reply.fault == "reset":
+                    self.connection.shutdown(2)
+                    self.close_connection = True
+                    return
+                if reply.delay_s and reply.fault != "trickle":
                     time.sleep(reply.delay_s)
                 payload = reply.raw_body if reply.raw_body is not None else stub._payload(reply, body)
                 self.send_response(reply.status)
@@ -90,6 +97,15 @@ class OpenAIStub:
                 for key, value in reply.headers.items():
                     self.send_header(key, value)
                 self.end_headers()
+                if reply.fault == "trickle":
+                    try:
+                        for byte in payload:
+                            self.wfile.write(bytes([byte]))
+                            self.wfile.flush()
+                            time.sleep(reply.delay_s)
+                    except OSError:
+                        self.close_connection = True
+                    return
                 self.wfile.write(payload)
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
