@@ -13,6 +13,7 @@ import sys
 
 
 def main() -> int:
+    """Run pip-audit and return the process exit code."""
     completed = subprocess.run(
         [sys.executable, "-m", "pip_audit", "--skip-editable", "--progress-spinner", "off", "-f", "json"],
         capture_output=True,

@@ -7,9 +7,8 @@ connection errors ``transport_retries`` times, honouring ``Retry-After``. Semant
 
 from __future__ import annotations
 
-from typing import Any
-
 import asyncio
+from typing import Any
 
 import openai
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
