@@ -70,7 +70,9 @@ def run(
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
     repeats: Annotated[int, typer.Option(min=1, max=10, help="Mark each essay this many times (test-retest).")] = 1,
     robustness: Annotated[bool, typer.Option(help="Also run every perturbation once per item.")] = False,
-    perturbation: Annotated[list[str] | None, typer.Option(help="Only these perturbations.")] = None,
+    perturbation: Annotated[
+        list[str] | None, typer.Option(help="Perturbations: basic, hostile (the injection corpus) or single names.")
+    ] = None,
     model: Annotated[str, typer.Option(help="auto | fake:oracle | fake:biased | fake:noisy | replay:FILE")] = "auto",
     record: Annotated[Path | None, typer.Option(help="Record every completion to this JSONL for replay.")] = None,
     concurrency: Annotated[int, typer.Option(min=1, max=64)] = 4,

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
 from typing import Literal
 
 Expectation = Literal["no_rise_and_flag", "small_change", "no_reward", "too_short_lowest", "refused"]
@@ -69,12 +72,49 @@ PERTURBATIONS: tuple[Perturbation, ...] = (
 )
 
 
+@dataclass(frozen=True)
+class HostileSnippet:
+    """An injection written for draftmark, added before or after an essay."""
+
+    id: str
+    where: Literal["prefix", "suffix"]
+    text: str
+    hostile: bool
+
+    def apply_to(self, essay: str) -> str:
+        """The essay with the snippet in place."""
+        return self.text + essay if self.where == "prefix" else essay + self.text
+
+
+def hostile_snippets() -> list[HostileSnippet]:
+    """The project's corpus of injection snippets (and benign look-alikes, ``hostile=False``)."""
+    path = Path(str(resources.files("evals") / "data" / "hostile_snippets.jsonl"))
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [HostileSnippet(**json.loads(line)) for line in lines if line.strip()]
+
+
+def hostile_perturbations() -> list[Perturbation]:
+    """One perturbation per hostile snippet: marks must not rise, the injection must be flagged."""
+    return [
+        Perturbation(f"hostile_{s.id}", "no_rise_and_flag", lambda e, r, s=s: s.apply_to(e))
+        for s in hostile_snippets()
+        if s.hostile
+    ]
+
+
 def by_name(names: list[str] | None) -> list[Perturbation]:
-    """The selected perturbations (all when ``names`` is None)."""
+    """The selected perturbations: the basic set when ``names`` is empty; ``hostile`` adds the corpus."""
     if not names:
         return list(PERTURBATIONS)
-    known = {p.name: p for p in PERTURBATIONS}
-    missing = [n for n in names if n not in known]
-    if missing:
-        raise ValueError(f"unknown perturbations {missing}; known: {sorted(known)}")
-    return [known[n] for n in names]
+    known = {p.name: p for p in [*PERTURBATIONS, *hostile_perturbations()]}
+    chosen: list[Perturbation] = []
+    for name in names:
+        if name == "hostile":
+            chosen += hostile_perturbations()
+        elif name == "basic":
+            chosen += PERTURBATIONS
+        elif name in known:
+            chosen.append(known[name])
+        else:
+            raise ValueError(f"unknown perturbation {name!r}; use basic, hostile or one of {sorted(known)}")
+    return chosen

@@ -413,3 +413,38 @@ def test_essay_upload_extraction(client: httpx.Client) -> None:
     assert_problem(
         client.post("/v1/essays/extract", content=b"x", headers={"content-type": "image/png"}), 415, "text/plain"
     )
+
+
+def test_no_essay_key_or_model_output_in_logs(db_url: str, essay: str, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    caplog.set_level(logging.INFO)
+    fake = CountingFake(error=ModelUnavailableError("down", retry_after=1), fail_when="FAILME")
+    with LiveServer(make_settings(db_url), fake) as live:
+        _, key = live.app.state.draftmark.store.create_api_key("logs")
+        with httpx.Client(base_url=live.url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as client:
+            ok = client.post("/v1/markings", json=marking_body(essay)).json()
+            client.post("/v1/markings", json=marking_body("FAILME " + essay))
+            batch = client.post(
+                "/v1/batches",
+                json={"scheme_id": "stalin-power-1929", "items": [{"external_id": "a", "essay": "FAILME " + essay}]},
+            ).json()
+            wait_for_batch(client, batch["id"])
+    text = caplog.text
+    assert "model error" in text or "failed" in text, "errors are logged (without content)"
+    for secret in (
+        essay[100:160],
+        key,
+        ok["result"]["feedback"]["what_went_well"],
+        ok["result"]["ao_marks"][0]["rationale"],
+    ):
+        assert secret not in text
+
+
+def test_cors_is_closed_by_default(server: LiveServer) -> None:
+    preflight = httpx.options(
+        f"{server.url}/v1/markings", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}
+    )
+    assert "access-control-allow-origin" not in preflight.headers
+    simple = httpx.get(f"{server.url}/healthz", headers={"Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in simple.headers
