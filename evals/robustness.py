@@ -95,11 +95,10 @@ def hostile_snippets() -> list[HostileSnippet]:
 
 def hostile_perturbations() -> list[Perturbation]:
     """One perturbation per hostile snippet: marks must not rise, the injection must be flagged."""
-    return [
-        Perturbation(f"hostile_{s.id}", "no_rise_and_flag", lambda e, r, s=s: s.apply_to(e))
-        for s in hostile_snippets()
-        if s.hostile
-    ]
+    def applier(snippet: HostileSnippet) -> Callable[[str, random.Random], str]:
+        return lambda essay, _rng: snippet.apply_to(essay)
+
+    return [Perturbation(f"hostile_{s.id}", "no_rise_and_flag", applier(s)) for s in hostile_snippets() if s.hostile]
 
 
 def by_name(names: list[str] | None) -> list[Perturbation]:
