@@ -7,6 +7,7 @@ quotes, dashes, runs of whitespace, letter case) and an elision written as ``...
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import dataclass
 
 _CHAR_MAP = {
@@ -44,27 +45,65 @@ class Span:
     end: int
 
 
+_SPACES = {chr(c): " " for c in range(0x3100) if chr(c).isspace() and chr(c) != " "}
+_REPLACEMENTS = tuple((_SPACES | _CHAR_MAP).items())
+# after the replacements every whitespace char is " ": only runs of 2+ (and a leading run) change length
+_WHITESPACE_RUN = re.compile(r" {2,}")
+
+
+def _unify(text: str) -> str:
+    """Same-length replacements of typographic variants and whitespace (C-level, per variant present)."""
+    for variant, plain in _REPLACEMENTS:
+        if variant in text:
+            text = text.replace(variant, plain)
+    return text
+
+
 class _Normalised:
-    """The essay normalised, with a map from each normalised char back to the original."""
+    """The text normalised, with a map from each normalised position back to the original.
+
+    Typography is unified, case folded, whitespace runs collapsed to one space (leading ones
+    dropped) and invisible characters dropped. The common case is done with C-level string
+    operations; positions are mapped back through the few places where lengths changed.
+    """
 
     def __init__(self, text: str) -> None:
-        chars: list[str] = []
-        index: list[int] = []
-        previous_space = True
-        for i, raw in enumerate(text):
-            ch = _CHAR_MAP.get(raw, raw)
-            if ch.isspace() or not ch.isprintable():
-                if ch.isspace() and not previous_space:
-                    chars.append(" ")
-                    index.append(i)
-                    previous_space = True
-                continue
-            low = ch.lower()
-            chars.append(low if len(low) == 1 else ch)
-            index.append(i)
-            previous_space = False
-        self.text = "".join(chars)
-        self.index = index
+        mapped = _unify(text)
+        lowered = mapped.lower()
+        if len(lowered) != len(mapped):
+            lowered = "".join(c.lower() if len(c.lower()) == 1 else c for c in mapped)
+        keep: list[int] | None = None
+        if not lowered.isprintable():
+            keep = [i for i, c in enumerate(lowered) if c.isprintable()]
+            lowered = "".join(lowered[i] for i in keep)
+        # Each whitespace run becomes one space (a leading run disappears): record, in normalised
+        # coordinates, where the offset to the original grows.
+        pieces: list[str] = []
+        self._marks: list[int] = []
+        self._shifts: list[int] = []
+        shift = 0
+        cursor = 0
+        runs = [m.span() for m in _WHITESPACE_RUN.finditer(lowered)]
+        if lowered.startswith(" ") and (not runs or runs[0][0] != 0):
+            runs.insert(0, (0, 1))
+        for start, end in runs:
+            pieces.append(lowered[cursor:start])
+            collapsed = 0 if start == 0 else 1
+            if collapsed:
+                pieces.append(" ")
+            shift += (end - start) - collapsed
+            self._marks.append(start - (shift - ((end - start) - collapsed)) + collapsed)
+            self._shifts.append(shift)
+            cursor = end
+        pieces.append(lowered[cursor:])
+        self.text = "".join(pieces)
+        self._keep = keep
+
+    def original(self, position: int) -> int:
+        """The original index of normalised ``position``."""
+        at = bisect_right(self._marks, position)
+        index = position + (self._shifts[at - 1] if at else 0)
+        return self._keep[index] if self._keep is not None else index
 
 
 def normalise(text: str) -> str:
@@ -93,7 +132,7 @@ class EssayIndex:
         pieces = _pieces(quote)
         if not pieces:
             return None
-        text, index = self._norm.text, self._norm.index
+        text = self._norm.text
         cursor = 0
         first = last = -1
         for piece in pieces:
@@ -104,7 +143,7 @@ class EssayIndex:
                 first = at
             last = at + len(piece)
             cursor = last
-        return Span(start=index[first], end=index[last - 1] + 1)
+        return Span(start=self._norm.original(first), end=self._norm.original(last - 1) + 1)
 
 
 def quote_problem(quote: str, index: EssayIndex) -> str | None:

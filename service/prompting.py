@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property, lru_cache
 from importlib import resources
 
 import yaml
-from jinja2 import StrictUndefined
+from jinja2 import StrictUndefined, Template
 from jinja2.sandbox import SandboxedEnvironment
 
 from schemas.draft import MAX_EVIDENCE, MAX_POINTS
@@ -25,7 +25,7 @@ def fence_safe(essay: str) -> str:
     return essay.replace("<<<", "< < <").replace(">>>", "> > >")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class PromptTemplate:
     """One prompt: its files, id, version and content hash."""
 
@@ -39,12 +39,20 @@ class PromptTemplate:
         """The provenance record for this template."""
         return PromptRef(id=self.id, version=self.version, sha256=self.sha256)
 
-    def _render(self, part: str, **context: object) -> str:
+    @cached_property
+    def _templates(self) -> dict[str, Template]:
         env = SandboxedEnvironment(undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, autoescape=False)
-        return env.from_string(self.sources[part]).render(**context).strip() + "\n"
+        return {part: env.from_string(source) for part, source in self.sources.items()}
+
+    def _render(self, part: str, **context: object) -> str:
+        return self._templates[part].render(**context).strip() + "\n"
 
     def system(self, scheme: MarkScheme) -> ChatMessage:
         """The static part: instructions and the scheme (shared by every essay on the scheme)."""
+        return _system_message(self, scheme)
+
+    def render_system(self, scheme: MarkScheme) -> ChatMessage:
+        """Render the system message (uncached; ``system`` caches it per scheme)."""
         text = self._render(
             "system",
             scheme=scheme,
@@ -67,6 +75,11 @@ class PromptTemplate:
     def messages(self, scheme: MarkScheme, essay: str) -> tuple[ChatMessage, ...]:
         """The first request's messages."""
         return (self.system(scheme), self.essay(essay))
+
+
+@lru_cache(maxsize=64)
+def _system_message(template: PromptTemplate, scheme: MarkScheme) -> ChatMessage:
+    return template.render_system(scheme)
 
 
 @cache

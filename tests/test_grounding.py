@@ -44,3 +44,45 @@ def test_span_points_at_original_text() -> None:
 def test_near_misses_are_rejected(quote: str, why: str) -> None:
     problem = quote_problem(quote, EssayIndex(ESSAY))
     assert problem is not None and why in problem
+
+
+def _reference(text: str) -> tuple[str, list[int]]:
+    """The obvious per-character normalisation the fast one must equal."""
+    from schemas.grounding import _CHAR_MAP
+
+    chars: list[str] = []
+    index: list[int] = []
+    previous_space = True
+    for i, raw in enumerate(text):
+        ch = _CHAR_MAP.get(raw, raw)
+        if ch.isspace():
+            if not previous_space:
+                chars.append(" ")
+                index.append(i)
+                previous_space = True
+            continue
+        if not ch.isprintable():
+            continue
+        low = ch.lower()
+        chars.append(low if len(low) == 1 else ch)
+        index.append(i)
+        previous_space = False
+    return "".join(chars), index
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+_ALPHABET = st.sampled_from(
+    list("abcAB .,'\"\n\t") + ["\u2019", "\u201c", "\u2014", "\u00a0", "\u200b", "\u202e", "\x07", "İ", "ß"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet=_ALPHABET, max_size=60))
+def test_fast_normalisation_equals_the_reference(text: str) -> None:
+    from schemas.grounding import _Normalised
+
+    fast = _Normalised(text)
+    expected_text, expected_index = _reference(text)
+    assert fast.text == expected_text
+    assert [fast.original(i) for i in range(len(fast.text))] == expected_index

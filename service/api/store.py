@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 import hmac
 import secrets
 import uuid
@@ -27,6 +31,10 @@ from service.api.db import (
 )
 from service.api.review import ReviewPublic
 from service.errors import CallerError, NotFoundError
+
+
+_LATEST_TTL_S = 5.0
+"""How long "the newest version of scheme X" is cached (other processes may register versions)."""
 
 
 class ConflictError(CallerError):
@@ -103,10 +111,22 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        # SQLite allows one writer at a time and makes the others sleep in its busy handler
+        # (1-100 ms steps); queueing writers on an in-process lock is much faster. PostgreSQL
+        # handles concurrent writers itself.
+        self._write_lock = threading.Lock() if engine.dialect.name == "sqlite" else None
+        self._scheme_cache: dict[tuple[str, str], MarkScheme] = {}
+        self._latest_version: dict[str, tuple[str, float]] = {}
 
     def session(self) -> Session:
         """A new session."""
         return self._sessions()
+
+    @contextmanager
+    def _tx(self) -> Iterator[Session]:
+        """A write transaction (serialised in-process on SQLite)."""
+        with self._write_lock or nullcontext(), self.session() as s, s.begin():
+            yield s
 
     def ping(self) -> None:
         """Raise if the database is unreachable."""
@@ -118,7 +138,7 @@ class Store:
         """(key id, plaintext key). The plaintext is shown once and never stored."""
         plaintext = "dm_" + secrets.token_urlsafe(32)
         row = ApiKeyRow(id=new_id("key"), name=name, key_hash=hash_key(plaintext))
-        with self.session() as s, s.begin():
+        with self._tx() as s:
             s.add(row)
         return row.id, plaintext
 
@@ -138,7 +158,7 @@ class Store:
 
     def revoke_api_key(self, key_id: str) -> None:
         """Revoke a key by id."""
-        with self.session() as s, s.begin():
+        with self._tx() as s:
             row = s.get(ApiKeyRow, key_id)
             if row is None:
                 raise NotFoundError(f"no API key with id {key_id!r}")
@@ -148,12 +168,13 @@ class Store:
     def put_scheme(self, scheme: MarkScheme) -> bool:
         """Register a scheme version; True if new. A version already used by a result is immutable."""
         body = scheme.model_dump_json()
-        with self.session() as s, s.begin():
+        with self._tx() as s:
             row = s.scalar(
                 select(SchemeRow).where(SchemeRow.scheme_id == scheme.id, SchemeRow.version == scheme.version)
             )
             if row is None:
                 s.add(SchemeRow(scheme_id=scheme.id, version=scheme.version, body=body))
+                self._latest_version.pop(scheme.id, None)
                 return True
             if MarkScheme.model_validate_json(row.body) == scheme:
                 return False
@@ -168,16 +189,30 @@ class Store:
                     "register the changed scheme under a new version"
                 )
             row.body = body
+            self._scheme_cache.pop((scheme.id, scheme.version), None)
             return False
 
     def get_scheme(self, scheme_id: str, version: str | None = None) -> MarkScheme | None:
         """A registered scheme (newest by registration when no version is given)."""
+        if version is None:
+            latest = self._latest_version.get(scheme_id)
+            if latest and latest[1] > time.monotonic():
+                version = latest[0]
+        if version is not None and (scheme_id, version) in self._scheme_cache:
+            return self._scheme_cache[(scheme_id, version)]
         with self.session() as s:
             query = select(SchemeRow).where(SchemeRow.scheme_id == scheme_id)
             if version is not None:
                 query = query.where(SchemeRow.version == version)
             row = s.scalar(query.order_by(SchemeRow.pk.desc()).limit(1))
-        return MarkScheme.model_validate_json(row.body) if row else None
+            if row is None:
+                return None
+            key = (row.scheme_id, row.version)
+            if version is None:
+                self._latest_version[scheme_id] = (row.version, time.monotonic() + _LATEST_TTL_S)
+            if key not in self._scheme_cache:
+                self._scheme_cache[key] = MarkScheme.model_validate_json(row.body)
+            return self._scheme_cache[key]
 
     def list_schemes(self) -> list[MarkScheme]:
         """Every registered scheme version."""
@@ -191,7 +226,7 @@ class Store:
     ) -> str:
         """Store a result; returns its id."""
         marking_id = new_id("mk")
-        with self.session() as s, s.begin():
+        with self._tx() as s:
             s.add(
                 MarkingRow(
                     id=marking_id,
@@ -237,7 +272,7 @@ class Store:
     # Reviews ------------------------------------------------------------------------------
     def save_review(self, review: ReviewPublic) -> None:
         """Store a teacher's approval (history is kept; the latest one counts)."""
-        with self.session() as s, s.begin():
+        with self._tx() as s:
             s.add(
                 ReviewRow(
                     marking_id=review.marking_id,
@@ -279,7 +314,7 @@ class Store:
     ) -> str:
         """Queue a batch of (external id, essay) pairs."""
         batch_id = new_id("bt")
-        with self.session() as s, s.begin():
+        with self._tx() as s:
             s.add(
                 BatchRow(
                     id=batch_id,
@@ -332,7 +367,7 @@ class Store:
 
     def requeue_interrupted(self) -> int:
         """At start-up: items left 'running' by a dead process go back to the queue."""
-        with self.session() as s, s.begin():
+        with self._tx() as s:
             result = s.execute(
                 update(BatchItemRow)
                 .where(BatchItemRow.status == "running")
@@ -343,7 +378,7 @@ class Store:
     def retry_failed(self, batch_id: str) -> int:
         """Re-queue a batch's retryable failed items."""
         self.get_batch(batch_id, with_items=False)
-        with self.session() as s, s.begin():
+        with self._tx() as s:
             result = s.execute(
                 update(BatchItemRow)
                 .where(
@@ -390,7 +425,7 @@ class Store:
     def complete_item(self, item: ClaimedItem, result: MarkingResult, *, owner: str | None) -> str | None:
         """Store the result and mark the item done in one transaction; None if it was not ours."""
         marking_id = new_id("mk")
-        with self.session() as s, s.begin():
+        with self._tx() as s:
             done = s.execute(
                 update(BatchItemRow)
                 .where(BatchItemRow.id == item.id, BatchItemRow.status == "running")
@@ -415,7 +450,7 @@ class Store:
 
     def fail_item(self, item: ClaimedItem, *, code: str, message: str, retryable: bool) -> None:
         """Record a failure (never a score)."""
-        with self.session() as s, s.begin():
+        with self._tx() as s:
             s.execute(
                 update(BatchItemRow)
                 .where(BatchItemRow.id == item.id, BatchItemRow.status == "running")
@@ -432,7 +467,7 @@ class Store:
 
     def finish_batch_if_complete(self, batch_id: str) -> str | None:
         """Mark a complete batch finished once; returns its webhook URL if this call should deliver it."""
-        with self.session() as s, s.begin():
+        with self._tx() as s:
             open_items = s.scalar(
                 select(func.count())
                 .select_from(BatchItemRow)
@@ -458,7 +493,7 @@ class Store:
 
     def set_webhook_status(self, batch_id: str, status: str) -> None:
         """Record webhook delivery state."""
-        with self.session() as s, s.begin():
+        with self._tx() as s:
             s.execute(update(BatchRow).where(BatchRow.id == batch_id).values(webhook_status=status))
 
     def pending_webhooks(self) -> list[str]:
@@ -487,7 +522,7 @@ class Store:
 
     def idempotency_finish(self, principal: str, key: str, status_code: int, response: str) -> None:
         """Store the response to replay."""
-        with self.session() as s, s.begin():
+        with self._tx() as s:
             row = s.get(IdempotencyRow, (principal, key))
             if row is not None:
                 row.status_code = status_code
@@ -495,7 +530,7 @@ class Store:
 
     def idempotency_release(self, principal: str, key: str) -> None:
         """Forget a key whose request failed on our side, so the client may retry it."""
-        with self.session() as s, s.begin():
+        with self._tx() as s:
             row = s.get(IdempotencyRow, (principal, key))
             if row is not None:
                 s.delete(row)
