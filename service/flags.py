@@ -26,7 +26,8 @@ _RULES: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = tuple(
         (
             "claims a score",
             "this essay|the essay|this answer|the answer|this script|the script|this response|the response",
-            r"(this|the) (essay|answer|script|response) (deserves|should (get|receive|be awarded)|must (get|receive|be awarded))\b",
+            r"(this|the) (essay|answer|script|response) "
+            r"(deserves|should (get|receive|be awarded)|must (get|receive|be awarded))\b",
         ),
         (
             "addresses the model",

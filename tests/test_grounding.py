@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from schemas.grounding import EssayIndex, quote_problem
 
@@ -70,10 +72,9 @@ def _reference(text: str) -> tuple[str, list[int]]:
     return "".join(chars), index
 
 
-from hypothesis import given, settings, strategies as st  # noqa: E402
 
 _ALPHABET = st.sampled_from(
-    list("abcAB .,'\"\n\t") + ["\u2019", "\u201c", "\u2014", "\u00a0", "\u200b", "\u202e", "\x07", "İ", "ß"]
+    [*"abcAB .,'\"\n\t", "\u2019", "\u201c", "\u2014", "\u00a0", "\u200b", "\u202e", "\x07", "İ", "ß"]
 )
 
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
 import hmac
 import secrets
+import threading
+import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, func, select, update
@@ -31,7 +31,6 @@ from service.api.db import (
 )
 from service.api.review import ReviewPublic
 from service.errors import CallerError, NotFoundError
-
 
 _LATEST_TTL_S = 5.0
 """How long "the newest version of scheme X" is cached (other processes may register versions)."""
