@@ -19,8 +19,7 @@ from service.api import create_app
 from service.llm.fake import FakeMarker
 from service.llm.port import Completion, CompletionRequest
 from service.settings import Settings
-
-POSTGRES_ENV = "TEST_POSTGRES_URL"  # e.g. postgresql+psycopg://postgres@127.0.0.1:5432/postgres
+from tests.conftest import POSTGRES_ENV
 
 
 def free_port() -> int:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ from schemas.scheme import MarkScheme
 from service.schemes import SchemeLibrary
 from service.settings import Settings
 
+POSTGRES_ENV = "TEST_POSTGRES_URL"  # e.g. postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_ESSAY = ROOT / "examples" / "stalin-1929.txt"
 
@@ -70,6 +73,21 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         if key.startswith("DRAFTMARK_") or key == "OPENAI_API_KEY":
             monkeypatch.delenv(key)
     monkeypatch.setenv("DRAFTMARK_MODEL_CACHE_DIR", str(tmp_path / "model-cache"))
+
+
+DB_KINDS = [
+    "sqlite",
+    pytest.param("postgres", marks=pytest.mark.skipif(not os.environ.get(POSTGRES_ENV), reason=f"set {POSTGRES_ENV}")),
+]
+
+
+@pytest.fixture(params=DB_KINDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database: SQLite, and PostgreSQL when TEST_POSTGRES_URL is set (CI sets it)."""
+    from tests.api_support import database
+
+    with database(request.param, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,18 +17,7 @@ from schemas.scheme import MarkScheme
 from service.api.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from service.errors import ModelUnavailableError
 from service.settings import Settings
-from tests.api_support import POSTGRES_ENV, CountingFake, LiveServer, database, wait_for_batch
-
-DB_KINDS = [
-    "sqlite",
-    pytest.param("postgres", marks=pytest.mark.skipif(not os.environ.get(POSTGRES_ENV), reason=f"set {POSTGRES_ENV}")),
-]
-
-
-@pytest.fixture(params=DB_KINDS)
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    with database(request.param, tmp_path) as url:
-        yield url
+from tests.api_support import CountingFake, LiveServer, wait_for_batch
 
 
 def make_settings(db_url: str, **extra: Any) -> Settings:

@@ -7,25 +7,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 import sqlalchemy
 
-from tests.api_support import POSTGRES_ENV, database, free_port, wait_for_batch
-
-DB_KINDS = [
-    "sqlite",
-    pytest.param("postgres", marks=pytest.mark.skipif(not os.environ.get(POSTGRES_ENV), reason=f"set {POSTGRES_ENV}")),
-]
-
-
-@pytest.fixture(params=DB_KINDS)
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    with database(request.param, tmp_path) as url:
-        yield url
+from tests.api_support import free_port, wait_for_batch
 
 
 def start_server(db_url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
