@@ -436,3 +436,17 @@ def test_cors_is_closed_by_default(server: LiveServer) -> None:
     assert "access-control-allow-origin" not in preflight.headers
     simple = httpx.get(f"{server.url}/healthz", headers={"Origin": "https://evil.example"})
     assert "access-control-allow-origin" not in simple.headers
+
+
+def test_scheme_import_from_yaml(client: httpx.Client, holistic: MarkScheme) -> None:
+    import yaml
+
+    document = yaml.safe_dump(holistic.model_dump(mode="json") | {"id": "uploaded", "version": "2"})
+    created = client.post("/v1/schemes/import", content=document.encode(), headers={"content-type": "application/yaml"})
+    assert created.status_code == 201 and created.json() == {"id": "uploaded", "version": "2", "created": True}
+    broken = client.post("/v1/schemes/import", content=b"id: [", headers={"content-type": "application/yaml"})
+    assert_problem(broken, 422, "not valid UTF-8 YAML")
+    invalid = client.post(
+        "/v1/schemes/import", content=b"id: x\nversion: '1'\n", headers={"content-type": "application/yaml"}
+    )
+    assert_problem(invalid, 422, "the uploaded scheme is not a valid mark scheme")

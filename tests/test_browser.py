@@ -173,6 +173,30 @@ def test_model_failure_shows_a_clear_message_and_keeps_the_text(browser: webdriv
         wait(browser, lambda d: d.find_element(By.ID, "essay").get_attribute("value") == text)
 
 
+def test_upload_a_scheme_then_mark_with_it(browser: webdriver.Chrome, tmp_path: Path, holistic) -> None:  # type: ignore[no-untyped-def]
+    import yaml
+
+    scheme_file = tmp_path / "letter.yaml"
+    scheme_file.write_text(yaml.safe_dump(holistic.model_dump(mode="json") | {"id": "class-letter", "version": "1"}))
+    essay_file = tmp_path / "essay.txt"
+    essay_file.write_text("Phones distract pupils in lessons. " * 20)
+    with LiveServer(settings_for(tmp_path), FakeMarker()) as live:
+        browser.get(f"{live.url}/teacher")
+        wait(browser, lambda d: len(Select(d.find_element(By.ID, "scheme")).options) >= 2)
+        browser.find_element(By.ID, "scheme-file").send_keys(str(scheme_file))
+        wait(
+            browser,
+            lambda d: (
+                Select(d.find_element(By.ID, "scheme")).first_selected_option.get_attribute("value") == "class-letter@1"
+            ),
+        )
+        browser.find_element(By.ID, "file").send_keys(str(essay_file))
+        wait(browser, lambda d: d.find_element(By.ID, "essay").get_attribute("value").startswith("Phones distract"))
+        browser.find_element(By.ID, "mark").click()
+        wait(browser, EC.presence_of_element_located((By.ID, "review-form")))
+        assert browser.find_element(By.ID, "mark-overall").get_attribute("max") == "6"
+
+
 def test_unknown_marking_and_empty_states(browser: webdriver.Chrome, tmp_path: Path) -> None:
     with LiveServer(settings_for(tmp_path), FakeMarker()) as live:
         browser.get(f"{live.url}/teacher#/markings/mk_missing")

@@ -72,7 +72,6 @@ def _reference(text: str) -> tuple[str, list[int]]:
     return "".join(chars), index
 
 
-
 _ALPHABET = st.sampled_from(
     [*"abcAB .,'\"\n\t", "\u2019", "\u201c", "\u2014", "\u00a0", "\u200b", "\u202e", "\x07", "İ", "ß"]
 )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+
+import yaml
 import json
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -31,8 +33,9 @@ from service.api.problems import problem
 from service.api.review import ReviewCreate, ReviewPublic, build_review
 from service.api.store import StoredMarking
 from service.api.webhooks import check_webhook_url
-from service.errors import CallerError, EssayError, NotFoundError
+from service.errors import CallerError, EssayError, NotFoundError, SchemeError
 from service.pipeline import check_essay, mark_essay
+from service.schemes import parse_scheme
 
 router = APIRouter(prefix="/v1")
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
@@ -384,6 +387,17 @@ async def register_scheme(scheme: MarkScheme, state: State, principal: Principal
         status_code=201 if created else 200,
         headers={"Location": f"/v1/schemes/{scheme.id}?version={scheme.version}"},
     )
+
+
+@router.post("/schemes/import", tags=["schemes"], response_model=SchemeRegistered, status_code=201)
+async def import_scheme(request: Request, state: State, principal: Principal) -> JSONResponse:
+    """Register a scheme sent as a YAML or JSON document (the teacher page's scheme upload)."""
+    raw = await request.body()
+    try:
+        data = yaml.safe_load(raw.decode("utf-8"))
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise SchemeError(f"the scheme file is not valid UTF-8 YAML or JSON: {exc}") from exc
+    return await register_scheme(parse_scheme(data, source="the uploaded scheme"), state, principal)
 
 
 @router.get("/schemes/{scheme_id}", response_model=MarkScheme, tags=["schemes"])

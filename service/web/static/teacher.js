@@ -68,6 +68,18 @@ async function renderMark() {
     for (const s of schemes) select.append(el("option", { value: `${s.id}@${s.version}` }, `${s.title} (${s.total_marks} marks)`));
     select.value = localStorage.getItem("draftmark-scheme") || select.value;
   } catch (err) { showError(`Could not load mark schemes: ${err.message}`); }
+  $("#scheme-file").addEventListener("change", async (event) => {
+    const file = event.target.files[0];
+    if (!file) return;
+    showError("");
+    try {
+      const saved = await api("/v1/schemes/import", { method: "POST", body: await file.text(), headers: { "Content-Type": "application/yaml" } });
+      const value = `${saved.id}@${saved.version}`;
+      if (![...select.options].some((o) => o.value === value)) select.append(el("option", { value }, `${saved.id} ${saved.version} (uploaded)`));
+      select.value = value;
+      status(`Mark scheme ${saved.id} ${saved.version} ${saved.created ? "registered" : "already registered"} and selected.`);
+    } catch (err) { showError(`Could not use ${file.name}: ${err.message}`); }
+  });
   $("#file").addEventListener("change", async (event) => {
     const file = event.target.files[0];
     if (!file) return;
