@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-
-import yaml
 import json
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+import yaml
 from fastapi import APIRouter, Header, Query, Request
 from pydantic import BaseModel
 from starlette.responses import JSONResponse, Response
