@@ -48,7 +48,7 @@ def main() -> None:
                 counts = client.get(f"/v1/batches/{batch_id}").json()["counts"]
                 if counts["queued"] == counts["running"] == 0:
                     break
-                time.sleep(0.2)
+                time.sleep(0.5)
             elapsed = time.perf_counter() - started
             with sqlite3.connect(db) as conn:
                 rows = conn.execute(

@@ -138,7 +138,11 @@ def _v2(conn: Connection) -> None:
     Base.metadata.create_all(conn, tables=[Base.metadata.tables["reviews"]])
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2]
+def _v3(conn: Connection) -> None:
+    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_batch_items_status_id ON batch_items (status, id)"))
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3]
 """Append-only: migration N brings the schema from version N-1 to N."""
 
 

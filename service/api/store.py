@@ -102,6 +102,7 @@ class ClaimedItem:
     scheme_version: str
     samples: int
     attempts: int
+    owner: str | None = None
 
 
 class Store:
@@ -338,14 +339,33 @@ class Store:
             batch = s.get(BatchRow, batch_id)
             if batch is None:
                 raise NotFoundError(f"no batch with id {batch_id!r}")
-            rows = s.execute(
-                select(BatchItemRow).where(BatchItemRow.batch_id == batch_id).order_by(BatchItemRow.position)
-            ).scalars()
-            items = [
-                ItemView(r.external_id, r.status, r.marking_id, r.error_code, r.error_message, r.retryable, r.attempts)
-                for r in rows
-            ]
-        counts = Counter(i.status for i in items)
+            if with_items:
+                rows = s.execute(
+                    select(
+                        BatchItemRow.external_id,
+                        BatchItemRow.status,
+                        BatchItemRow.marking_id,
+                        BatchItemRow.error_code,
+                        BatchItemRow.error_message,
+                        BatchItemRow.retryable,
+                        BatchItemRow.attempts,
+                    )
+                    .where(BatchItemRow.batch_id == batch_id)
+                    .order_by(BatchItemRow.position)
+                )
+                items = [ItemView(*r) for r in rows]
+                counts = Counter(i.status for i in items)
+            else:
+                items = []
+                counts = Counter(
+                    dict(
+                        s.execute(  # type: ignore[arg-type]
+                            select(BatchItemRow.status, func.count())
+                            .where(BatchItemRow.batch_id == batch_id)
+                            .group_by(BatchItemRow.status)
+                        ).all()
+                    )
+                )
         full = {k: counts.get(k, 0) for k in ("queued", "running", "done", "failed")}
         status = (
             "done"
@@ -359,7 +379,7 @@ class Store:
             scheme_id=batch.scheme_id,
             scheme_version=batch.scheme_version,
             status=status,
-            counts=full | {"total": len(items)},
+            counts=full | {"total": sum(full.values())},
             webhook_status=batch.webhook_status,
             items=items if with_items else [],
         )
@@ -391,35 +411,45 @@ class Store:
 
     def claim_item(self) -> ClaimedItem | None:
         """Atomically move the oldest queued item to 'running' (safe with several workers)."""
-        with self.session() as s:
-            while True:
-                with s.begin():
-                    row = s.execute(
-                        select(BatchItemRow, BatchRow)
-                        .join(BatchRow, BatchRow.id == BatchItemRow.batch_id)
-                        .where(BatchItemRow.status == "queued")
-                        .order_by(BatchItemRow.id)
-                        .limit(1)
-                    ).first()
-                    if row is None:
-                        return None
-                    item, batch = row
-                    claimed = s.execute(
-                        update(BatchItemRow)
-                        .where(BatchItemRow.id == item.id, BatchItemRow.status == "queued")
-                        .values(status="running", attempts=BatchItemRow.attempts + 1, updated_at=utcnow())
+        while True:
+            with self._tx() as s:
+                item_id = s.scalar(
+                    select(BatchItemRow.id).where(BatchItemRow.status == "queued").order_by(BatchItemRow.id).limit(1)
+                )
+                if item_id is None:
+                    return None
+                claimed = s.execute(
+                    update(BatchItemRow)
+                    .where(BatchItemRow.id == item_id, BatchItemRow.status == "queued")
+                    .values(status="running", attempts=BatchItemRow.attempts + 1, updated_at=utcnow())
+                )
+                if claimed.rowcount != 1:  # type: ignore[attr-defined]
+                    continue  # another worker (or process) took it
+                row = s.execute(
+                    select(
+                        BatchItemRow.batch_id,
+                        BatchItemRow.external_id,
+                        BatchItemRow.essay,
+                        BatchItemRow.attempts,
+                        BatchRow.scheme_id,
+                        BatchRow.scheme_version,
+                        BatchRow.samples,
+                        BatchRow.owner,
                     )
-                    if claimed.rowcount == 1:  # type: ignore[attr-defined]
-                        return ClaimedItem(
-                            id=item.id,
-                            batch_id=item.batch_id,
-                            external_id=item.external_id,
-                            essay=item.essay,
-                            scheme_id=batch.scheme_id,
-                            scheme_version=batch.scheme_version,
-                            samples=batch.samples,
-                            attempts=item.attempts + 1,
-                        )
+                    .join(BatchRow, BatchRow.id == BatchItemRow.batch_id)
+                    .where(BatchItemRow.id == item_id)
+                ).one()
+                return ClaimedItem(
+                    id=item_id,
+                    batch_id=row.batch_id,
+                    external_id=row.external_id,
+                    essay=row.essay,
+                    scheme_id=row.scheme_id,
+                    scheme_version=row.scheme_version,
+                    samples=row.samples,
+                    attempts=row.attempts,
+                    owner=row.owner,
+                )
 
     def complete_item(self, item: ClaimedItem, result: MarkingResult, *, owner: str | None) -> str | None:
         """Store the result and mark the item done in one transaction; None if it was not ours."""

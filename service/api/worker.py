@@ -67,7 +67,7 @@ class BatchRunner:
             await self._mark(item)
 
     async def _mark(self, item: ClaimedItem) -> None:
-        owner = await asyncio.to_thread(self._store.batch_owner, item.batch_id)
+        owner = item.owner
         try:
             scheme = await asyncio.to_thread(self._store.get_scheme, item.scheme_id, item.scheme_version)
             if scheme is None:
