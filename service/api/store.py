@@ -359,7 +359,7 @@ class Store:
                 items = []
                 counts = Counter(
                     dict(
-                        s.execute(  # type: ignore[arg-type]
+                        s.execute(
                             select(BatchItemRow.status, func.count())
                             .where(BatchItemRow.batch_id == batch_id)
                             .group_by(BatchItemRow.status)
