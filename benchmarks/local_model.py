@@ -163,6 +163,17 @@ def main() -> None:
     svc_runs = [r for r in runs if r.path == "service"]
     overheads = [(s.wall_s - r.wall_s) / r.wall_s * 100 for s, r in zip(svc_runs, raw_runs, strict=True)]
     same_tokens = all(s.generated_tokens == r.generated_tokens for s, r in zip(svc_runs, raw_runs, strict=True))
+    # llama.cpp's own counters time prompt evaluation and decoding; everything else in a call
+    # (sampling with the grammar, Python on either side) is "outside". Comparing outside times is
+    # immune to the CPU-speed drift between runs that wall-clock ratios suffer from on shared machines.
+    for s, r in zip(svc_runs, raw_runs, strict=True):
+        outside_raw = r.wall_s - (r.prompt_ms + r.generation_ms) / 1000
+        outside_svc = s.wall_s - (s.prompt_ms + s.generation_ms) / 1000
+        print(
+            f"{s.essay}: time outside llama.cpp's prompt/decode: raw {outside_raw:.1f} s, service {outside_svc:.1f} s; "
+            f"draftmark adds {outside_svc - outside_raw:+.1f} s = {(outside_svc - outside_raw) / r.wall_s * 100:+.1f}% "
+            "of the raw call"
+        )
     cold, warm = svc_runs
     prefix_speedup = cold.prompt_ms / warm.prompt_ms if warm.prompt_ms else float("inf")
     print(f"service results: {outcomes}")
