@@ -450,3 +450,17 @@ def test_scheme_import_from_yaml(client: httpx.Client, holistic: MarkScheme) -> 
         "/v1/schemes/import", content=b"id: x\nversion: '1'\n", headers={"content-type": "application/yaml"}
     )
     assert_problem(invalid, 422, "the uploaded scheme is not a valid mark scheme")
+
+
+def test_api_keys_are_stored_as_peppered_hmacs(server: LiveServer) -> None:
+    import hashlib
+
+    import sqlalchemy
+
+    store = server.app.state.draftmark.store
+    _, key = store.create_api_key("audit")
+    with store.engine.connect() as conn:
+        stored = conn.execute(sqlalchemy.text("SELECT key_hash FROM api_keys WHERE name = 'audit'")).scalar_one()
+        pepper = conn.execute(sqlalchemy.text("SELECT value FROM server_secrets")).scalar_one()
+    assert key not in stored and stored != hashlib.sha256(key.encode()).hexdigest()
+    assert len(bytes.fromhex(pepper)) == 32 and store.principal_for(key) is not None

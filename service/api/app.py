@@ -35,6 +35,7 @@ def create_app(settings: Settings | None = None, *, llm: LLM | None = None) -> F
         engine = make_engine(config.resolved_database_url)
         await asyncio.to_thread(migrate, engine)
         store = Store(engine)
+        await asyncio.to_thread(store.key_digest, "")  # load (or create) the API-key pepper once
         for scheme in SchemeLibrary().list():
             try:
                 await asyncio.to_thread(store.put_scheme, scheme)

@@ -127,6 +127,14 @@ class ReviewRow(Base):
     approved_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class ServerSecretRow(Base):
+    """Per-installation secrets generated at first use (e.g. the API-key HMAC pepper)."""
+
+    __tablename__ = "server_secrets"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(256))
+
+
 _V1_TABLES = ("api_keys", "schemes", "markings", "batches", "batch_items", "idempotency")
 
 
@@ -142,7 +150,11 @@ def _v3(conn: Connection) -> None:
     conn.execute(text("CREATE INDEX IF NOT EXISTS ix_batch_items_status_id ON batch_items (status, id)"))
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3]
+def _v4(conn: Connection) -> None:
+    Base.metadata.create_all(conn, tables=[Base.metadata.tables["server_secrets"]])
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4]
 """Append-only: migration N brings the schema from version N-1 to N."""
 
 

@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
-from service.api.store import Store, hash_key
+from service.api.store import Store
 from service.api.worker import BatchRunner
 from service.llm.port import LLM
 from service.settings import Settings
@@ -77,7 +77,7 @@ async def get_principal(request: Request, state: State) -> str:
             "send 'Authorization: Bearer <key>'; create a key with 'draftmark keys create NAME'",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    digest = hash_key(token.strip())
+    digest = state.store.key_digest(token.strip())  # the pepper is loaded at start-up: no I/O here
     cached = state.key_cache.get(digest)
     now = time.monotonic()
     if cached and cached[1] > now:

@@ -26,6 +26,7 @@ from service.api.db import (
     IdempotencyRow,
     MarkingRow,
     ReviewRow,
+    ServerSecretRow,
     SchemeRow,
     utcnow,
 )
@@ -48,9 +49,9 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:24]}"
 
 
-def hash_key(key: str) -> str:
-    """API keys are 256-bit random tokens, so one SHA-256 is a sound verifier (no dictionary to attack)."""
-    return hashlib.sha256(key.encode()).hexdigest()
+def hash_key(key: str, pepper: bytes) -> str:
+    """HMAC-SHA256 of an API key under this installation's secret pepper (kept in the database)."""
+    return hmac.new(pepper, key.encode(), hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,7 @@ class Store:
         self._write_lock = threading.Lock() if engine.dialect.name == "sqlite" else None
         self._scheme_cache: dict[tuple[str, str], MarkScheme] = {}
         self._latest_version: dict[str, tuple[str, float]] = {}
+        self._pepper_value: bytes | None = None
 
     def session(self) -> Session:
         """A new session."""
@@ -133,18 +135,32 @@ class Store:
         with self.session() as s:
             s.execute(select(1))
 
+    def _pepper(self) -> bytes:
+        if self._pepper_value is None:
+            with self._tx() as s:
+                row = s.get(ServerSecretRow, "api_key_pepper")
+                if row is None:
+                    row = ServerSecretRow(name="api_key_pepper", value=secrets.token_hex(32))
+                    s.add(row)
+                self._pepper_value = bytes.fromhex(row.value)
+        return self._pepper_value
+
+    def key_digest(self, plaintext: str) -> str:
+        """The stored form of an API key."""
+        return hash_key(plaintext, self._pepper())
+
     # API keys -----------------------------------------------------------------------------
     def create_api_key(self, name: str) -> tuple[str, str]:
         """(key id, plaintext key). The plaintext is shown once and never stored."""
         plaintext = "dm_" + secrets.token_urlsafe(32)
-        row = ApiKeyRow(id=new_id("key"), name=name, key_hash=hash_key(plaintext))
+        row = ApiKeyRow(id=new_id("key"), name=name, key_hash=self.key_digest(plaintext))
         with self._tx() as s:
             s.add(row)
         return row.id, plaintext
 
     def principal_for(self, plaintext: str) -> str | None:
         """The key id for a presented key, or None."""
-        digest = hash_key(plaintext)
+        digest = self.key_digest(plaintext)
         with self.session() as s:
             row = s.scalar(select(ApiKeyRow).where(ApiKeyRow.key_hash == digest))
         if row is None or row.revoked_at is not None or not hmac.compare_digest(row.key_hash, digest):
