@@ -26,8 +26,8 @@ from service.api.db import (
     IdempotencyRow,
     MarkingRow,
     ReviewRow,
-    ServerSecretRow,
     SchemeRow,
+    ServerSecretRow,
     utcnow,
 )
 from service.api.review import ReviewPublic
