@@ -72,6 +72,7 @@ def test_mark_review_edit_approve_export(browser: webdriver.Chrome, tmp_path: Pa
         Select(browser.find_element(By.ID, "scheme")).select_by_value("stalin-power-1929@1.0")
         browser.find_element(By.ID, "essay").send_keys(essay[:1500])
         browser.find_element(By.ID, "external-id").send_keys("student-42")
+        browser.execute_script("window.scrollTo(0, 0)")
         browser.save_screenshot(str(SCREENSHOTS / "mark.png"))
         browser.find_element(By.ID, "mark").click()
 
