@@ -26,7 +26,7 @@ from typing import Any
 import llama_cpp
 
 from schemas.draft import output_json_schema
-from schemas.grounding import essay_sentences
+from schemas.grounding import evidence_choices
 from service.errors import ModelError
 from service.llm.local import LocalLlamaLLM, load_llama
 from service.llm.port import CompletionRequest
@@ -73,7 +73,7 @@ def request_for(scheme: Any, essay: str, max_tokens: int) -> CompletionRequest:
     return CompletionRequest(
         messages=prompt.messages(scheme, essay),
         # the same schema the pipeline sends to a local model (evidence = the essay's sentences)
-        json_schema=output_json_schema(scheme, sentences=essay_sentences(essay)),
+        json_schema=output_json_schema(scheme, sentences=evidence_choices(essay)),
         schema_name="marking_draft",
         temperature=0.0,
         max_output_tokens=max_tokens,

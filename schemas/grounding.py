@@ -178,3 +178,13 @@ def essay_sentences(essay: str) -> list[str]:
                 seen.add(piece)
                 found.append(piece)
     return found[:MAX_SENTENCES]
+
+
+def evidence_choices(essay: str) -> list[str]:
+    """The essay's sentences as allowed evidence values for a grammar-constrained model.
+
+    llama.cpp's grammar parser rejects the escaped quotes that a ``"`` inside an enum string
+    becomes, so straight double quotes are offered as curly ones (grounding treats them as the
+    same character) and the rare sentence with a backslash is left out.
+    """
+    return [s.replace('"', "\u201d") for s in essay_sentences(essay) if "\\" not in s]

@@ -7,7 +7,7 @@ import time
 from datetime import UTC, datetime
 
 from schemas.draft import output_json_schema
-from schemas.grounding import EssayIndex, essay_sentences
+from schemas.grounding import EssayIndex, evidence_choices
 from schemas.result import AOMark, Evidence, Flag, FlagCode, MarkingResult, Provenance, StudentFeedback, TokenUsage
 from schemas.scheme import MarkScheme
 from service.aggregate import aggregate
@@ -113,7 +113,9 @@ async def mark_essay(
     evidence_mode = settings.evidence_mode
     if evidence_mode == "auto":
         evidence_mode = "sentences" if llm.endpoint_kind == "local" else "free"
-    schema = output_json_schema(scheme, sentences=essay_sentences(model_text) if evidence_mode == "sentences" else None)
+    schema = output_json_schema(
+        scheme, sentences=evidence_choices(model_text) if evidence_mode == "sentences" else None
+    )
     outcomes = await asyncio.gather(
         *(
             ask_until_valid(

@@ -105,3 +105,24 @@ def test_eval_run_with_the_real_embedded_model(tmp_path, monkeypatch) -> None:  
     report = (out / "report.md").read_text()
     if scheme["marked"]:
         assert metrics["indicative_model"] and "Indicative model" in report
+
+
+async def test_grammar_accepts_essays_with_double_quotes(smollm2, stalin: MarkScheme, capfd) -> None:  # type: ignore[no-untyped-def]
+    """llama.cpp's grammar parser must accept the evidence enum built from an essay that quotes people."""
+    from schemas.draft import output_json_schema
+    from schemas.grounding import evidence_choices
+    from service.llm.port import CompletionRequest
+    from service.prompting import load_prompt
+
+    essay = 'Lenin called Stalin "too rude" and said he should be removed. ' + SHORT_ESSAY
+    request = CompletionRequest(
+        messages=load_prompt().messages(stalin, essay),
+        json_schema=output_json_schema(stalin, sentences=evidence_choices(essay)),
+        schema_name="marking_draft",
+        temperature=0.0,
+        max_output_tokens=16,
+        seed=0,
+    )
+    with pytest.raises(ModelError):  # 16 tokens cannot finish the answer: a typed truncation, not a grammar failure
+        await smollm2.complete(request)
+    assert "error parsing grammar" not in capfd.readouterr().err
