@@ -66,14 +66,10 @@ async def _resolve_scheme(state: State, choice: _SchemeChoice) -> MarkScheme:
     return found
 
 
-def _owned(marking: StoredMarking, principal: str, state: State, owner: str | None) -> None:
-    if not state.settings.auth_disabled and principal != LOCAL_PRINCIPAL and owner != principal:
-        raise NotFoundError(f"no marking with id {marking.id!r}")
-
-
 async def _load_marking(state: State, principal: str, marking_id: str) -> StoredMarking:
-    marking, owner = await asyncio.to_thread(state.store.get_marking_with_owner, marking_id)
-    _owned(marking, principal, state, owner)
+    marking = await asyncio.to_thread(state.store.get_marking, marking_id)
+    if not state.settings.auth_disabled and principal != LOCAL_PRINCIPAL and marking.owner != principal:
+        raise NotFoundError(f"no marking with id {marking_id!r}")
     return marking
 
 

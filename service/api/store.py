@@ -63,6 +63,7 @@ class StoredMarking:
     essay: str
     external_id: str | None
     batch_id: str | None
+    owner: str | None = None
 
 
 @dataclass(frozen=True)
@@ -264,13 +265,6 @@ class Store:
             rows = s.execute(select(MarkingRow.id, MarkingRow.result).where(MarkingRow.id.in_(marking_ids)))
             return {row.id: MarkingResult.model_validate_json(row.result) for row in rows}
 
-    def get_marking_with_owner(self, marking_id: str) -> tuple[StoredMarking, str | None]:
-        """A stored marking and the principal that created it."""
-        with self.session() as s:
-            row = s.get(MarkingRow, marking_id)
-            owner = row.owner if row else None
-        return self.get_marking(marking_id), owner
-
     def get_marking(self, marking_id: str) -> StoredMarking:
         """A stored marking (``NotFoundError`` if absent)."""
         with self.session() as s:
@@ -283,6 +277,7 @@ class Store:
             essay=row.essay,
             external_id=row.external_id,
             batch_id=row.batch_id,
+            owner=row.owner,
         )
 
     # Reviews ------------------------------------------------------------------------------
