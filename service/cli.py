@@ -8,7 +8,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from pydantic import ValidationError
@@ -23,6 +23,9 @@ from service.render import print_result
 from service.schemes import SchemeLibrary, read_scheme_data
 from service.settings import Settings
 from service.validation import format_validation_error
+
+if TYPE_CHECKING:
+    from service.api.store import Store
 
 app = typer.Typer(help="draftmark: LLM-assisted essay marking with mark schemes.", no_args_is_help=True)
 schemes_app = typer.Typer(help="List, show and validate mark schemes.", no_args_is_help=True)
@@ -195,7 +198,7 @@ def doctor(load: Annotated[bool, typer.Option(help="Also load the model to prove
         console.print(f"[green]model loads[/green] in {time.monotonic() - started:.1f} s")
 
 
-def _store(settings: Settings):  # type: ignore[no-untyped-def]
+def _store(settings: Settings) -> Store:
     from service.api.db import make_engine, migrate
     from service.api.store import Store
 

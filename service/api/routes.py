@@ -30,7 +30,7 @@ from service.api.models import (
 )
 from service.api.problems import problem
 from service.api.review import ReviewCreate, ReviewPublic, build_review
-from service.api.store import StoredMarking
+from service.api.store import BatchView, StoredMarking
 from service.api.webhooks import check_webhook_url
 from service.errors import CallerError, EssayError, NotFoundError, SchemeError
 from service.pipeline import check_essay, mark_essay
@@ -291,7 +291,7 @@ async def create_batch(
     )
 
 
-async def _load_batch(state: State, principal: str, batch_id: str, *, with_items: bool = True):  # type: ignore[no-untyped-def]
+async def _load_batch(state: State, principal: str, batch_id: str, *, with_items: bool = True) -> BatchView:
     view = await asyncio.to_thread(state.store.get_batch, batch_id, with_items=with_items)
     owner = await asyncio.to_thread(state.store.batch_owner, batch_id)
     if not state.settings.auth_disabled and owner != principal:
