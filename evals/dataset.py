@@ -84,11 +84,6 @@ def load_jsonl(path: Path, schemes: dict[str, MarkScheme], name: str | None = No
     return dataset
 
 
-def save_jsonl(dataset: Dataset, path: Path) -> None:
-    """Write items as JSONL."""
-    path.write_text("".join(item.model_dump_json() + "\n" for item in dataset.items), encoding="utf-8")
-
-
 def stratified_sample(items: list[EvalItem], limit: int | None, seed: int) -> list[EvalItem]:
     """Up to ``limit`` items spread across the human-total range (round-robin over score strata)."""
     if limit is None or limit >= len(items):

@@ -95,6 +95,7 @@ def hostile_snippets() -> list[HostileSnippet]:
 
 def hostile_perturbations() -> list[Perturbation]:
     """One perturbation per hostile snippet: marks must not rise, the injection must be flagged."""
+
     def applier(snippet: HostileSnippet) -> Callable[[str, random.Random], str]:
         return lambda essay, _rng: snippet.apply_to(essay)
 

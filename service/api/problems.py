@@ -13,7 +13,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.errors import DraftmarkError, ModelError
-from service.validation import format_validation_error
 
 log = logging.getLogger("draftmark.api")
 PROBLEM_TYPE = "https://github.com/draftmark/draftmark/blob/main/docs/errors.md#"
@@ -108,7 +107,7 @@ def install_handlers(app: FastAPI) -> None:
         )
 
 
-__all__ = ["format_validation_error", "install_handlers", "problem"]
+__all__ = ["install_handlers", "problem"]
 
 
 class RequestContextMiddleware:

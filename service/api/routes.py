@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -12,6 +11,7 @@ from fastapi import APIRouter, Header, Query, Request
 from pydantic import BaseModel
 from starlette.responses import JSONResponse, Response
 
+from evals.dataset import EvalItem
 from schemas.scheme import MarkScheme
 from service.api import exports
 from service.api.deps import LOCAL_PRINCIPAL, Principal, State
@@ -152,26 +152,24 @@ async def export_reviews(state: State, principal: Principal, scheme_id: str | No
     """Approved scripts as an eval dataset (JSONL): the teacher's marks are the human marks."""
     owner = None if state.settings.auth_disabled else principal
     pairs = await asyncio.to_thread(state.store.reviewed_markings, owner, scheme_id)
-    lines = [
-        json.dumps(
-            {
-                "id": marking.external_id or marking.id,
-                "essay": marking.essay,
-                "scheme_id": marking.result.provenance.scheme_id,
-                "human": {m.ao_id: m.mark for m in review.marks},
-                "metadata": {
-                    "marker": review.reviewer,
-                    "approved_at": review.approved_at.isoformat(),
-                    "marking_id": marking.id,
-                    "model": marking.result.provenance.model,
-                    "draft_total": review.draft_total,
-                },
-            }
+    items = [
+        EvalItem(
+            id=marking.external_id or marking.id,
+            essay=marking.essay,
+            scheme_id=marking.result.provenance.scheme_id,
+            human={m.ao_id: m.mark for m in review.marks},
+            metadata={
+                "marker": review.reviewer,
+                "approved_at": review.approved_at.isoformat(),
+                "marking_id": marking.id,
+                "model": marking.result.provenance.model,
+                "draft_total": review.draft_total,
+            },
         )
         for marking, review in pairs
     ]
     return Response(
-        "".join(line + "\n" for line in lines),
+        "".join(item.model_dump_json() + "\n" for item in items),
         media_type="application/x-ndjson",
         headers={"Content-Disposition": 'attachment; filename="approved.jsonl"'},
     )

@@ -525,25 +525,20 @@ class Store:
             batch = s.get(BatchRow, batch_id)
             return batch.webhook_url if batch and batch.webhook_status in ("pending", "failed") else None
 
-    def webhook_url(self, batch_id: str) -> str | None:
-        """The batch's webhook URL, if any."""
-        with self.session() as s:
-            batch = s.get(BatchRow, batch_id)
-            return batch.webhook_url if batch else None
-
     def set_webhook_status(self, batch_id: str, status: str) -> None:
         """Record webhook delivery state."""
         with self._tx() as s:
             s.execute(update(BatchRow).where(BatchRow.id == batch_id).values(webhook_status=status))
 
-    def pending_webhooks(self) -> list[str]:
-        """Finished batches whose webhook was never delivered (e.g. the process died)."""
+    def pending_webhooks(self) -> list[tuple[str, str]]:
+        """(batch id, URL) of finished batches whose webhook was never delivered (e.g. the process died)."""
         with self.session() as s:
-            return list(
-                s.scalars(
-                    select(BatchRow.id).where(BatchRow.finished_at.is_not(None), BatchRow.webhook_status == "pending")
+            rows = s.execute(
+                select(BatchRow.id, BatchRow.webhook_url).where(
+                    BatchRow.finished_at.is_not(None), BatchRow.webhook_status == "pending"
                 )
             )
+            return [(batch_id, url) for batch_id, url in rows if url]
 
     # Idempotency --------------------------------------------------------------------------
     def idempotency_begin(self, principal: str, key: str, route: str, body_hash: str) -> IdempotencyRow | None:

@@ -40,8 +40,8 @@ class BatchRunner:
         self._tasks = [
             asyncio.create_task(self._work(), name=f"batch-worker-{i}") for i in range(self._settings.batch_concurrency)
         ]
-        for batch_id in await asyncio.to_thread(self._store.pending_webhooks):
-            self._spawn_webhook(batch_id)
+        for batch_id, url in await asyncio.to_thread(self._store.pending_webhooks):
+            self._spawn_webhook(batch_id, url)
         self._wake.set()
 
     def wake(self) -> None:
@@ -82,21 +82,18 @@ class BatchRunner:
             await asyncio.to_thread(self._store.complete_item, item, result, owner=owner)
         url = await asyncio.to_thread(self._store.finish_batch_if_complete, item.batch_id)
         if url:
-            self._spawn_webhook(item.batch_id)
+            self._spawn_webhook(item.batch_id, url)
 
-    def _spawn_webhook(self, batch_id: str) -> None:
-        task = asyncio.create_task(self._send_webhook(batch_id))
+    def _spawn_webhook(self, batch_id: str, url: str) -> None:
+        task = asyncio.create_task(self._send_webhook(batch_id, url))
         self._webhook_tasks.add(task)
         task.add_done_callback(self._webhook_tasks.discard)
 
-    async def _send_webhook(self, batch_id: str) -> None:
-        view = await asyncio.to_thread(self._store.get_batch, batch_id, with_items=False)
-        batch_url = await asyncio.to_thread(self._store.webhook_url, batch_id)
+    async def _send_webhook(self, batch_id: str, url: str) -> None:
         secret = self._settings.webhook_secret
-        if not batch_url or secret is None:
+        if secret is None:
             return
+        view = await asyncio.to_thread(self._store.get_batch, batch_id, with_items=False)
         payload = {"event": "batch.completed", "batch_id": view.id, "status": view.status, "counts": view.counts}
-        ok = await deliver(
-            batch_url, payload, secret=secret.get_secret_value(), attempts=self._settings.webhook_attempts
-        )
+        ok = await deliver(url, payload, secret=secret.get_secret_value(), attempts=self._settings.webhook_attempts)
         await asyncio.to_thread(self._store.set_webhook_status, batch_id, "delivered" if ok else "failed")
