@@ -1,18 +1,65 @@
-"""Stored results in LMS shapes. Drafts never release themselves."""
+"""Stored results in LMS shapes: the teacher's approved marks once there are some, else the draft.
+
+What leaves draftmark is what the teacher approved. Every export says which it carries
+(``source: "approved" | "draft"``, who approved and when); a draft never releases itself (LTI
+``gradingProgress: PendingManual``). The model's draft stays available for audit at
+``GET /v1/markings/{id}``.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
-from schemas.result import MarkingResult
+from schemas.result import AOMark, MarkingResult
+from service.api.review import ReviewPublic
 from service.api.store import BatchView
 
+Source = Literal["approved", "draft"]
 
-def _remark(result: MarkingResult, ao_id: str) -> str:
-    ao = next(m for m in result.ao_marks if m.ao_id == ao_id)
+
+@dataclass(frozen=True)
+class ReleasedMark:
+    """One objective as it leaves the tool."""
+
+    ao_id: str
+    ao_name: str
+    mark: int
+    max_marks: int
+    remark: str
+
+
+@dataclass(frozen=True)
+class Released:
+    """A marking as it leaves the tool: approved marks and comments when reviewed, else the draft."""
+
+    source: Source
+    marks: list[ReleasedMark]
+    total: int
+    max_total: int
+    comment: str
+    approved_by: str | None
+    approved_at: datetime | None
+
+    def stamp(self) -> dict[str, Any]:
+        """The fields every export carries to say what it is."""
+        return {
+            "source": self.source,
+            "approved_by": self.approved_by,
+            "approved_at": _iso(self.approved_at) if self.approved_at else None,
+        }
+
+
+def _iso(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _draft_remark(ao: AOMark) -> str:
     parts = [ao.rationale]
     if ao.strengths:
         parts.append("Strengths: " + "; ".join(ao.strengths))
@@ -21,75 +68,158 @@ def _remark(result: MarkingResult, ao_id: str) -> str:
     return "\n".join(parts)
 
 
-def moodle_marking_guide(result: MarkingResult) -> dict[str, Any]:
+def _draft_comment(result: MarkingResult) -> str:
+    return f"{result.feedback.what_went_well}\n{result.feedback.even_better_if}".strip()
+
+
+def released(result: MarkingResult, review: ReviewPublic | None) -> Released:
+    """What leaves the tool for ``result``, given its latest ``review`` (if any).
+
+    With a review: the teacher's mark for every objective; the teacher's comment where one was
+    written, the model's remark where the teacher kept the draft mark without a comment, and no
+    remark where the teacher changed the mark without one (the model's rationale argued for the
+    other mark). The overall comment is the teacher's, or the draft's feedback when none was given.
+    """
+    if review is None:
+        return Released(
+            source="draft",
+            marks=[ReleasedMark(m.ao_id, m.ao_name, m.mark, m.max_marks, _draft_remark(m)) for m in result.ao_marks],
+            total=result.total,
+            max_total=result.max_total,
+            comment=_draft_comment(result),
+            approved_by=None,
+            approved_at=None,
+        )
+    drafts = {m.ao_id: m for m in result.ao_marks}
+    marks = []
+    for approved in review.marks:
+        draft = drafts[approved.ao_id]
+        if approved.comment:
+            remark = approved.comment
+        elif approved.mark == draft.mark:
+            remark = _draft_remark(draft)
+        else:
+            remark = ""
+        marks.append(ReleasedMark(approved.ao_id, draft.ao_name, approved.mark, draft.max_marks, remark))
+    return Released(
+        source="approved",
+        marks=marks,
+        total=review.total,
+        max_total=review.max_total,
+        comment=review.overall_comment or _draft_comment(result),
+        approved_by=review.reviewer,
+        approved_at=review.approved_at,
+    )
+
+
+def moodle_marking_guide(out: Released) -> dict[str, Any]:
     """Moodle advanced grading (marking guide) data: criterion -> remark + score."""
     return {
-        "grade": result.total,
+        "grade": out.total,
         "advancedgradingdata": {
             "guide": {
                 "criteria": [
                     {
-                        "criterionshortname": ao.ao_id,
-                        "criterionname": ao.ao_name,
-                        "remark": _remark(result, ao.ao_id),
+                        "criterionshortname": m.ao_id,
+                        "criterionname": m.ao_name,
+                        "remark": m.remark,
                         "remarkformat": 1,
-                        "score": ao.mark,
-                        "maxscore": ao.max_marks,
+                        "score": m.mark,
+                        "maxscore": m.max_marks,
                     }
-                    for ao in result.ao_marks
+                    for m in out.marks
                 ]
             }
         },
-        "draft": True,
+        "feedback": out.comment,
+        "draft": out.source == "draft",
+        **out.stamp(),
     }
 
 
-def canvas_rubric_assessment(result: MarkingResult, criterion_ids: dict[str, str] | None = None) -> dict[str, Any]:
+def canvas_rubric_assessment(out: Released, criterion_ids: dict[str, str] | None = None) -> dict[str, Any]:
     """Canvas submission update body: ``rubric_assessment[criterion_id] = {points, comments}``."""
     ids = criterion_ids or {}
     return {
-        "rubric_assessment": {
-            ids.get(ao.ao_id, ao.ao_id): {"points": ao.mark, "comments": _remark(result, ao.ao_id)}
-            for ao in result.ao_marks
-        },
-        "comment": {"text_comment": f"{result.feedback.what_went_well}\n{result.feedback.even_better_if}"},
+        "rubric_assessment": {ids.get(m.ao_id, m.ao_id): {"points": m.mark, "comments": m.remark} for m in out.marks},
+        "comment": {"text_comment": out.comment},
+        **out.stamp(),
     }
 
 
-def lti_ags_score(result: MarkingResult, user_id: str) -> dict[str, Any]:
-    """An LTI 1.3 AGS Score; ``gradingProgress: PendingManual`` keeps the draft from releasing."""
+def lti_ags_score(out: Released, user_id: str) -> dict[str, Any]:
+    """An LTI 1.3 AGS Score: ``FullyGraded`` once approved; a draft stays ``PendingManual``."""
+    approved = out.source == "approved"
     return {
         "userId": user_id,
-        "scoreGiven": result.total,
-        "scoreMaximum": result.max_total,
-        "comment": f"{result.feedback.what_went_well} {result.feedback.even_better_if}".strip(),
+        "scoreGiven": out.total,
+        "scoreMaximum": out.max_total,
+        "comment": out.comment.replace("\n", " ").strip(),
         "activityProgress": "Completed",
-        "gradingProgress": "PendingManual",
-        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "gradingProgress": "FullyGraded" if approved else "PendingManual",
+        "timestamp": _iso(out.approved_at) if approved and out.approved_at else _iso(datetime.now(UTC)),
+        **out.stamp(),
     }
 
 
-def batch_csv(batch: BatchView, results: dict[str, MarkingResult], ao_ids: list[str]) -> str:
-    """One row per item: ids, status, total, per-AO marks, flags, and the error for failed items."""
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> str:
+    """A CSV cell that a spreadsheet will not run as a formula (OWASP CSV injection advice)."""
+    text = "" if value is None else str(value)
+    if isinstance(value, str) and text.startswith(_FORMULA_STARTS):
+        return "'" + text
+    return text
+
+
+def batch_csv(
+    batch: BatchView, results: dict[str, MarkingResult], reviews: dict[str, ReviewPublic], ao_ids: list[str]
+) -> str:
+    """One row per item: ids, status, draft and approved marks per objective and in total, flags, reviewer, error."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(
-        ["external_id", "status", "marking_id", "total", "max_total", *ao_ids, "flags", "error_code", "error_message"]
+        [
+            "external_id",
+            "status",
+            "marking_id",
+            "source",
+            "total",
+            "max_total",
+            "draft_total",
+            "approved_total",
+            *[f"{a}_draft" for a in ao_ids],
+            *[f"{a}_approved" for a in ao_ids],
+            "flags",
+            "approved_by",
+            "approved_at",
+            "error_code",
+            "error_message",
+        ]
     )
     for item in batch.items:
         result = results.get(item.marking_id or "")
-        marks = {m.ao_id: m.mark for m in result.ao_marks} if result else {}
-        writer.writerow(
-            [
-                item.external_id,
-                item.status,
-                item.marking_id or "",
-                result.total if result else "",
-                result.max_total if result else "",
-                *[marks.get(a, "") for a in ao_ids],
-                ";".join(f.code.value for f in result.flags) if result else "",
-                item.error_code or "",
-                item.error_message or "",
-            ]
-        )
+        review = reviews.get(item.marking_id or "")
+        draft = {m.ao_id: m.mark for m in result.ao_marks} if result else {}
+        approved = {m.ao_id: m.mark for m in review.marks} if review else {}
+        shown = released(result, review) if result else None
+        row: list[object] = [
+            item.external_id,
+            item.status,
+            item.marking_id or "",
+            shown.source if shown else "",
+            shown.total if shown else "",
+            shown.max_total if shown else "",
+            result.total if result else "",
+            review.total if review else "",
+            *[draft.get(a, "") for a in ao_ids],
+            *[approved.get(a, "") for a in ao_ids],
+            ";".join(f.code.value for f in result.flags) if result else "",
+            review.reviewer if review else "",
+            _iso(review.approved_at) if review else "",
+            item.error_code or "",
+            item.error_message or "",
+        ]
+        writer.writerow([csv_cell(v) for v in row])
     return out.getvalue()

@@ -197,10 +197,16 @@ async def extract_essay(request: Request, principal: Principal) -> dict[str, str
     return {"text": text}
 
 
+async def _released(state: State, principal: str, marking_id: str) -> exports.Released:
+    marking = await _load_marking(state, principal, marking_id)
+    reviews = await asyncio.to_thread(state.store.latest_reviews, [marking_id])
+    return exports.released(marking.result, reviews.get(marking_id))
+
+
 @router.get("/markings/{marking_id}/exports/moodle", tags=["exports"])
 async def export_moodle(marking_id: str, state: State, principal: Principal) -> dict[str, Any]:
-    """Moodle marking-guide shape (criterion -> remark + score)."""
-    return exports.moodle_marking_guide((await _load_marking(state, principal, marking_id)).result)
+    """Moodle marking-guide shape (criterion -> remark + score): the approved marks once reviewed."""
+    return exports.moodle_marking_guide(await _released(state, principal, marking_id))
 
 
 @router.get("/markings/{marking_id}/exports/canvas", tags=["exports"])
@@ -210,14 +216,14 @@ async def export_canvas(
     principal: Principal,
     criterion: Annotated[list[str], Query(description="Map AO ids to Canvas criterion ids: AO1=_1234")] = [],  # noqa: B006
 ) -> dict[str, Any]:
-    """Canvas ``rubric_assessment`` body."""
+    """Canvas ``rubric_assessment`` body: the approved marks once reviewed."""
     mapping: dict[str, str] = {}
     for pair in criterion:
         ao, sep, target = pair.partition("=")
         if not sep or not ao or not target:
             raise CallerError(f"criterion must look like AO1=_1234, got {pair!r}")
         mapping[ao] = target
-    return exports.canvas_rubric_assessment((await _load_marking(state, principal, marking_id)).result, mapping)
+    return exports.canvas_rubric_assessment(await _released(state, principal, marking_id), mapping)
 
 
 @router.get("/markings/{marking_id}/exports/lti-score", tags=["exports"])
@@ -227,8 +233,8 @@ async def export_lti(
     principal: Principal,
     user_id: Annotated[str, Query(min_length=1, max_length=200, description="The LTI user id (sub).")],
 ) -> dict[str, Any]:
-    """LTI 1.3 AGS Score with gradingProgress PendingManual (a draft never releases itself)."""
-    return exports.lti_ags_score((await _load_marking(state, principal, marking_id)).result, user_id)
+    """LTI 1.3 AGS Score: FullyGraded once approved; a draft stays PendingManual (it never releases itself)."""
+    return exports.lti_ags_score(await _released(state, principal, marking_id), user_id)
 
 
 @router.post(
@@ -344,10 +350,11 @@ async def export_batch_csv(batch_id: str, state: State, principal: Principal) ->
     view = await _load_batch(state, principal, batch_id)
     ids = [i.marking_id for i in view.items if i.marking_id]
     results = await asyncio.to_thread(state.store.results_by_id, ids)
+    reviews = await asyncio.to_thread(state.store.latest_reviews, ids)
     scheme = await asyncio.to_thread(state.store.get_scheme, view.scheme_id, view.scheme_version)
     ao_ids = list(scheme.objective_ids) if scheme else []
     return Response(
-        exports.batch_csv(view, results, ao_ids),
+        exports.batch_csv(view, results, reviews, ao_ids),
         media_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{batch_id}.csv"'},
     )

@@ -44,16 +44,18 @@ async function api(path, options = {}) {
   } catch (err) {
     throw new Error("The draftmark server could not be reached. Check your connection and try again.");
   }
-  const type = response.headers.get("content-type") || "";
+  const type = (response.headers.get("content-type") || "").split(";")[0].trim();
+  // Only a JSON document is parsed: application/x-ndjson (one document a line) is text.
+  const isJson = type === "application/json" || type.endsWith("+json");
   if (!response.ok) {
     let detail = `${response.status} ${response.statusText}`;
-    if (type.includes("json")) { const body = await response.json(); detail = body.detail || body.title || detail; }
+    if (isJson) { const body = await response.json(); detail = body.detail || body.title || detail; }
     if (response.status === 401) detail += " — enter your API key under “API key” at the top of the page.";
     const retry = response.headers.get("retry-after");
     if (retry) detail += ` You can retry in about ${retry} s.`;
     throw new Error(detail);
   }
-  return type.includes("json") ? response.json() : response.text();
+  return isJson ? response.json() : response.text();
 }
 
 // ---------------------------------------------------------------- mark an essay
