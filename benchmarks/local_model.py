@@ -26,7 +26,7 @@ from typing import Any
 import llama_cpp
 
 from schemas.draft import output_json_schema
-from schemas.grounding import evidence_choices
+from schemas.sentences import SentenceTable
 from service.errors import ModelError
 from service.llm.local import LocalLlamaLLM, load_llama
 from service.llm.port import CompletionRequest
@@ -70,10 +70,11 @@ def second_essay(first: str) -> str:
 
 def request_for(scheme: Any, essay: str, max_tokens: int) -> CompletionRequest:
     prompt = load_prompt()
+    table = SentenceTable(essay)
     return CompletionRequest(
-        messages=prompt.messages(scheme, essay),
-        # the same schema the pipeline sends to a local model (evidence = the essay's sentences)
-        json_schema=output_json_schema(scheme, sentences=evidence_choices(essay)),
+        messages=prompt.messages(scheme, essay, table),
+        # the same schema the pipeline sends to a local model (evidence = sentence numbers)
+        json_schema=output_json_schema(scheme, sentence_refs=table.citable_refs()),
         schema_name="marking_draft",
         temperature=0.0,
         max_output_tokens=max_tokens,

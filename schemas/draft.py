@@ -18,12 +18,18 @@ from schemas.scheme import MarkScheme
 
 JsonObject = dict[str, Any]
 
-MAX_EVIDENCE = 4
+# What the model is asked for is kept small on purpose (a 1.5B model on 2 cores generates ~10
+# tokens/s): per objective, sentence references and a one-sentence rationale; one sentence each
+# of student feedback. The schema's maxLength is the grammar's hard stop, set above what the
+# prompt asks for so a cut-off is rare. The validators accept the older, longer answers
+# (endpoints without maxLength support, stored drafts), so the diet never causes a re-ask.
+MAX_EVIDENCE = 3
 MAX_POINTS = 3
-RATIONALE_CHARS = 700
+RATIONALE_CHARS = 240
 QUOTE_CHARS = 300
-POINT_CHARS = 300
-SUMMARY_CHARS = 500
+SUMMARY_CHARS = 240
+ACCEPTED_EVIDENCE = 4
+ACCEPTED_CHARS = 1400
 
 
 class AODraft(BaseModel):
@@ -31,8 +37,8 @@ class AODraft(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    evidence: list[str] = Field(default_factory=list, max_length=MAX_EVIDENCE)
-    rationale: str = Field(min_length=1, max_length=RATIONALE_CHARS * 2)
+    evidence: list[str] = Field(default_factory=list, max_length=ACCEPTED_EVIDENCE)
+    rationale: str = Field(min_length=1, max_length=ACCEPTED_CHARS)
     strengths: list[str] = Field(default_factory=list, max_length=MAX_POINTS)
     improvements: list[str] = Field(default_factory=list, max_length=MAX_POINTS)
     level: int
@@ -45,9 +51,9 @@ class MarkingDraft(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     objectives: dict[str, AODraft]
-    what_went_well: str = Field(max_length=SUMMARY_CHARS * 2)
-    even_better_if: str = Field(max_length=SUMMARY_CHARS * 2)
-    teacher_notes: str = Field(default="", max_length=SUMMARY_CHARS * 2)
+    what_went_well: str = Field(max_length=ACCEPTED_CHARS)
+    even_better_if: str = Field(max_length=ACCEPTED_CHARS)
+    teacher_notes: str = Field(default="", max_length=ACCEPTED_CHARS)
     off_topic: bool = False
 
     @model_validator(mode="after")
@@ -100,10 +106,6 @@ def _string(max_length: int) -> JsonObject:
     return {"type": "string", "maxLength": max_length}
 
 
-def _string_list(max_items: int, max_length: int) -> JsonObject:
-    return {"type": "array", "items": _string(max_length), "maxItems": max_items}
-
-
 BANDS_PATTERN = re.compile(r"(\d+): (\d+)-(\d+)")
 
 
@@ -113,15 +115,17 @@ def bands_from_schema(ao_schema: JsonObject) -> list[tuple[int, int, int]]:
     return [(int(a), int(b), int(c)) for a, b, c in BANDS_PATTERN.findall(text)]
 
 
-def output_json_schema(scheme: MarkScheme, *, sentences: list[str] | None = None) -> JsonObject:
+def output_json_schema(scheme: MarkScheme, *, sentence_refs: list[str] | None = None) -> JsonObject:
     """The JSON schema the model must fill for ``scheme``.
 
     Each objective is an ``anyOf`` over its levels, with the level as a constant and the mark
     as an enum of that level's band, so grammar-constrained backends cannot put a mark outside
-    its band. With ``sentences``, evidence items are an enum of the essay's own sentences, so
-    quotes are verbatim by construction (small local models paraphrase otherwise).
+    its band. With ``sentence_refs`` (``["S1", "S2", ...]``), evidence items are an enum of the
+    numbered sentences the prompt shows, so evidence is verbatim by construction and costs a few
+    tokens; without, evidence is free text that grounding checks against the essay.
+    Per-objective strengths and improvements are not asked for (``AODraft`` still accepts them).
     """
-    quote: JsonObject = {"enum": sentences} if sentences else _string(QUOTE_CHARS)
+    quote: JsonObject = {"type": "string", "enum": sentence_refs} if sentence_refs else _string(QUOTE_CHARS)
     objectives: JsonObject = {}
     for ao in scheme.objectives:
         bands = "; ".join(f"{lv.level}: {lv.min_mark}-{lv.max_mark}" for lv in ao.levels)
@@ -131,12 +135,10 @@ def output_json_schema(scheme: MarkScheme, *, sentences: list[str] | None = None
                 "properties": {
                     "evidence": {"type": "array", "items": quote, "maxItems": MAX_EVIDENCE},
                     "rationale": _string(RATIONALE_CHARS),
-                    "strengths": _string_list(MAX_POINTS, POINT_CHARS),
-                    "improvements": _string_list(MAX_POINTS, POINT_CHARS),
                     "level": {"type": "integer", "enum": [lv.level]},
                     "mark": {"type": "integer", "enum": list(lv.marks)},
                 },
-                "required": ["evidence", "rationale", "strengths", "improvements", "level", "mark"],
+                "required": ["evidence", "rationale", "level", "mark"],
                 "additionalProperties": False,
             }
             for lv in ao.levels

@@ -1,7 +1,8 @@
 """Find model-quoted evidence in the essay, tolerant of whitespace, quote marks and case.
 
 Quotes must be verbatim in substance: tolerance covers only typography (curly vs straight
-quotes, dashes, runs of whitespace, letter case) and an elision written as ``...``.
+quotes, dashes, runs of whitespace, letter case) and an elision written as ``...``. A model
+shown the numbered sentences (``schemas.sentences``) may cite ``"S12"`` instead.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from dataclasses import dataclass
+
+from schemas.sentences import MIN_EVIDENCE_WORDS, SentenceTable, is_sentence_ref
 
 _CHAR_MAP = {
     "\u2018": "'",
@@ -34,7 +37,7 @@ _CHAR_MAP = {
 }
 _ELLIPSIS = ("...", "\u2026")
 _STRIP = " \t\r\n\"'.,;:!?()"
-MIN_QUOTE_WORDS = 2
+MIN_QUOTE_WORDS = MIN_EVIDENCE_WORDS
 
 
 @dataclass(frozen=True)
@@ -119,16 +122,24 @@ def _pieces(quote: str) -> list[str]:
 
 
 class EssayIndex:
-    """An essay prepared once for many quote look-ups."""
+    """An essay prepared once for many quote look-ups.
 
-    def __init__(self, essay: str) -> None:
+    With ``sentence_refs`` the model was shown the essay's numbered sentences, and evidence may
+    be a reference such as ``"S12"``: it locates that sentence's exact span.
+    """
+
+    def __init__(self, essay: str, *, sentence_refs: bool = False) -> None:
         self._norm = _Normalised(essay)
+        self.sentences = SentenceTable(essay) if sentence_refs else None
 
     def locate(self, quote: str) -> Span | None:
         """The span of ``quote`` in the essay, or None when it is not there.
 
         Elided quotes (``a ... b``) must have every piece present, in order.
         """
+        if self.sentences is not None and is_sentence_ref(quote):
+            sentence = self.sentences.get(quote)
+            return Span(sentence.start, sentence.end) if sentence else None
         pieces = _pieces(quote)
         if not pieces:
             return None
@@ -148,43 +159,20 @@ class EssayIndex:
 
 def quote_problem(quote: str, index: EssayIndex) -> str | None:
     """Why ``quote`` is not acceptable evidence, or None when it is."""
+    if index.sentences is not None and is_sentence_ref(quote):
+        sentence = index.sentences.get(quote)
+        if sentence is None:
+            return (
+                f"evidence {quote!r} is not a sentence of this essay; cite one of S1-S{len(index.sentences.sentences)}"
+            )
+        if sentence.words < MIN_QUOTE_WORDS:
+            return (
+                f"evidence {quote!r} is too short to be evidence; cite a sentence of at least {MIN_QUOTE_WORDS} words"
+            )
+        return None
     words = " ".join(_pieces(quote)).split()
     if len(words) < MIN_QUOTE_WORDS:
         return f"evidence {quote!r} is too short to be evidence; quote at least {MIN_QUOTE_WORDS} words"
     if index.locate(quote) is None:
         return f"evidence {quote!r} does not appear in the essay; copy a passage word for word"
     return None
-
-
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"'\u201d\u2019)]*\s+|\n+")
-MAX_SENTENCE_WORDS = 40
-MAX_SENTENCES = 300
-
-
-def essay_sentences(essay: str) -> list[str]:
-    """The essay's sentences, verbatim, unique, long ones cut into pieces of at most 40 words.
-
-    Used as the allowed evidence values for grammar-constrained models.
-    """
-    found: list[str] = []
-    seen: set[str] = set()
-    for raw in _SENTENCE_END.split(essay):
-        sentence = raw.strip()
-        words = sentence.split(" ")
-        pieces = [" ".join(words[i : i + MAX_SENTENCE_WORDS]) for i in range(0, len(words), MAX_SENTENCE_WORDS)]
-        for piece in pieces:
-            piece = piece.strip()
-            if len(piece.split()) >= MIN_QUOTE_WORDS and piece not in seen:
-                seen.add(piece)
-                found.append(piece)
-    return found[:MAX_SENTENCES]
-
-
-def evidence_choices(essay: str) -> list[str]:
-    """The essay's sentences as allowed evidence values for a grammar-constrained model.
-
-    llama.cpp's grammar parser rejects the escaped quotes that a ``"`` inside an enum string
-    becomes, so straight double quotes are offered as curly ones (grounding treats them as the
-    same character) and the rare sentence with a backslash is left out.
-    """
-    return [s.replace('"', "\u201d") for s in essay_sentences(essay) if "\\" not in s]

@@ -7,7 +7,7 @@ import time
 from datetime import UTC, datetime
 
 from schemas.draft import output_json_schema
-from schemas.grounding import EssayIndex, evidence_choices
+from schemas.grounding import EssayIndex
 from schemas.result import AOMark, Evidence, Flag, FlagCode, MarkingResult, Provenance, StudentFeedback, TokenUsage
 from schemas.scheme import MarkScheme
 from service.aggregate import aggregate
@@ -109,13 +109,11 @@ async def mark_essay(
         raise EssayError(f"samples must be between 1 and 9, got {k}")
     redaction = redact(text, redact_terms) if settings.redact or redact_terms else None
     model_text = redaction.text if redaction else text
-    index = EssayIndex(model_text)
     evidence_mode = settings.evidence_mode
     if evidence_mode == "auto":
         evidence_mode = "sentences" if llm.endpoint_kind == "local" else "free"
-    schema = output_json_schema(
-        scheme, sentences=evidence_choices(model_text) if evidence_mode == "sentences" else None
-    )
+    index = EssayIndex(model_text, sentence_refs=evidence_mode == "sentences")
+    schema = output_json_schema(scheme, sentence_refs=index.sentences.citable_refs() if index.sentences else None)
     outcomes = await asyncio.gather(
         *(
             ask_until_valid(

@@ -14,7 +14,8 @@ from jinja2.sandbox import SandboxedEnvironment
 from schemas.draft import MAX_EVIDENCE, MAX_POINTS
 from schemas.result import PromptRef
 from schemas.scheme import MarkScheme
-from service.llm.port import ChatMessage
+from schemas.sentences import SentenceTable
+from service.llm.port import ChatMessage, PrefixTag
 
 FENCE_OPEN = "<<<STUDENT_ESSAY_START>>>"
 FENCE_CLOSE = "<<<STUDENT_ESSAY_END>>>"
@@ -47,11 +48,14 @@ class PromptTemplate:
     def _render(self, part: str, **context: object) -> str:
         return self._templates[part].render(**context).strip() + "\n"
 
-    def system(self, scheme: MarkScheme) -> ChatMessage:
-        """The static part: instructions and the scheme (shared by every essay on the scheme)."""
-        return _system_message(self, scheme)
+    def system(self, scheme: MarkScheme, *, sentence_refs: bool = False) -> ChatMessage:
+        """The static part: instructions and the scheme (shared by every essay on the scheme).
 
-    def render_system(self, scheme: MarkScheme) -> ChatMessage:
+        ``sentence_refs``: evidence is cited by sentence number (the essay is shown numbered).
+        """
+        return _system_message(self, scheme, sentence_refs)
+
+    def render_system(self, scheme: MarkScheme, *, sentence_refs: bool = False) -> ChatMessage:
         """Render the system message (uncached; ``system`` caches it per scheme)."""
         text = self._render(
             "system",
@@ -60,26 +64,48 @@ class PromptTemplate:
             fence_close=FENCE_CLOSE,
             max_evidence=MAX_EVIDENCE,
             max_points=MAX_POINTS,
+            sentence_refs=sentence_refs,
         )
-        return ChatMessage(role="system", content=text)
+        tag = PrefixTag(
+            prompt=self.ref,
+            scheme_id=scheme.id,
+            scheme_version=scheme.version,
+            scheme_sha256=scheme_sha256(scheme),
+            variant="sentences" if sentence_refs else "free",
+        )
+        return ChatMessage(role="system", content=text, prefix=tag)
 
-    def essay(self, essay: str) -> ChatMessage:
-        """The essay, fenced and last."""
-        text = self._render("essay", essay=fence_safe(essay), fence_open=FENCE_OPEN, fence_close=FENCE_CLOSE)
+    def essay(self, essay: str, sentences: SentenceTable | None = None) -> ChatMessage:
+        """The essay, fenced and last; with ``sentences``, one numbered sentence a line."""
+        shown = (
+            [{"ref": s.ref, "text": fence_safe(s.text), "new_paragraph": s.new_paragraph} for s in sentences.sentences]
+            if sentences is not None
+            else None
+        )
+        text = self._render(
+            "essay", essay=fence_safe(essay), sentences=shown, fence_open=FENCE_OPEN, fence_close=FENCE_CLOSE
+        )
         return ChatMessage(role="user", content=text)
 
     def reask(self, problems: list[str]) -> ChatMessage:
         """Feedback on an unacceptable answer."""
         return ChatMessage(role="user", content=self._render("reask", problems=problems))
 
-    def messages(self, scheme: MarkScheme, essay: str) -> tuple[ChatMessage, ...]:
-        """The first request's messages."""
-        return (self.system(scheme), self.essay(essay))
+    def messages(
+        self, scheme: MarkScheme, essay: str, sentences: SentenceTable | None = None
+    ) -> tuple[ChatMessage, ...]:
+        """The first request's messages (evidence by sentence number when ``sentences`` is given)."""
+        return (self.system(scheme, sentence_refs=sentences is not None), self.essay(essay, sentences))
 
 
 @lru_cache(maxsize=64)
-def _system_message(template: PromptTemplate, scheme: MarkScheme) -> ChatMessage:
-    return template.render_system(scheme)
+def _system_message(template: PromptTemplate, scheme: MarkScheme, sentence_refs: bool) -> ChatMessage:
+    return template.render_system(scheme, sentence_refs=sentence_refs)
+
+
+def scheme_sha256(scheme: MarkScheme) -> str:
+    """A content hash of the scheme (a scheme edited without a version bump still changes it)."""
+    return hashlib.sha256(scheme.model_dump_json().encode()).hexdigest()
 
 
 @cache

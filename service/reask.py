@@ -67,7 +67,7 @@ async def ask_until_valid(
 
     ``ModelError``s from the adapter (timeouts, truncation...) are not re-asked: they propagate.
     """
-    messages: list[ChatMessage] = list(prompt.messages(scheme, essay))
+    messages: list[ChatMessage] = list(prompt.messages(scheme, essay, essay_index.sentences))
     usage = TokenUsage()
     attempts = 0
     last_text = ""

@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from schemas.draft import bands_from_schema, output_json_schema
-from schemas.grounding import EssayIndex, essay_sentences, quote_problem
+from schemas.grounding import EssayIndex, quote_problem
 from schemas.scheme import MarkScheme
 from service.reask import parse_draft
 from tests.conftest import dumps, good_draft
@@ -82,21 +82,48 @@ def test_json_schema_uses_enums_from_the_scheme(stalin: MarkScheme, holistic: Ma
     ]
 
 
-def test_sentence_mode_enumerates_the_essays_sentences(stalin: MarkScheme, essay: str) -> None:
-    sentences = essay_sentences(essay)
-    schema = output_json_schema(stalin, sentences=sentences)
+def test_sentence_mode_enumerates_sentence_refs(stalin: MarkScheme, essay: str) -> None:
+    index = EssayIndex(essay, sentence_refs=True)
+    assert index.sentences is not None
+    refs = index.sentences.citable_refs()
+    schema = output_json_schema(stalin, sentence_refs=refs)
     items = schema["properties"]["objectives"]["properties"]["AO1"]["anyOf"][2]["properties"]["evidence"]["items"]
-    assert items == {"enum": sentences}
-    assert "Stalin additionally gained a support base in the Bolsheviks." in sentences
-    assert len(sentences) == len(set(sentences)) and all(s in essay for s in sentences)
-    index = EssayIndex(essay)
-    assert all(quote_problem(s, index) is None for s in sentences)
+    assert items == {"type": "string", "enum": refs} and refs[:3] == ["S1", "S2", "S3"]
+    assert all(quote_problem(ref, index) is None for ref in refs)
 
 
-def test_sentence_splitting_caps_run_on_text() -> None:
-    run_on = " ".join(f"word{i}" for i in range(100))
-    pieces = essay_sentences(run_on + ". Short one here! ok")
-    assert [len(p.split()) for p in pieces] == [40, 40, 20, 3]
+def test_sentence_refs_validate_and_map_to_verbatim_text(stalin: MarkScheme, essay: str) -> None:
+    draft = good_draft(stalin)
+    draft["objectives"]["AO1"]["evidence"] = ["S2", "S999"]
+    index = EssayIndex(essay, sentence_refs=True)
+    found = parse_draft(dumps(draft), stalin, index)
+    assert isinstance(found, list) and any("'S999' is not a sentence of this essay" in p for p in found)
+    draft["objectives"]["AO1"]["evidence"] = ["S2"]
+    assert not isinstance(parse_draft(dumps(draft), stalin, index), list)
+    span = index.locate("S2")
+    assert span is not None and index.sentences is not None
+    assert essay[span.start : span.end] == index.sentences.sentences[1].text
+
+
+def test_free_mode_does_not_read_refs_as_sentences(essay: str) -> None:
+    assert EssayIndex(essay).locate("S2") is None
+
+
+def test_schema_asks_for_a_small_answer(stalin: MarkScheme) -> None:
+    """The output diet: no per-objective strengths/improvements, short rationale and feedback."""
+    schema = output_json_schema(stalin, sentence_refs=["S1", "S2"])
+    variant = schema["properties"]["objectives"]["properties"]["AO1"]["anyOf"][0]
+    assert set(variant["properties"]) == {"evidence", "rationale", "level", "mark"}
+    assert variant["properties"]["evidence"]["maxItems"] <= 3
+    assert variant["properties"]["rationale"]["maxLength"] <= 240
+    assert all(schema["properties"][f]["maxLength"] <= 240 for f in ("what_went_well", "even_better_if"))
+
+
+def test_older_longer_answers_still_validate(stalin: MarkScheme, essay: str) -> None:
+    draft = good_draft(stalin)
+    draft["objectives"]["AO1"]["rationale"] = "long " * 200
+    draft["objectives"]["AO1"]["strengths"] = ["a", "b", "c"]
+    assert problems(stalin, essay, draft) == []
 
 
 @pytest.mark.parametrize("field", ["minimum", "maximum"])

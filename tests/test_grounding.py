@@ -86,15 +86,3 @@ def test_fast_normalisation_equals_the_reference(text: str) -> None:
     expected_text, expected_index = _reference(text)
     assert fast.text == expected_text
     assert [fast.original(i) for i in range(len(fast.text))] == expected_index
-
-
-def test_evidence_choices_are_grammar_safe_and_grounded() -> None:
-    from schemas.grounding import evidence_choices
-
-    essay = 'Lenin called Stalin "too rude" in his Testament. A path C:\\temp was typed here. Stalin won by 1929.'
-    choices = evidence_choices(essay)
-    assert choices == ["Lenin called Stalin \u201dtoo rude\u201d in his Testament.", "Stalin won by 1929."]
-    index = EssayIndex(essay)
-    assert all(quote_problem(c, index) is None for c in choices)
-    span = index.locate(choices[0])
-    assert span is not None and essay[span.start : span.end] == 'Lenin called Stalin "too rude" in his Testament'

@@ -4,6 +4,7 @@ import pytest
 
 from schemas.result import FlagCode
 from schemas.scheme import MarkScheme
+from schemas.sentences import SentenceTable
 from service.errors import EssayError, MarkingFailedError, ModelTimeoutError, OutputTruncatedError
 from service.llm.fake import FakeMarker, ScriptedLLM
 from service.pipeline import mark_essay
@@ -146,7 +147,12 @@ async def test_sentence_evidence_mode_constrains_quotes(stalin: MarkScheme, essa
     assert "enum" in items["evidence"]["items"]
     assert result.provenance.evidence_mode == "sentences"
     allowed = items["evidence"]["items"]["enum"]
-    assert all(any(ev.quote in s for s in allowed) for ao in result.ao_marks for ev in ao.evidence)
+    assert allowed[:2] == ["S1", "S2"], "evidence is cited by sentence number"
+    assert "[S1] " in recorder.history[0].messages[-1].content, "the prompt shows the numbered sentences"
+    table = SentenceTable(essay)
+    cited = {s.text for s in table.sentences[:2]}
+    evidence = [ev for ao in result.ao_marks for ev in ao.evidence]
+    assert evidence and all(ev.quote in cited and essay[ev.start : ev.end] == ev.quote for ev in evidence)
 
 
 async def test_auto_evidence_mode_is_free_for_endpoints(stalin: MarkScheme, essay: str, settings: Settings) -> None:

@@ -6,18 +6,30 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
 from schemas.draft import JsonObject
-from schemas.result import EndpointKind, TokenUsage
+from schemas.result import EndpointKind, PromptRef, TokenUsage
 
 Role = Literal["system", "user", "assistant"]
 FinishReason = Literal["stop", "length", "content_filter", "other"]
 
 
 @dataclass(frozen=True)
+class PrefixTag:
+    """What a system message was rendered from, so a backend can cache its evaluated state by name."""
+
+    prompt: PromptRef
+    scheme_id: str
+    scheme_version: str
+    scheme_sha256: str
+    variant: str
+
+
+@dataclass(frozen=True)
 class ChatMessage:
-    """One chat message."""
+    """One chat message; a system message may say what it was rendered from (``prefix``)."""
 
     role: Role
     content: str
+    prefix: PrefixTag | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
