@@ -80,6 +80,12 @@ class Settings(BaseSettings):
     model_cache_dir: Path = Field(default_factory=_default_cache_dir)
     local_threads: int = Field(default_factory=lambda: os.cpu_count() or 2, ge=1, le=256)
     local_context: int = Field(default=8192, ge=2048, le=131072)
+    prefix_cache_mb: int = Field(
+        default=2048,
+        ge=0,
+        description="Disk budget for the embedded model's saved prompt-prefix states (one per scheme, "
+        "~30-60 MB each, in DRAFTMARK_MODEL_CACHE_DIR/prefix-states); 0 turns the cache off.",
+    )
 
     @model_validator(mode="after")
     def _safe(self) -> Settings:

@@ -107,17 +107,18 @@ def test_eval_run_with_the_real_embedded_model(tmp_path, monkeypatch) -> None:  
         assert metrics["indicative_model"] and "Indicative model" in report
 
 
-async def test_grammar_accepts_essays_with_double_quotes(smollm2, stalin: MarkScheme, capfd) -> None:  # type: ignore[no-untyped-def]
-    """llama.cpp's grammar parser must accept the evidence enum built from an essay that quotes people."""
+async def test_grammar_accepts_sentence_refs_for_essays_with_double_quotes(smollm2, stalin: MarkScheme, capfd) -> None:  # type: ignore[no-untyped-def]
+    """llama.cpp's grammar parser must accept the evidence enum of an essay that quotes people."""
     from schemas.draft import output_json_schema
-    from schemas.grounding import evidence_choices
+    from schemas.sentences import SentenceTable
     from service.llm.port import CompletionRequest
     from service.prompting import load_prompt
 
-    essay = 'Lenin called Stalin "too rude" and said he should be removed. ' + SHORT_ESSAY
+    essay = 'Lenin called Stalin "too rude" and said he should be removed. A path C:\\temp here. ' + SHORT_ESSAY
+    table = SentenceTable(essay)
     request = CompletionRequest(
-        messages=load_prompt().messages(stalin, essay),
-        json_schema=output_json_schema(stalin, sentences=evidence_choices(essay)),
+        messages=load_prompt().messages(stalin, essay, table),
+        json_schema=output_json_schema(stalin, sentence_refs=table.citable_refs()),
         schema_name="marking_draft",
         temperature=0.0,
         max_output_tokens=16,
@@ -126,3 +127,48 @@ async def test_grammar_accepts_essays_with_double_quotes(smollm2, stalin: MarkSc
     with pytest.raises(ModelError):  # 16 tokens cannot finish the answer: a typed truncation, not a grammar failure
         await smollm2.complete(request)
     assert "error parsing grammar" not in capfd.readouterr().err
+
+
+def test_disk_prefix_cache_with_a_real_model(tmp_path, stalin: MarkScheme) -> None:  # type: ignore[no-untyped-def]
+    """A fresh model restores the stored prefix state and answers exactly as the cold one did."""
+    from schemas.draft import output_json_schema
+    from schemas.sentences import SentenceTable
+    from service.llm.local import LocalLlamaLLM
+    from service.llm.port import CompletionRequest
+    from service.llm.prefix_cache import PrefixCache
+    from service.prompting import load_prompt
+
+    cache = PrefixCache(tmp_path / "states", capacity_bytes=1 << 30)
+    table = SentenceTable(SHORT_ESSAY)
+    request = CompletionRequest(
+        messages=load_prompt().messages(stalin, SHORT_ESSAY, table),
+        json_schema=output_json_schema(stalin, sentence_refs=table.citable_refs()),
+        schema_name="marking_draft",
+        temperature=0.0,
+        max_output_tokens=60,
+        seed=0,
+    )
+
+    def answer(llm: LocalLlamaLLM) -> str:
+        try:
+            return llm.complete_sync(request).text
+        except ModelError as exc:  # 60 tokens may truncate: compare what was generated instead
+            return type(exc).__name__ + str(llm._llama.input_ids[: llm._llama.n_tokens].tolist())
+
+    def fresh() -> LocalLlamaLLM:
+        return LocalLlamaLLM.load(smollm2_path(), model_id="smol", threads=2, context=4096, prefix_cache=cache)
+
+    cold = fresh()
+    cold_answer = answer(cold)
+    assert cold.last_prefix == "built"
+    (entry,) = cache.entries()
+    assert entry.key["scheme_id"] == stalin.id and entry.n_tokens > 500
+    assert answer(cold) == cold_answer and cold.last_prefix == "memory"
+
+    warm = fresh()
+    assert answer(warm) == cold_answer and warm.last_prefix == "disk"
+
+    entry.path.write_bytes(entry.path.read_bytes()[:-100])  # corrupt: ignored and rebuilt
+    rebuilt = fresh()
+    assert answer(rebuilt) == cold_answer and rebuilt.last_prefix == "built"
+    assert fresh().warm(request.messages[0]) == "disk"
