@@ -8,10 +8,16 @@ from __future__ import annotations
 
 import re
 from itertools import pairwise
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from schemas.text import StorableText, require_storable
 
 _ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+MAX_SCHEME_CHARS = 50_000
+"""All of a scheme's prose together: every field is bounded, and so is their sum (it all goes into the prompt)."""
+IndicativePoint = Annotated[str, StringConstraints(min_length=1, max_length=2000), AfterValidator(require_storable)]
 
 
 class _Frozen(BaseModel):
@@ -24,7 +30,7 @@ class Level(_Frozen):
     level: int = Field(ge=0, description="Level number; 0 is 'nothing worthy of credit'.")
     min_mark: int = Field(ge=0)
     max_mark: int = Field(ge=0)
-    descriptor: str = Field(min_length=1, max_length=2000)
+    descriptor: StorableText = Field(min_length=1, max_length=2000)
 
     @model_validator(mode="after")
     def _band_order(self) -> Level:
@@ -45,11 +51,11 @@ class AssessmentObjective(_Frozen):
     """A criterion marked on its own scale (e.g. AO1 knowledge, AO2 analysis)."""
 
     id: str = Field(pattern=_ID_PATTERN)
-    name: str = Field(min_length=1, max_length=200)
-    description: str = Field(default="", max_length=2000)
+    name: StorableText = Field(min_length=1, max_length=200)
+    description: StorableText = Field(default="", max_length=2000)
     max_marks: int = Field(ge=1, le=100)
-    levels: tuple[Level, ...] = Field(min_length=1)
-    indicative_content: tuple[str, ...] = ()
+    levels: tuple[Level, ...] = Field(min_length=1, max_length=25)
+    indicative_content: tuple[IndicativePoint, ...] = Field(default=(), max_length=40)
 
     @model_validator(mode="after")
     def _levels_cover_range(self) -> AssessmentObjective:
@@ -109,7 +115,7 @@ class AssessmentObjective(_Frozen):
 class GradeBoundary(_Frozen):
     """An overall grade awarded from a minimum total."""
 
-    grade: str = Field(min_length=1, max_length=40)
+    grade: StorableText = Field(min_length=1, max_length=40)
     min_total: int = Field(ge=0)
 
 
@@ -118,18 +124,24 @@ class MarkScheme(_Frozen):
 
     id: str = Field(pattern=_ID_PATTERN)
     version: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,31}$")
-    title: str = Field(min_length=1, max_length=300)
-    subject: str = Field(min_length=1, max_length=100)
-    question: str = Field(min_length=1, max_length=20000)
+    title: StorableText = Field(min_length=1, max_length=300)
+    subject: StorableText = Field(min_length=1, max_length=100)
+    question: StorableText = Field(min_length=1, max_length=20000)
     total_marks: int = Field(ge=1, le=500)
-    guidance: str = Field(default="", max_length=8000, description="General marking guidance.")
-    objectives: tuple[AssessmentObjective, ...] = Field(min_length=1)
-    grade_boundaries: tuple[GradeBoundary, ...] = ()
+    guidance: StorableText = Field(default="", max_length=8000, description="General marking guidance.")
+    objectives: tuple[AssessmentObjective, ...] = Field(min_length=1, max_length=20)
+    grade_boundaries: tuple[GradeBoundary, ...] = Field(default=(), max_length=30)
     min_words: int = Field(default=50, ge=0, description="Below this the essay is flagged too_short.")
 
     @model_validator(mode="after")
     def _consistent(self) -> MarkScheme:
         problems: list[str] = []
+        chars = self.text_chars
+        if chars > MAX_SCHEME_CHARS:
+            problems.append(
+                f"the scheme's text (question, guidance, descriptors, indicative content...) is {chars:,} characters; "
+                f"the limit is {MAX_SCHEME_CHARS:,}: shorten it"
+            )
         ids = [ao.id for ao in self.objectives]
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
@@ -175,6 +187,14 @@ class MarkScheme(_Frozen):
             if total >= boundary.min_total:
                 grade = boundary.grade
         return grade
+
+    @property
+    def text_chars(self) -> int:
+        """Characters of prose in the scheme: what it adds to every prompt."""
+        parts = [self.title, self.subject, self.question, self.guidance, *(g.grade for g in self.grade_boundaries)]
+        for ao in self.objectives:
+            parts += [ao.name, ao.description, *ao.indicative_content, *(lv.descriptor for lv in ao.levels)]
+        return sum(len(p) for p in parts)
 
     @property
     def ref(self) -> str:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from schemas.result import MarkingResult
 from schemas.scheme import MarkScheme
+from schemas.text import PlainText, StorableText
 from service.api.review import ReviewPublic
 
 
@@ -36,7 +37,7 @@ class MarkingOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     samples: int | None = Field(default=None, ge=1, le=9, description="Independent markings aggregated per AO.")
-    redact: list[str] = Field(
+    redact: list[Annotated[PlainText, Field(max_length=200)]] = Field(
         default_factory=list,
         max_length=50,
         description="Extra terms (e.g. the student's name) to replace before the essay leaves the server.",
@@ -46,8 +47,8 @@ class MarkingOptions(BaseModel):
 class MarkingCreate(_SchemeChoice):
     """POST /v1/markings."""
 
-    essay: str = Field(min_length=1, description="The student's essay as plain text.")
-    external_id: str | None = Field(default=None, max_length=200, description="Your id for this submission.")
+    essay: StorableText = Field(min_length=1, description="The student's essay as plain text.")
+    external_id: PlainText | None = Field(default=None, max_length=200, description="Your id for this submission.")
     options: MarkingOptions = MarkingOptions()
 
 
@@ -67,8 +68,8 @@ class BatchItemIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    external_id: str = Field(min_length=1, max_length=200, description="Your id, e.g. a submission id.")
-    essay: str = Field(min_length=1)
+    external_id: PlainText = Field(min_length=1, max_length=200, description="Your id, e.g. a submission id.")
+    essay: StorableText = Field(min_length=1)
 
 
 class BatchCreate(_SchemeChoice):
@@ -76,7 +77,9 @@ class BatchCreate(_SchemeChoice):
 
     items: list[BatchItemIn] = Field(min_length=1)
     options: MarkingOptions = MarkingOptions()
-    webhook_url: str | None = Field(default=None, max_length=2000, description="POSTed (HMAC-signed) on completion.")
+    webhook_url: PlainText | None = Field(
+        default=None, max_length=2000, description="POSTed (HMAC-signed) on completion."
+    )
 
     @model_validator(mode="after")
     def _unique_ids(self) -> BatchCreate:

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.result import MarkingResult
 from schemas.scheme import MarkScheme
+from schemas.text import PlainText, StorableText
 from service.errors import CallerError
 
 
@@ -16,10 +17,12 @@ class ReviewCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    reviewer: str = Field(min_length=1, max_length=200, description="Who approves (name or staff id).")
+    reviewer: PlainText = Field(min_length=1, max_length=200, description="Who approves (name or staff id).")
     marks: dict[str, int] = Field(description="The teacher's final mark per objective id.")
-    comments: dict[str, str] = Field(default_factory=dict, description="The teacher's comment per objective id.")
-    overall_comment: str = Field(default="", max_length=5000)
+    comments: dict[str, StorableText] = Field(
+        default_factory=dict, description="The teacher's comment per objective id."
+    )
+    overall_comment: StorableText = Field(default="", max_length=5000)
 
 
 class ReviewedMark(BaseModel):
