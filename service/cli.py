@@ -369,6 +369,27 @@ def serve(
     uvicorn.run(create_app(settings, llm=llm), host=host, port=port, log_level=workers_log_level, access_log=False)
 
 
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(min=1, max=256, help="Items marked at once by this worker.")] = 8,
+    log_level: Annotated[str, typer.Option("--log-level")] = "info",
+) -> None:
+    """Mark batch items from the Redis queue (DRAFTMARK_REDIS_URL); run any number, on any machines."""
+    import logging
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = load_settings()
+    if settings.redis_url is None:
+        raise _fail(
+            "'draftmark worker' needs DRAFTMARK_REDIS_URL (redis://host:6379/0); without it, "
+            "'draftmark serve' marks batches in-process",
+            4,
+        )
+    from service.batches.worker_main import run_worker
+
+    run_worker(settings, concurrency=concurrency, loglevel=log_level.upper())
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -71,6 +71,10 @@ class ModelUnavailableError(ModelError):
     code = "model_unavailable"
 
 
+class ModelRateLimitedError(ModelUnavailableError):
+    """The endpoint answered 429; ``retry_after`` is its ``Retry-After`` (or a default)."""
+
+
 class ModelTimeoutError(ModelError):
     """The endpoint did not answer in time."""
 

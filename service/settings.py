@@ -75,6 +75,35 @@ class Settings(BaseSettings):
         default=False, description="Allow webhook URLs on loopback/private networks (tests, on-prem)."
     )
     webhook_attempts: int = Field(default=5, ge=1, le=20)
+    batch_lease_s: float = Field(
+        default=60.0,
+        ge=1.0,
+        le=3600.0,
+        description="How long a claimed batch item stays reserved without a renewal; a dead worker's items are "
+        "taken over after this. Renewed every third of it while marking.",
+    )
+    batch_max_attempts: int = Field(
+        default=3, ge=1, le=20, description="Tries per batch item for retryable model errors before it fails."
+    )
+    batch_retry_backoff_s: float = Field(
+        default=2.0, ge=0.0, le=600.0, description="First retry delay; doubles each try (capped at 5 minutes)."
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="redis://host:6379/0: run batches on Celery workers ('draftmark worker') through this broker "
+        "instead of inside the API process.",
+    )
+    broker_visibility_timeout_s: int = Field(
+        default=3600,
+        ge=10,
+        description="Seconds before Redis redelivers an unacknowledged task; must exceed the longest marking.",
+    )
+    llm_requests_per_minute: int = Field(
+        default=0, ge=0, description="Global limit on model requests across all workers, in Redis (0: none)."
+    )
+    llm_max_concurrency: int = Field(
+        default=0, ge=0, description="Global limit on concurrent model calls across all workers, in Redis (0: none)."
+    )
 
     local_model_path: Path | None = None
     model_cache_dir: Path = Field(default_factory=_default_cache_dir)
@@ -95,6 +124,16 @@ class Settings(BaseSettings):
             raise ValueError(
                 "DRAFTMARK_BACKEND=openai needs DRAFTMARK_LLM_BASE_URL or an API key "
                 "(DRAFTMARK_LLM_API_KEY / OPENAI_API_KEY)"
+            )
+        if self.redis_url is not None and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(
+                f"DRAFTMARK_REDIS_URL must start with redis://, rediss:// or unix://, got {self.redis_url!r}"
+            )
+        longest_call_s = self.request_timeout_s * (self.transport_retries + 1)
+        if self.redis_url is not None and self.broker_visibility_timeout_s <= longest_call_s:
+            raise ValueError(
+                f"DRAFTMARK_BROKER_VISIBILITY_TIMEOUT_S ({self.broker_visibility_timeout_s}) must exceed the longest "
+                f"model call ({longest_call_s:.0f} s), or Redis redelivers tasks that are still running"
             )
         return self
 

@@ -21,6 +21,7 @@ def start_server(db_url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
         "DRAFTMARK_DATABASE_URL": db_url,
         "DRAFTMARK_AUTH_DISABLED": "1",
         "DRAFTMARK_BATCH_CONCURRENCY": "4",
+        "DRAFTMARK_BATCH_LEASE_S": "3",  # a killed process's items are taken over after this
         "DRAFTMARK_BACKEND": "openai",
         "DRAFTMARK_LLM_BASE_URL": "http://127.0.0.1:9/v1",
     }

@@ -15,6 +15,7 @@ from service.api.problems import RequestContextMiddleware, install_handlers
 from service.api.routes import health, router
 from service.api.store import Store
 from service.api.worker import BatchRunner
+from service.batches import BatchBackend
 from service.errors import DraftmarkError
 from service.llm.factory import build_llm
 from service.llm.port import LLM
@@ -42,7 +43,13 @@ def create_app(settings: Settings | None = None, *, llm: LLM | None = None) -> F
             except DraftmarkError as exc:
                 log.warning("built-in scheme %s not re-registered: %s", scheme.ref, exc.message)
         model: LLM = llm if llm is not None else await asyncio.to_thread(build_llm, config)
-        runner = BatchRunner(store, model, config)
+        runner: BatchBackend
+        if config.redis_url is not None:
+            from service.batches.dispatch import CeleryDispatcher
+
+            runner = CeleryDispatcher(store, config)
+        else:
+            runner = BatchRunner(store, model, config)
         app.state.draftmark = AppState(settings=config, store=store, llm=model, runner=runner)
         if config.auth_disabled:
             log.warning(

@@ -17,6 +17,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    inspect,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -101,6 +102,15 @@ class BatchItemRow(Base):
     error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
     retryable: Mapped[bool | None] = mapped_column(nullable=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Lease: who is marking the item and until when; an expired lease may be taken over.
+    claimed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    not_before: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    """A retry's backoff: the item is not claimed before this."""
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+    """Attempts since the item was last queued by a person (``attempts`` counts them all)."""
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    """When a task for the item was last sent to the broker (Celery mode only)."""
 
 
 class IdempotencyRow(Base):
@@ -154,7 +164,33 @@ def _v4(conn: Connection) -> None:
     Base.metadata.create_all(conn, tables=[Base.metadata.tables["server_secrets"]])
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4]
+_V5_BATCH_ITEM_COLUMNS = {
+    "claimed_by": "VARCHAR(64)",
+    "lease_expires_at": "TIMESTAMP WITH TIME ZONE",
+    "not_before": "TIMESTAMP WITH TIME ZONE",
+    "tries": "INTEGER NOT NULL DEFAULT 0",
+    "published_at": "TIMESTAMP WITH TIME ZONE",
+}
+
+
+def _v5(conn: Connection) -> None:
+    """Batch leases and retries; at most one stored result per batch item, enforced by the database."""
+    present = {c["name"] for c in inspect(conn).get_columns("batch_items")}  # _v1 on a new database has them
+    for name, ddl in _V5_BATCH_ITEM_COLUMNS.items():
+        if name not in present:
+            conn.execute(text(f"ALTER TABLE batch_items ADD COLUMN {name} {ddl}"))
+    # (batch_id, external_id) identifies a batch item; markings made outside a batch have batch_id NULL,
+    # which never collides in a unique index on SQLite or PostgreSQL.
+    conn.execute(
+        text("CREATE UNIQUE INDEX IF NOT EXISTS ux_markings_batch_item ON markings (batch_id, external_id)")
+    )
+    conn.execute(
+        text("CREATE INDEX IF NOT EXISTS ix_batch_items_status_lease ON batch_items (status, lease_expires_at)")
+    )
+
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5]
 """Append-only: migration N brings the schema from version N-1 to N."""
 
 

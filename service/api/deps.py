@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 
 from service.api.store import Store
-from service.api.worker import BatchRunner
+from service.batches import BatchBackend
 from service.llm.port import LLM
 from service.settings import Settings
 
@@ -25,7 +25,7 @@ class AppState:
     settings: Settings
     store: Store
     llm: LLM
-    runner: BatchRunner
+    runner: BatchBackend
     key_cache: dict[str, tuple[str, float]] = field(default_factory=dict)
     buckets: dict[str, TokenBucket] = field(default_factory=dict)
 

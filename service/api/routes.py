@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import yaml
 from fastapi import APIRouter, Header, Query, Request
 from pydantic import BaseModel
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from evals.dataset import EvalItem
 from schemas.scheme import MarkScheme
@@ -32,6 +32,7 @@ from service.api.problems import problem
 from service.api.review import ReviewCreate, ReviewPublic, build_review
 from service.api.store import BatchView, StoredMarking
 from service.api.webhooks import check_webhook_url
+from service.batches.metrics import render_metrics
 from service.errors import CallerError, EssayError, NotFoundError, SchemeError
 from service.pipeline import check_essay, mark_essay
 from service.schemes import parse_scheme
@@ -420,11 +421,30 @@ async def healthz() -> dict[str, str]:
 
 @health.get("/readyz")
 async def readyz(request: Request, state: State) -> Response:
-    """The database answers and a model backend is loaded."""
+    """The database answers, a model backend is loaded, and batches will make progress.
+
+    In Celery mode that means the broker answers and at least one worker is consuming.
+    """
     try:
         await asyncio.to_thread(state.store.ping)
     except Exception as exc:  # any driver error means not ready; report it, do not raise
         return problem(request, 503, "not_ready", "Not ready", f"database unreachable: {type(exc).__name__}")
-    return JSONResponse(
-        {"status": "ready", "database": "ok", "model": state.llm.model_id, "backend": state.llm.endpoint_kind}
-    )
+    batches = await state.runner.health()
+    body = {
+        "status": "ready" if batches.ready else "not_ready",
+        "database": "ok",
+        "model": state.llm.model_id,
+        "backend": state.llm.endpoint_kind,
+        "batches": {"mode": batches.mode, "ready": batches.ready, "workers": batches.workers}
+        | ({"broker": batches.broker, "queue_depth": batches.queue_depth} if batches.broker else {})
+        | ({"detail": batches.detail} if batches.detail else {}),
+    }
+    return JSONResponse(body, status_code=200 if batches.ready else 503)
+
+
+@health.get("/metrics", response_class=PlainTextResponse)
+async def metrics(state: State) -> PlainTextResponse:
+    """Batch queue figures in the Prometheus text format."""
+    counts = await asyncio.to_thread(state.store.item_counts)
+    batches = await state.runner.health()
+    return PlainTextResponse(render_metrics(counts, batches), media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -20,6 +20,7 @@ from schemas.result import EndpointKind, TokenUsage
 from service.errors import (
     ContentFilteredError,
     ModelError,
+    ModelRateLimitedError,
     ModelResponseError,
     ModelTimeoutError,
     ModelUnavailableError,
@@ -41,6 +42,12 @@ _TRUNCATED = (
 )
 
 
+_MALFORMED_REPLY = (ValueError, LookupError, AttributeError, TypeError)
+"""What the SDK and langchain raise on an HTTP 200 they cannot read: the SDK does not validate a
+reply's shape, so a body that is not JSON raises JSONDecodeError, ``{"choices": []}`` an
+IndexError, a choice without a message an AttributeError. Only the call itself is guarded."""
+
+
 def _to_langchain(messages: tuple[ChatMessage, ...]) -> list[BaseMessage]:
     return [_MESSAGE_TYPES[m.role](content=m.content) for m in messages]
 
@@ -60,7 +67,7 @@ def map_openai_error(exc: openai.OpenAIError) -> ModelError:
     if isinstance(exc, openai.APIConnectionError):
         return ModelUnavailableError(f"cannot reach the model endpoint: {exc}", retry_after=10)
     if isinstance(exc, openai.RateLimitError):
-        return ModelUnavailableError(
+        return ModelRateLimitedError(
             "the model endpoint is rate limiting requests", retry_after=_retry_after(exc) or 30
         )
     if isinstance(exc, openai.LengthFinishReasonError):
@@ -169,11 +176,16 @@ class OpenAICompatibleLLM:
 
     async def complete(self, request: CompletionRequest) -> Completion:
         """Ask the endpoint; SDK errors become ``ModelError``s."""
+        runnable, messages = self._runnable(request), _to_langchain(request.messages)
         try:
             async with asyncio.timeout(self._deadline_s):
-                output = await self._runnable(request).ainvoke(_to_langchain(request.messages))
+                output = await runnable.ainvoke(messages)
         except openai.OpenAIError as exc:
             raise map_openai_error(exc) from exc
+        except _MALFORMED_REPLY as exc:
+            raise ModelResponseError(
+                f"the model endpoint answered with something that is not a chat completion ({type(exc).__name__})"
+            ) from exc
         except TimeoutError as exc:
             raise ModelTimeoutError(
                 f"the model endpoint did not finish answering within {self._deadline_s:.0f} s", retry_after=10

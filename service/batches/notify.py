@@ -1,0 +1,20 @@
+"""The batch-completed webhook, sent by whichever process recorded a batch's last outcome."""
+
+from __future__ import annotations
+
+import asyncio
+
+from service.api.store import Store
+from service.api.webhooks import deliver
+from service.settings import Settings
+
+
+async def send_batch_webhook(store: Store, settings: Settings, batch_id: str, url: str) -> None:
+    """Deliver ``batch.completed`` (signed, with retries) and record whether it arrived."""
+    secret = settings.webhook_secret
+    if secret is None:
+        return
+    view = await asyncio.to_thread(store.get_batch, batch_id, with_items=False)
+    payload = {"event": "batch.completed", "batch_id": view.id, "status": view.status, "counts": view.counts}
+    ok = await deliver(url, payload, secret=secret.get_secret_value(), attempts=settings.webhook_attempts)
+    await asyncio.to_thread(store.set_webhook_status, batch_id, "delivered" if ok else "failed")
