@@ -39,6 +39,25 @@ class SchemeError(CallerError):
     code = "invalid_scheme"
 
 
+class TooLargeError(CallerError):
+    """An upload or the prompt it would build is over a configured size limit (the message names it)."""
+
+    status_code = 413
+    code = "too_large"
+
+
+class UploadTooLargeError(TooLargeError):
+    """A file sent to an upload route is larger than that route accepts."""
+
+    code = "upload_too_large"
+
+
+class PromptTooLargeError(TooLargeError):
+    """Scheme plus essay would render a prompt longer than ``DRAFTMARK_MAX_PROMPT_CHARS``."""
+
+    code = "prompt_too_large"
+
+
 class NotFoundError(CallerError):
     """A named thing (scheme, marking, batch) does not exist."""
 
@@ -54,14 +73,25 @@ class ConfigurationError(DraftmarkError):
 
 
 class ModelError(DraftmarkError):
-    """The model or its endpoint failed. ``retry_after`` is a hint in seconds."""
+    """The model or its endpoint failed. ``retry_after`` is the endpoint's hint in seconds, if any.
+
+    ``default_retry_after`` is what the API tells a client when there is no hint, so every
+    transient model failure says when to come back; failures that the same request would only
+    repeat (truncation, the content filter) have none.
+    """
 
     status_code = 502
     code = "model_error"
+    default_retry_after: float | None = 10.0
 
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+    @property
+    def retry_hint(self) -> float | None:
+        """Seconds a client should wait before retrying, or None when retrying as-is will not help."""
+        return self.retry_after if self.retry_after is not None else self.default_retry_after
 
 
 class ModelUnavailableError(ModelError):
@@ -92,12 +122,14 @@ class OutputTruncatedError(ModelError):
     """The model stopped at the token limit (``finish_reason == "length"``)."""
 
     code = "model_output_truncated"
+    default_retry_after = None
 
 
 class ContentFilteredError(ModelError):
     """The endpoint's content filter withheld the answer."""
 
     code = "model_content_filtered"
+    default_retry_after = None
 
 
 class MarkingFailedError(ModelError):

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import time
+import unicodedata
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from schemas.draft import output_json_schema
 from schemas.grounding import EssayIndex
 from schemas.result import AOMark, Evidence, Flag, FlagCode, MarkingResult, Provenance, StudentFeedback, TokenUsage
 from schemas.scheme import MarkScheme
+from schemas.text import unstorable_problem
 from service.aggregate import aggregate
-from service.errors import EssayError
+from service.errors import EssayError, PromptTooLargeError
 from service.flags import injection_signals, word_count
 from service.llm.port import LLM
 from service.prompting import PromptTemplate, load_prompt
@@ -26,14 +29,48 @@ def check_essay(essay: str, settings: Settings) -> str:
     if not isinstance(essay, str):
         raise EssayError("the essay must be text")
     text = essay.replace("\r\n", "\n").replace("\r", "\n")
-    if not text.strip():
-        raise EssayError("the essay is empty; send the student's text")
+    if not has_visible_text(text):
+        raise EssayError(
+            "the essay is empty: it has no visible text (only spaces, zero-width or control characters); "
+            "send the student's text"
+        )
+    problem = unstorable_problem(text)
+    if problem is not None:
+        raise EssayError(f"the essay {problem}")
     if len(text) > settings.max_essay_chars:
         raise EssayError(
             f"the essay has {len(text):,} characters; the limit is {settings.max_essay_chars:,} "
             "(DRAFTMARK_MAX_ESSAY_CHARS)"
         )
     return text
+
+
+def has_visible_text(text: str) -> bool:
+    """True when some character is a letter, digit, punctuation mark or symbol (not space, format or control)."""
+    return any(unicodedata.category(c)[0] in "LNPS" for c in text)
+
+
+def prompt_chars(template: PromptTemplate, scheme: MarkScheme, essay: str) -> int:
+    """Characters of the first request's messages: instructions, scheme and fenced essay."""
+    return sum(len(m.content) for m in template.messages(scheme, essay))
+
+
+def check_prompt_size(template: PromptTemplate, scheme: MarkScheme, essay: str, settings: Settings) -> None:
+    """``PromptTooLargeError`` when the rendered prompt would exceed ``DRAFTMARK_MAX_PROMPT_CHARS``."""
+    size = prompt_chars(template, scheme, essay)
+    if size > settings.max_prompt_chars:
+        raise PromptTooLargeError(
+            f"scheme {scheme.ref} and this essay render a prompt of {size:,} characters; the limit is "
+            f"{settings.max_prompt_chars:,} (DRAFTMARK_MAX_PROMPT_CHARS): shorten the scheme's text or the essay"
+        )
+
+
+@dataclass(frozen=True)
+class MarkedEssay:
+    """A result and the exact text it was marked on: its evidence offsets index into ``essay``."""
+
+    result: MarkingResult
+    essay: str
 
 
 def _input_flags(essay: str, scheme: MarkScheme) -> list[Flag]:
@@ -98,9 +135,27 @@ async def mark_essay(
 ) -> MarkingResult:
     """Mark ``essay`` against ``scheme`` with ``llm``: validated, grounded, aggregated, flagged.
 
-    Raises ``EssayError`` for unmarkable input and ``ModelError`` subclasses (including
-    ``MarkingFailedError`` when re-asks run out) for model trouble. Never returns a guess.
+    Raises ``EssayError`` for unmarkable input, ``PromptTooLargeError`` when scheme and essay are
+    too long together, and ``ModelError`` subclasses (including ``MarkingFailedError`` when
+    re-asks run out) for model trouble. Never returns a guess.
     """
+    marked = await mark_essay_with_text(
+        essay, scheme, llm=llm, settings=settings, samples=samples, prompt=prompt, redact_terms=redact_terms
+    )
+    return marked.result
+
+
+async def mark_essay_with_text(
+    essay: str,
+    scheme: MarkScheme,
+    *,
+    llm: LLM,
+    settings: Settings,
+    samples: int | None = None,
+    prompt: PromptTemplate | None = None,
+    redact_terms: tuple[str, ...] = (),
+) -> MarkedEssay:
+    """``mark_essay``, also returning the normalised text it marked (CRLF becomes LF), for callers that store it."""
     started = time.perf_counter()
     text = check_essay(essay, settings)
     template = prompt or load_prompt()
@@ -109,6 +164,7 @@ async def mark_essay(
         raise EssayError(f"samples must be between 1 and 9, got {k}")
     redaction = redact(text, redact_terms) if settings.redact or redact_terms else None
     model_text = redaction.text if redaction else text
+    check_prompt_size(template, scheme, model_text, settings)
     evidence_mode = settings.evidence_mode
     if evidence_mode == "auto":
         evidence_mode = "sentences" if llm.endpoint_kind == "local" else "free"
@@ -150,7 +206,7 @@ async def mark_essay(
         flags.append(Flag(code=FlagCode.NEEDS_REVIEW, detail="raised by: " + ", ".join(review_reasons)))
     total = sum(m.mark for m in ao_marks)
     usage = sum((o.usage for o in outcomes), TokenUsage())
-    return MarkingResult(
+    result = MarkingResult(
         ao_marks=ao_marks,
         total=total,
         max_total=scheme.total_marks,
@@ -176,3 +232,4 @@ async def mark_essay(
             created_at=datetime.now(UTC),
         ),
     )
+    return MarkedEssay(result=result, essay=text)

@@ -28,6 +28,29 @@ def parse_scheme(data: Any, *, source: str = "scheme") -> MarkScheme:
         raise SchemeError(f"{source} is not a valid mark scheme:\n  - " + "\n  - ".join(problems)) from exc
 
 
+def parse_scheme_document(raw: bytes, *, source: str = "the uploaded scheme") -> MarkScheme:
+    """Parse and validate a YAML or JSON scheme document; ``SchemeError`` for anything wrong with it.
+
+    CPU-bound and slow on large input: async callers run it in a thread, after capping its size.
+    Deep nesting (RecursionError) and integers past Python's 4,300-digit limit (ValueError) are
+    the uploader's mistakes, not server errors.
+    """
+    try:
+        data = yaml.safe_load(raw.decode("utf-8"))
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise SchemeError(f"{source} is not valid UTF-8 YAML or JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise SchemeError(f"{source} is nested too deeply to be a mark scheme") from exc
+    except ValueError as exc:
+        raise SchemeError(
+            f"{source} holds a value that cannot be read (e.g. an integer with thousands of digits)"
+        ) from exc
+    try:
+        return parse_scheme(data, source=source)
+    except RecursionError as exc:
+        raise SchemeError(f"{source} is nested too deeply to be a mark scheme") from exc
+
+
 def read_scheme_data(path: Path) -> Any:
     """Parse a YAML or JSON scheme file without validating it."""
     if path.suffix.lower() not in _SUFFIXES:

@@ -57,6 +57,24 @@ class Settings(BaseSettings):
         default=False, description="Replace names, emails, phones and candidate numbers before text leaves the process."
     )
     max_essay_chars: int = Field(default=30_000, ge=100, le=500_000)
+    max_prompt_chars: int = Field(
+        default=150_000,
+        ge=10_000,
+        le=2_000_000,
+        description="The rendered prompt (instructions + scheme + essay) as a whole; longer requests are refused "
+        "with 413 before any model call.",
+    )
+    max_upload_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1024, description="Essay files sent to POST /v1/essays/extract."
+    )
+    max_scheme_bytes: int = Field(
+        default=256 * 1024, ge=1024, description="Scheme files sent to POST /v1/schemes/import."
+    )
+    auth_failures_per_minute: int = Field(
+        default=20,
+        ge=0,
+        description="Failed authentications per minute per client address before answering 429 (0: unlimited).",
+    )
 
     database_url: str | None = Field(
         default=None,
@@ -118,6 +136,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _safe(self) -> Settings:
+        if self.max_prompt_chars < self.max_essay_chars:
+            raise ValueError(
+                f"DRAFTMARK_MAX_PROMPT_CHARS ({self.max_prompt_chars:,}) must be at least DRAFTMARK_MAX_ESSAY_CHARS "
+                f"({self.max_essay_chars:,}): the essay is part of the prompt"
+            )
         if self.llm_base_url is not None and not self.llm_base_url.startswith(("http://", "https://")):
             raise ValueError(f"DRAFTMARK_LLM_BASE_URL must start with http:// or https://, got {self.llm_base_url!r}")
         if self.backend == "openai" and self.llm_base_url is None and self.llm_api_key is None:

@@ -28,6 +28,7 @@ class AppState:
     runner: BatchBackend
     key_cache: dict[str, tuple[str, float]] = field(default_factory=dict)
     buckets: dict[str, TokenBucket] = field(default_factory=dict)
+    auth_failures: dict[str, TokenBucket] = field(default_factory=dict)
 
 
 @dataclass
@@ -38,17 +39,30 @@ class TokenBucket:
     tokens: float = -1.0
     updated: float = 0.0
 
-    def take(self, now: float) -> float:
-        """0 if a request may proceed, else the seconds until one may."""
+    def _refill(self, now: float) -> None:
         if self.tokens < 0:
             self.tokens, self.updated = float(self.rate_per_minute), now
         per_second = self.rate_per_minute / 60
         self.tokens = min(float(self.rate_per_minute), self.tokens + (now - self.updated) * per_second)
         self.updated = now
+
+    def take(self, now: float) -> float:
+        """0 if a request may proceed, else the seconds until one may."""
+        self._refill(now)
         if self.tokens >= 1:
             self.tokens -= 1
             return 0.0
-        return (1 - self.tokens) / per_second
+        return self.wait(now)
+
+    def wait(self, now: float) -> float:
+        """Seconds until a token is available (0 if one is), without taking it."""
+        self._refill(now)
+        return 0.0 if self.tokens >= 1 else (1 - self.tokens) / (self.rate_per_minute / 60)
+
+    def full(self, now: float) -> bool:
+        """No token has been taken that has not grown back (the bucket can be forgotten)."""
+        self._refill(now)
+        return self.tokens >= self.rate_per_minute
 
 
 def get_state(request: Request) -> AppState:
@@ -82,11 +96,46 @@ async def get_principal(request: Request, state: State) -> str:
     now = time.monotonic()
     if cached and cached[1] > now:
         return _rate_limited(state, cached[0], now)
+    client = request.client.host if request.client else "unknown"
+    _refuse_if_guessing(state, client, now)
     principal = await asyncio.to_thread(state.store.principal_for, token.strip())
     if principal is None:
+        _record_failure(state, client, now)
         raise HTTPException(401, "the API key is not valid or has been revoked", headers={"WWW-Authenticate": "Bearer"})
     state.key_cache[digest] = (principal, now + _KEY_CACHE_TTL_S)
     return _rate_limited(state, principal, now)
+
+
+_MAX_TRACKED_CLIENTS = 10_000
+
+
+def _refuse_if_guessing(state: AppState, client: str, now: float) -> None:
+    """429 for an address that has used up its failed authentications: it gets no key lookups until they regrow.
+
+    A key already verified (and cached) still works from that address; only unknown keys are refused.
+    """
+    limit = state.settings.auth_failures_per_minute
+    bucket = state.auth_failures.get(client)
+    if not limit or bucket is None:
+        return
+    wait = bucket.wait(now)
+    if wait:
+        raise HTTPException(
+            429,
+            f"too many failed authentications from this address (at most {limit} a minute, "
+            "DRAFTMARK_AUTH_FAILURES_PER_MINUTE); check the API key and retry later",
+            headers={"Retry-After": str(max(1, math.ceil(wait)))},
+        )
+
+
+def _record_failure(state: AppState, client: str, now: float) -> None:
+    limit = state.settings.auth_failures_per_minute
+    if not limit:
+        return
+    if len(state.auth_failures) >= _MAX_TRACKED_CLIENTS:  # bound the memory many addresses can take
+        for address in [a for a, b in state.auth_failures.items() if b.full(now)]:
+            del state.auth_failures[address]
+    state.auth_failures.setdefault(client, TokenBucket(limit)).take(now)
 
 
 def _rate_limited(state: AppState, principal: str, now: float) -> str:

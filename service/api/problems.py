@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import logging
+import traceback
 import uuid
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import DraftmarkError, ModelError
+from service.errors import DraftmarkError, MarkingFailedError, ModelError
 
 log = logging.getLogger("draftmark.api")
 PROBLEM_TYPE = "https://github.com/draftmark/draftmark/blob/main/docs/errors.md#"
@@ -64,6 +66,27 @@ _TITLES = {
 }
 
 
+def _where(exc: BaseException) -> str:
+    """The innermost frames as file:line: enough to find a bug, with no values from the request in it."""
+    frames = traceback.extract_tb(exc.__traceback__)[-5:]
+    return " < ".join(f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno} {f.name}" for f in reversed(frames)) or "?"
+
+
+def log_unexpected(exc: BaseException, path: str, rid: str) -> None:
+    """Log a bug without its message: messages quote their input (SQL parameters, essay text, model output)."""
+    log.error("unhandled %s on %s (request %s) at %s", type(exc).__name__, path, rid, _where(exc))
+
+
+def _internal_error(request: Request) -> JSONResponse:
+    return problem(
+        request,
+        500,
+        "internal_error",
+        "Internal error",
+        "an unexpected error occurred; quote the request_id when reporting it",
+    )
+
+
 def install_handlers(app: FastAPI) -> None:
     """Map every error to problem+json; nothing escapes as a bare 500."""
 
@@ -71,9 +94,14 @@ def install_handlers(app: FastAPI) -> None:
     async def _draftmark(request: Request, exc: DraftmarkError) -> Response:
         headers: dict[str, str] = {}
         if isinstance(exc, ModelError):
-            if exc.retry_after is not None:
-                headers["Retry-After"] = str(max(1, round(exc.retry_after)))
-            log.warning("model error %s on %s: %s", exc.code, request.url.path, exc.message)
+            hint = exc.retry_hint
+            if hint is not None:
+                headers["Retry-After"] = str(max(1, round(hint)))
+            # The code only: a model error's message can quote the model's output (the essay's words).
+            attempts = f" after {exc.attempts} attempt(s)" if isinstance(exc, MarkingFailedError) else ""
+            log.warning(
+                "model error %s on %s%s (request %s)", exc.code, request.url.path, attempts, request_id(request)
+            )
         status = exc.status_code
         return problem(request, status, exc.code, _TITLES.get(status, "Error"), exc.message, headers=headers)
 
@@ -87,9 +115,13 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        code = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed", 429: "rate_limited"}.get(
-            exc.status_code, "http_error"
-        )
+        code = {
+            401: "unauthorized",
+            404: "not_found",
+            405: "method_not_allowed",
+            413: "body_too_large",
+            429: "rate_limited",
+        }.get(exc.status_code, "http_error")
         headers = dict(exc.headers or {})
         return problem(
             request, exc.status_code, code, _TITLES.get(exc.status_code, "Error"), str(exc.detail), headers=headers
@@ -97,21 +129,20 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
-        log.error("unhandled error on %s (request %s)", request.url.path, request_id(request), exc_info=exc)
-        return problem(
-            request,
-            500,
-            "internal_error",
-            "Internal error",
-            "an unexpected error occurred; quote the request_id when reporting it",
-        )
+        log_unexpected(exc, request.url.path, request_id(request))
+        return _internal_error(request)
 
 
 __all__ = ["install_handlers", "problem"]
 
 
 class RequestContextMiddleware:
-    """Pure ASGI: assigns a request id (or keeps a sane X-Request-ID) and enforces the body limit."""
+    """Pure ASGI: assigns a request id (or keeps a sane X-Request-ID) and enforces the body limit.
+
+    It also answers unhandled errors itself. Starlette's outer error middleware re-raises after
+    its handler has answered, and the server then logs the exception with its message: SQL
+    parameters, essay text, a 10,000-frame traceback. Nothing is re-raised from here.
+    """
 
     def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
         self.app = app
@@ -124,11 +155,15 @@ class RequestContextMiddleware:
         incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
         rid = incoming if 0 < len(incoming) <= 64 and incoming.replace("-", "").isalnum() else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = rid
+        if "\x00" in scope["path"] or b"\x00" in unquote_to_bytes(scope.get("query_string", b"")):
+            await self._send(scope, send, rid, _nul_in_url(Request(scope)))
+            return
         raw_length = dict(scope["headers"]).get(b"content-length")
         if raw_length is not None and raw_length.isdigit() and int(raw_length) > self.max_body:
             await self._too_large(scope, send, rid)
             return
         received = 0
+        started = False
 
         async def limited_receive() -> Message:
             nonlocal received
@@ -136,34 +171,54 @@ class RequestContextMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body:
-                    raise _BodyTooLarge
+                    # An HTTPException, so that FastAPI's body parsing passes it on as a 413
+                    # instead of wrapping it in a 400 "error parsing the body" (chunked uploads).
+                    raise _BodyTooLarge(self._limit_message())
             return message
 
         async def send_with_id(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
             await send(message)
 
         try:
             await self.app(scope, limited_receive, send_with_id)
         except _BodyTooLarge:
-            await self._too_large(scope, send, rid)
+            if not started:
+                await self._too_large(scope, send, rid)
+        except Exception as exc:  # the last line of defence: logged without its message, never re-raised
+            log_unexpected(exc, scope["path"], rid)
+            if not started:
+                await self._send(scope, send, rid, _internal_error(Request(scope)))
+
+    def _limit_message(self) -> str:
+        return f"request bodies are limited to {self.max_body:,} bytes (DRAFTMARK_MAX_BODY_BYTES)"
 
     async def _too_large(self, scope: Scope, send: Send, rid: str) -> None:
-        request = Request(scope)
-        response = problem(
-            request,
-            413,
-            "body_too_large",
-            "Content too large",
-            f"request bodies are limited to {self.max_body:,} bytes (DRAFTMARK_MAX_BODY_BYTES)",
-        )
+        response = problem(Request(scope), 413, "body_too_large", "Content too large", self._limit_message())
+        await self._send(scope, send, rid, response)
+
+    @staticmethod
+    async def _send(scope: Scope, send: Send, rid: str, response: Response) -> None:
         response.headers["x-request-id"] = rid
         await response(scope, _empty_receive, send)
 
 
-class _BodyTooLarge(Exception):
-    pass
+def _nul_in_url(request: Request) -> JSONResponse:
+    return problem(
+        request,
+        422,
+        "invalid_request",
+        "Invalid input",
+        "the URL contains a NUL character (%00); remove it from the path and query",
+    )
+
+
+class _BodyTooLarge(HTTPException):
+    def __init__(self, detail: str) -> None:
+        super().__init__(413, detail)
 
 
 async def _empty_receive() -> Message:

@@ -6,13 +6,13 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-import yaml
 from fastapi import APIRouter, Header, Query, Request
 from pydantic import BaseModel
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from evals.dataset import EvalItem
 from schemas.scheme import MarkScheme
+from schemas.text import unstorable_problem
 from service.api import exports
 from service.api.deps import LOCAL_PRINCIPAL, Principal, State
 from service.api.docx import docx_text
@@ -31,11 +31,13 @@ from service.api.models import (
 from service.api.problems import problem
 from service.api.review import ReviewCreate, ReviewPublic, build_review
 from service.api.store import BatchView, StoredMarking
+from service.api.uploads import read_capped
 from service.api.webhooks import check_webhook_url
 from service.batches.metrics import render_metrics
-from service.errors import CallerError, EssayError, NotFoundError, SchemeError
-from service.pipeline import check_essay, mark_essay
-from service.schemes import parse_scheme
+from service.errors import CallerError, EssayError, NotFoundError
+from service.pipeline import check_essay, check_prompt_size, mark_essay_with_text
+from service.prompting import load_prompt
+from service.schemes import parse_scheme_document
 
 router = APIRouter(prefix="/v1")
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
@@ -99,7 +101,7 @@ async def create_marking(
 
     async def run() -> BaseModel:
         scheme = await _resolve_scheme(state, body)
-        result = await mark_essay(
+        marked = await mark_essay_with_text(
             body.essay,
             scheme,
             llm=state.llm,
@@ -108,13 +110,9 @@ async def create_marking(
             redact_terms=tuple(body.options.redact),
         )
         marking_id = await asyncio.to_thread(
-            state.store.save_marking,
-            result,
-            check_essay(body.essay, state.settings),
-            owner=principal,
-            external_id=body.external_id,
+            state.store.save_marking, marked.result, marked.essay, owner=principal, external_id=body.external_id
         )
-        return MarkingPublic(id=marking_id, external_id=body.external_id, result=result)
+        return MarkingPublic(id=marking_id, external_id=body.external_id, result=marked.result, essay=marked.essay)
 
     return await idempotent(
         request,
@@ -180,12 +178,16 @@ _DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document
 
 
 @router.post("/essays/extract", tags=["markings"])
-async def extract_essay(request: Request, principal: Principal) -> dict[str, str]:
+async def extract_essay(request: Request, state: State, principal: Principal) -> dict[str, str]:
     """Plain text from an uploaded .txt (UTF-8) or .docx file sent as the raw request body."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip()
-    data = await request.body()
+    if content_type not in (_DOCX, "text/plain", ""):
+        raise UnsupportedMediaError(f"send text/plain or {_DOCX}, not {content_type!r}")
+    data = await read_capped(
+        request, state.settings.max_upload_bytes, what="an essay file", setting="DRAFTMARK_MAX_UPLOAD_BYTES"
+    )
     if content_type == _DOCX:
-        text = docx_text(data)
+        text = await asyncio.to_thread(docx_text, data)
     elif content_type in ("text/plain", ""):
         try:
             text = data.decode("utf-8-sig")
@@ -195,6 +197,9 @@ async def extract_essay(request: Request, principal: Principal) -> dict[str, str
         raise UnsupportedMediaError(f"send text/plain or {_DOCX}, not {content_type!r}")
     if not text.strip():
         raise EssayError("the file has no text")
+    problem = unstorable_problem(text)
+    if problem is not None:
+        raise EssayError(f"the file {problem}")
     return {"text": text}
 
 
@@ -269,6 +274,13 @@ async def create_batch(
 
     async def run() -> BaseModel:
         scheme = await _resolve_scheme(state, body)
+        template = load_prompt()
+        for external_id, essay in essays:
+            try:
+                check_prompt_size(template, scheme, essay, state.settings)
+            except CallerError as exc:
+                exc.message = f"item {external_id!r}: {exc.message}"
+                raise
         batch_id = await asyncio.to_thread(
             state.store.create_batch,
             scheme,
@@ -393,12 +405,11 @@ async def register_scheme(scheme: MarkScheme, state: State, principal: Principal
 @router.post("/schemes/import", tags=["schemes"], response_model=SchemeRegistered, status_code=201)
 async def import_scheme(request: Request, state: State, principal: Principal) -> JSONResponse:
     """Register a scheme sent as a YAML or JSON document (the teacher page's scheme upload)."""
-    raw = await request.body()
-    try:
-        data = yaml.safe_load(raw.decode("utf-8"))
-    except (UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise SchemeError(f"the scheme file is not valid UTF-8 YAML or JSON: {exc}") from exc
-    return await register_scheme(parse_scheme(data, source="the uploaded scheme"), state, principal)
+    raw = await read_capped(
+        request, state.settings.max_scheme_bytes, what="a scheme file", setting="DRAFTMARK_MAX_SCHEME_BYTES"
+    )
+    scheme = await asyncio.to_thread(parse_scheme_document, raw, source="the uploaded scheme")
+    return await register_scheme(scheme, state, principal)
 
 
 @router.get("/schemes/{scheme_id}", response_model=MarkScheme, tags=["schemes"])

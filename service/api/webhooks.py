@@ -10,8 +10,9 @@ import json
 import logging
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from tenacity import AsyncRetrying, RetryError, retry_if_exception_type, stop_after_attempt, wait_exponential
@@ -23,27 +24,80 @@ SIGNATURE_HEADER = "X-Draftmark-Signature"
 TIMESTAMP_HEADER = "X-Draftmark-Timestamp"
 
 
-def _private(address: str) -> bool:
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_NOT_PUBLIC = tuple(
+    ipaddress.ip_network(n)
+    for n in ("192.0.0.0/24", "100.64.0.0/10", "198.18.0.0/15", "0.0.0.0/8", "240.0.0.0/4", "2001:db8::/32")
+)
+"""Special-purpose blocks that some Python releases still call global (IETF protocol assignments: 192.0.0.0/24)."""
+
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+
+
+def address_allowed(address: str) -> bool:
+    """Only globally routable unicast addresses (``is_global``).
+
+    An IPv6 address that carries an IPv4 one (mapped, 6to4, Teredo, NAT64) must carry a global
+    one too: ``[2002:7f00:1::]`` is 127.0.0.1 and ``100.100.100.200`` is a cloud metadata service.
+    """
     ip = ipaddress.ip_address(address)
-    return ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast or ip.is_unspecified
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if embedded is None and ip in _NAT64:
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if embedded is not None and not address_allowed(str(embedded)):
+            return False
+    special = any(ip in net for net in _NOT_PUBLIC if net.version == ip.version)
+    return ip.is_global and not ip.is_multicast and not special
 
 
-async def check_webhook_url(url: str, *, allow_private: bool) -> None:
-    """Refuse URLs that are not http(s) or that point into private networks (unless allowed)."""
+async def resolve_host(host: str, port: int) -> list[str]:
+    """Every address ``host`` resolves to."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def _port(parts: Any) -> int:
+    return int(parts.port or (443 if parts.scheme == "https" else 80))
+
+
+async def check_webhook_url(url: str, *, allow_private: bool, resolver: Resolver = resolve_host) -> list[str]:
+    """The addresses ``url`` may be delivered to.
+
+    ``CallerError`` for a URL that is not http(s), or whose host resolves to any address that is
+    not globally routable (unless private networks are allowed).
+    """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise CallerError(f"webhook_url must be an absolute http(s) URL, got {url!r}")
-    if allow_private:
-        return
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(parts.hostname, parts.port or 443, type=socket.SOCK_STREAM)
+        addresses = await resolver(parts.hostname, _port(parts))
     except OSError as exc:
         raise CallerError(f"webhook_url host {parts.hostname!r} does not resolve") from exc
-    if any(_private(str(info[4][0])) for info in infos):
+    if not addresses:
+        raise CallerError(f"webhook_url host {parts.hostname!r} does not resolve")
+    if not allow_private and not all(address_allowed(a) for a in addresses):
         raise CallerError(
-            f"webhook_url host {parts.hostname!r} is on a private or loopback network; "
+            f"webhook_url host {parts.hostname!r} is on a private or loopback network, or another that is not public; "
             "the server refuses those unless DRAFTMARK_WEBHOOK_ALLOW_PRIVATE=1"
         )
+    return addresses
+
+
+def pinned_request(url: str, address: str) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """(URL naming ``address``, Host header, httpx extensions) for a request to ``url``.
+
+    The connection goes to the address that was checked, while Host, TLS SNI and the
+    certificate check still use the URL's host name.
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    literal = f"[{address}]" if ":" in address else address
+    netloc = f"{literal}:{parts.port}" if parts.port else literal
+    pinned = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
+    host_header = f"{host}:{parts.port}" if parts.port else host
+    extensions: dict[str, Any] = {"sni_hostname": host} if parts.scheme == "https" else {}
+    return pinned, {"host": host_header}, extensions
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -61,8 +115,22 @@ class _DeliveryFailed(Exception):
     pass
 
 
-async def deliver(url: str, payload: dict[str, Any], *, secret: str, attempts: int, base_delay_s: float = 0.5) -> bool:
-    """POST the signed payload, retrying non-2xx and transport errors with exponential backoff."""
+async def deliver(
+    url: str,
+    payload: dict[str, Any],
+    *,
+    secret: str,
+    attempts: int,
+    base_delay_s: float = 0.5,
+    allow_private: bool = True,
+    resolver: Resolver = resolve_host,
+) -> bool:
+    """POST the signed payload, retrying non-2xx and transport errors with exponential backoff.
+
+    Each attempt resolves the host once and connects to that address (no second lookup by httpx,
+    so DNS cannot rebind between check and connection). Pass the server's policy as
+    ``allow_private=False`` to re-check the address at delivery; the URL was checked when accepted.
+    """
     body = json.dumps(payload, separators=(",", ":")).encode()
     try:
         async with httpx.AsyncClient(timeout=10.0, follow_redirects=False) as client:
@@ -72,15 +140,22 @@ async def deliver(url: str, payload: dict[str, Any], *, secret: str, attempts: i
                 retry=retry_if_exception_type((_DeliveryFailed, httpx.TransportError)),
             ):
                 with attempt:
+                    try:
+                        addresses = await check_webhook_url(url, allow_private=allow_private, resolver=resolver)
+                    except CallerError as exc:
+                        raise _DeliveryFailed(exc.message) from exc
+                    pinned, host, extensions = pinned_request(url, addresses[0])
                     timestamp = str(int(time.time()))
                     response = await client.post(
-                        url,
+                        pinned,
                         content=body,
                         headers={
+                            **host,
                             "content-type": "application/json",
                             SIGNATURE_HEADER: sign(secret, timestamp, body),
                             TIMESTAMP_HEADER: timestamp,
                         },
+                        extensions=extensions,
                     )
                     if not 200 <= response.status_code < 300:
                         raise _DeliveryFailed(f"HTTP {response.status_code}")

@@ -8,7 +8,10 @@ connection errors ``transport_retries`` times, honouring ``Retry-After``. Semant
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import openai
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
@@ -52,12 +55,46 @@ def _to_langchain(messages: tuple[ChatMessage, ...]) -> list[BaseMessage]:
     return [_MESSAGE_TYPES[m.role](content=m.content) for m in messages]
 
 
-def _retry_after(exc: openai.APIStatusError) -> float | None:
-    value = exc.response.headers.get("retry-after")
+def _seconds(value: str | None) -> float | None:
     try:
         return float(value) if value is not None else None
     except ValueError:
         return None
+
+
+def _retry_after(exc: openai.APIStatusError) -> float | None:
+    return _seconds(exc.response.headers.get("retry-after"))
+
+
+_OVERLOADED = (429, 502, 503, 529)
+
+
+@dataclass
+class _LastResponse:
+    """The endpoint's last answer during one call: what to report if the call's deadline ends it."""
+
+    status: int | None = None
+    retry_after: float | None = None
+
+
+_last_response: ContextVar[_LastResponse | None] = ContextVar("draftmark_last_response", default=None)
+
+
+class _HttpAnswer(Protocol):
+    """What the hook reads from the SDK's HTTP response (httpx2, not httpx)."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+
+async def _remember_response(response: _HttpAnswer) -> None:
+    seen = _last_response.get()
+    if seen is not None:
+        seen.status = response.status_code
+        seen.retry_after = _seconds(response.headers.get("retry-after"))
 
 
 def map_openai_error(exc: openai.OpenAIError) -> ModelError:
@@ -76,12 +113,16 @@ def map_openai_error(exc: openai.OpenAIError) -> ModelError:
         return ContentFilteredError("the endpoint's content filter withheld the answer")
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
-        if status in (502, 503, 529):
+        if status in _OVERLOADED[1:]:
             return ModelUnavailableError(
                 f"the model endpoint is unavailable (HTTP {status})", retry_after=_retry_after(exc) or 30
             )
         if status == 504:
             return ModelTimeoutError("the model endpoint timed out (HTTP 504)", retry_after=_retry_after(exc) or 10)
+        if status >= 500:
+            return ModelResponseError(
+                f"the model endpoint failed (HTTP {status}); retry later", retry_after=_retry_after(exc)
+            )
         return ModelResponseError(f"the model endpoint returned HTTP {status}: {exc.message}")
     return ModelResponseError(f"the model endpoint failed: {exc}")
 
@@ -126,6 +167,9 @@ class OpenAICompatibleLLM:
             api_key=api_key or SecretStr("not-needed"),
             timeout=timeout_s,
             max_retries=transport_retries,
+            # The hook sees every HTTP answer, retried ones included: when the SDK is still sleeping
+            # on an upstream Retry-After at the deadline, the caller hears "unavailable, retry in N s".
+            http_async_client=openai.DefaultAsyncHttpxClient(event_hooks={"response": [_remember_response]}),
         )
 
     @classmethod
@@ -176,6 +220,8 @@ class OpenAICompatibleLLM:
 
     async def complete(self, request: CompletionRequest) -> Completion:
         """Ask the endpoint; SDK errors become ``ModelError``s."""
+        seen = _LastResponse()
+        token = _last_response.set(seen)
         runnable, messages = self._runnable(request), _to_langchain(request.messages)
         try:
             async with asyncio.timeout(self._deadline_s):
@@ -187,9 +233,17 @@ class OpenAICompatibleLLM:
                 f"the model endpoint answered with something that is not a chat completion ({type(exc).__name__})"
             ) from exc
         except TimeoutError as exc:
+            if seen.status in _OVERLOADED:
+                raise ModelUnavailableError(
+                    f"the model endpoint is unavailable (HTTP {seen.status}) and was still asking to wait "
+                    f"when this call's {self._deadline_s:.0f} s deadline ran out",
+                    retry_after=seen.retry_after or 30,
+                ) from exc
             raise ModelTimeoutError(
                 f"the model endpoint did not finish answering within {self._deadline_s:.0f} s", retry_after=10
             ) from exc
+        finally:
+            _last_response.reset(token)
         raw = output["raw"] if isinstance(output, dict) else output
         if not isinstance(raw, AIMessage):
             raise ModelResponseError(f"unexpected reply type from the endpoint: {type(raw).__name__}")
