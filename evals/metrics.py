@@ -108,3 +108,19 @@ def stability(marks_by_essay: dict[str, list[int]], flagged_by_essay: dict[str, 
         mean_std=mean(pstdev(g) for g in groups),
         needs_review_share=sum(flags) / len(flags) if flags else 0.0,
     )
+
+
+def partial_spearman(human: list[int], machine: list[int], length: list[float]) -> float | None:
+    """Spearman correlation of ``machine`` with ``human`` with ``length`` partialled out.
+
+    "Does it see anything beyond length?": near 0 means the machine's agreement is all length.
+    """
+    if len(human) < 4 or len(set(human)) < 2 or len(set(machine)) < 2 or len(set(length)) < 2:
+        return None
+    r_hm = float(spearmanr(human, machine)[0])
+    r_hl = float(spearmanr(human, length)[0])
+    r_ml = float(spearmanr(machine, length)[0])
+    denominator = math.sqrt(max(0.0, (1 - r_hl**2) * (1 - r_ml**2)))
+    if denominator < 1e-9:
+        return None
+    return _finite((r_hm - r_hl * r_ml) / denominator)

@@ -115,7 +115,9 @@ def bands_from_schema(ao_schema: JsonObject) -> list[tuple[int, int, int]]:
     return [(int(a), int(b), int(c)) for a, b, c in BANDS_PATTERN.findall(text)]
 
 
-def output_json_schema(scheme: MarkScheme, *, sentence_refs: list[str] | None = None) -> JsonObject:
+def output_json_schema(
+    scheme: MarkScheme, *, sentence_refs: list[str] | None = None, decided: dict[str, int] | None = None
+) -> JsonObject:
     """The JSON schema the model must fill for ``scheme``.
 
     Each objective is an ``anyOf`` over its levels, with the level as a constant and the mark
@@ -124,7 +126,10 @@ def output_json_schema(scheme: MarkScheme, *, sentence_refs: list[str] | None = 
     numbered sentences the prompt shows, so evidence is verbatim by construction and costs a few
     tokens; without, evidence is free text that grounding checks against the essay.
     Per-objective strengths and improvements are not asked for (``AODraft`` still accepts them).
+    With ``decided`` (objective id -> mark, set by calibration), those objectives offer only the
+    decided mark and its level: the model writes the evidence and rationale for that mark.
     """
+    fixed = decided or {}
     quote: JsonObject = {"type": "string", "enum": sentence_refs} if sentence_refs else _string(QUOTE_CHARS)
     objectives: JsonObject = {}
     for ao in scheme.objectives:
@@ -136,12 +141,13 @@ def output_json_schema(scheme: MarkScheme, *, sentence_refs: list[str] | None = 
                     "evidence": {"type": "array", "items": quote, "maxItems": MAX_EVIDENCE},
                     "rationale": _string(RATIONALE_CHARS),
                     "level": {"type": "integer", "enum": [lv.level]},
-                    "mark": {"type": "integer", "enum": list(lv.marks)},
+                    "mark": {"type": "integer", "enum": [fixed[ao.id]] if ao.id in fixed else list(lv.marks)},
                 },
                 "required": ["evidence", "rationale", "level", "mark"],
                 "additionalProperties": False,
             }
             for lv in ao.levels
+            if ao.id not in fixed or lv.level == ao.level_for_mark(fixed[ao.id]).level
         ]
         objectives[ao.id] = {"description": f"{ao.name}. Levels (level: marks): {bands}", "anyOf": variants}
     return {

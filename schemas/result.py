@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from schemas.calibration import CalibrationInfo
+
 EndpointKind = Literal["openai_compatible", "local", "fake"]
 
 
@@ -20,6 +22,7 @@ class FlagCode(StrEnum):
     TOO_SHORT = "too_short"
     OFF_TOPIC = "off_topic"
     INCONSISTENT_SAMPLES = "inconsistent_samples"
+    CALIBRATION_CHECK = "calibration_check"
 
 
 class Flag(BaseModel):
@@ -122,6 +125,11 @@ class Provenance(BaseModel):
     latency_ms: int
     draftmark_version: str
     created_at: datetime
+    calibration: CalibrationInfo = Field(
+        default_factory=lambda: CalibrationInfo(status="uncalibrated", summary="uncalibrated: no marked scripts"),
+        description="Whether a calibrator fitted on the owner's marked scripts set the marks, which one, and how "
+        "well it did against word count and the model alone in cross-validation.",
+    )
 
 
 class MarkingResult(BaseModel):

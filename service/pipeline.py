@@ -8,17 +8,19 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from schemas.calibration import Calibrator
 from schemas.draft import output_json_schema
 from schemas.grounding import EssayIndex
 from schemas.result import AOMark, Evidence, Flag, FlagCode, MarkingResult, Provenance, StudentFeedback, TokenUsage
 from schemas.scheme import MarkScheme
 from schemas.text import unstorable_problem
 from service.aggregate import aggregate
+from service.calibration.step import CalibrationStep
 from service.errors import EssayError, PromptTooLargeError
 from service.flags import injection_signals, word_count
 from service.llm.port import LLM
 from service.prompting import PromptTemplate, load_prompt
-from service.reask import ask_until_valid
+from service.reask import SampleOutcome, ask_until_valid
 from service.redact import Redaction, redact
 from service.settings import Settings
 from service.version import __version__
@@ -132,6 +134,7 @@ async def mark_essay(
     samples: int | None = None,
     prompt: PromptTemplate | None = None,
     redact_terms: tuple[str, ...] = (),
+    calibrator: Calibrator | None = None,
 ) -> MarkingResult:
     """Mark ``essay`` against ``scheme`` with ``llm``: validated, grounded, aggregated, flagged.
 
@@ -140,7 +143,14 @@ async def mark_essay(
     re-asks run out) for model trouble. Never returns a guess.
     """
     marked = await mark_essay_with_text(
-        essay, scheme, llm=llm, settings=settings, samples=samples, prompt=prompt, redact_terms=redact_terms
+        essay,
+        scheme,
+        llm=llm,
+        settings=settings,
+        samples=samples,
+        prompt=prompt,
+        redact_terms=redact_terms,
+        calibrator=calibrator,
     )
     return marked.result
 
@@ -154,6 +164,7 @@ async def mark_essay_with_text(
     samples: int | None = None,
     prompt: PromptTemplate | None = None,
     redact_terms: tuple[str, ...] = (),
+    calibrator: Calibrator | None = None,
 ) -> MarkedEssay:
     """``mark_essay``, also returning the normalised text it marked (CRLF becomes LF), for callers that store it."""
     started = time.perf_counter()
@@ -169,31 +180,46 @@ async def mark_essay_with_text(
     if evidence_mode == "auto":
         evidence_mode = "sentences" if llm.endpoint_kind == "local" else "free"
     index = EssayIndex(model_text, sentence_refs=evidence_mode == "sentences")
-    schema = output_json_schema(scheme, sentence_refs=index.sentences.citable_refs() if index.sentences else None)
-    outcomes = await asyncio.gather(
-        *(
-            ask_until_valid(
-                llm=llm,
-                prompt=template,
-                scheme=scheme,
-                essay=model_text,
-                essay_index=index,
-                temperature=settings.temperature,
-                max_output_tokens=settings.max_output_tokens,
-                seed=None if settings.seed is None else settings.seed + i,
-                max_reasks=settings.max_reasks,
-                json_schema=schema,
+    refs = index.sentences.citable_refs() if index.sentences else None
+
+    async def ask(count: int, decided: dict[str, int] | None) -> list[SampleOutcome]:
+        schema = output_json_schema(scheme, sentence_refs=refs, decided=decided)
+        return await asyncio.gather(
+            *(
+                ask_until_valid(
+                    llm=llm,
+                    prompt=template,
+                    scheme=scheme,
+                    essay=model_text,
+                    essay_index=index,
+                    temperature=settings.temperature,
+                    max_output_tokens=settings.max_output_tokens,
+                    seed=None if settings.seed is None else settings.seed + i,
+                    max_reasks=settings.max_reasks,
+                    json_schema=schema,
+                    decided=decided,
+                )
+                for i in range(count)
             )
-            for i in range(k)
         )
-    )
+
+    step = CalibrationStep(calibrator, scheme, text)
+    outcomes = await ask(k, await asyncio.to_thread(step.decided_before))
     ao_marks, feedback, notes, sample_flags = aggregate(
         scheme, [o.draft for o in outcomes], model_text, index, review_spread=settings.review_spread
     )
+    decided_after = await asyncio.to_thread(step.decided_after, {m.ao_id: m.mark for m in ao_marks})
+    if decided_after:
+        # The model argued for its own marks; it writes again for the calibrated ones.
+        rewritten = await ask(1, decided_after)
+        outcomes = [*outcomes, *rewritten]
+        ao_marks, feedback, notes, _ = aggregate(
+            scheme, [o.draft for o in rewritten], model_text, index, review_spread=settings.review_spread
+        )
     if redaction is not None:
         ao_marks, feedback, notes = _restore(ao_marks, feedback, notes, redaction, EssayIndex(text), text)
-    flags = _input_flags(text, scheme) + sample_flags
-    if llm.indicative_only:
+    flags = _input_flags(text, scheme) + sample_flags + step.flags()
+    if llm.indicative_only and not step.calibrates_all():
         flags.append(
             Flag(
                 code=FlagCode.INDICATIVE_MODEL,
@@ -230,6 +256,7 @@ async def mark_essay_with_text(
             latency_ms=round((time.perf_counter() - started) * 1000),
             draftmark_version=__version__,
             created_at=datetime.now(UTC),
+            calibration=step.info(),
         ),
     )
     return MarkedEssay(result=result, essay=text)

@@ -87,6 +87,24 @@ class PromptTemplate:
         )
         return ChatMessage(role="user", content=text)
 
+    def decided(self, scheme: MarkScheme, marks: dict[str, int]) -> ChatMessage:
+        """The marks calibration decided, for the model to explain (sent after the essay)."""
+        rows = []
+        for ao in scheme.objectives:
+            if ao.id in marks:
+                level = ao.level_for_mark(marks[ao.id])
+                rows.append(
+                    {
+                        "id": ao.id,
+                        "name": ao.name,
+                        "level": level.level,
+                        "mark": marks[ao.id],
+                        "max_marks": ao.max_marks,
+                        "descriptor": level.descriptor,
+                    }
+                )
+        return ChatMessage(role="user", content=self._render("decided", decided=rows))
+
     def reask(self, problems: list[str]) -> ChatMessage:
         """Feedback on an unacceptable answer."""
         return ChatMessage(role="user", content=self._render("reask", problems=problems))

@@ -50,6 +50,14 @@ def parse_draft(text: str, scheme: MarkScheme, essay: EssayIndex) -> MarkingDraf
         return format_validation_error(exc)
 
 
+def _changed_decided_marks(draft: MarkingDraft, decided: dict[str, int]) -> list[str]:
+    return [
+        f"{ao_id}: the mark is decided as {mark}; keep it and explain it"
+        for ao_id, mark in decided.items()
+        if ao_id in draft.objectives and draft.objectives[ao_id].mark != mark
+    ]
+
+
 async def ask_until_valid(
     *,
     llm: LLM,
@@ -62,12 +70,16 @@ async def ask_until_valid(
     seed: int | None,
     max_reasks: int,
     json_schema: JsonObject,
+    decided: dict[str, int] | None = None,
 ) -> SampleOutcome:
     """One sample: ask, validate, re-ask with the problems; ``MarkingFailedError`` when out of tries.
 
+    ``decided`` (objective id -> mark) are marks the model must keep and explain (calibration).
     ``ModelError``s from the adapter (timeouts, truncation...) are not re-asked: they propagate.
     """
     messages: list[ChatMessage] = list(prompt.messages(scheme, essay, essay_index.sentences))
+    if decided:
+        messages.append(prompt.decided(scheme, decided))
     usage = TokenUsage()
     attempts = 0
     last_text = ""
@@ -95,7 +107,10 @@ async def ask_until_valid(
                 last_text = completion.text
                 outcome = parse_draft(completion.text, scheme, essay_index)
                 if isinstance(outcome, MarkingDraft):
-                    return SampleOutcome(draft=outcome, attempts=attempts, usage=usage)
+                    changed = _changed_decided_marks(outcome, decided or {})
+                    if not changed:
+                        return SampleOutcome(draft=outcome, attempts=attempts, usage=usage)
+                    outcome = changed
                 problems = outcome
                 messages += [ChatMessage("assistant", completion.text), prompt.reask(problems)]
                 raise _InvalidOutput(problems)

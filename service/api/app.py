@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from service.api import exemplar_routes
 from service.api.db import make_engine, migrate
 from service.api.deps import AppState
 from service.api.problems import RequestContextMiddleware, install_handlers
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None, *, llm: LLM | None = None) -> F
     app.add_middleware(RequestContextMiddleware, max_body_bytes=config.max_body_bytes)
     install_handlers(app)
     app.include_router(router)
+    app.include_router(exemplar_routes.router)
     app.include_router(health)
     mount_web(app, auth_disabled=config.auth_disabled)
     return app

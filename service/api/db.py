@@ -137,6 +137,39 @@ class ReviewRow(Base):
     approved_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class ExemplarRow(Base):
+    """A marked script for one scheme version, owned like a marking: calibration learns from these."""
+
+    __tablename__ = "exemplars"
+    __table_args__ = (UniqueConstraint("owner", "scheme_id", "scheme_version", "essay_sha256"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(32), index=True)
+    scheme_id: Mapped[str] = mapped_column(String(64))
+    scheme_version: Mapped[str] = mapped_column(String(32))
+    essay: Mapped[str] = mapped_column(Text)
+    essay_sha256: Mapped[str] = mapped_column(String(64))
+    marks: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    marking_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    llm_marks: Mapped[str | None] = mapped_column(Text, nullable=True)
+    llm_model: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CalibratorRow(Base):
+    """A fitted calibrator (every fit is kept: results name the version that marked them)."""
+
+    __tablename__ = "calibrators"
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    version: Mapped[str] = mapped_column(String(32))
+    owner: Mapped[str] = mapped_column(String(32), index=True)
+    scheme_id: Mapped[str] = mapped_column(String(64))
+    scheme_version: Mapped[str] = mapped_column(String(32))
+    body: Mapped[str] = mapped_column(Text)
+    fitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class ServerSecretRow(Base):
     """Per-installation secrets generated at first use (e.g. the API-key HMAC pepper)."""
 
@@ -189,8 +222,12 @@ def _v5(conn: Connection) -> None:
     )
 
 
+def _v6(conn: Connection) -> None:
+    """Exemplars (a teacher's marked scripts) and the calibrators fitted on them."""
+    Base.metadata.create_all(conn, tables=[Base.metadata.tables[n] for n in ("exemplars", "calibrators")])
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5]
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6]
 """Append-only: migration N brings the schema from version N-1 to N."""
 
 

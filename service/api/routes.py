@@ -16,6 +16,8 @@ from schemas.text import unstorable_problem
 from service.api import exports
 from service.api.deps import LOCAL_PRINCIPAL, Principal, State
 from service.api.docx import docx_text
+from service.api.exemplar_routes import learn_from_review
+from service.api.exemplars import ExemplarStore
 from service.api.idempotency import idempotent
 from service.api.models import (
     BatchAccepted,
@@ -101,6 +103,9 @@ async def create_marking(
 
     async def run() -> BaseModel:
         scheme = await _resolve_scheme(state, body)
+        calibrator = await asyncio.to_thread(
+            ExemplarStore(state.store).current, principal, scheme.id, scheme.version
+        )
         marked = await mark_essay_with_text(
             body.essay,
             scheme,
@@ -108,6 +113,7 @@ async def create_marking(
             settings=state.settings,
             samples=body.options.samples,
             redact_terms=tuple(body.options.redact),
+            calibrator=calibrator,
         )
         marking_id = await asyncio.to_thread(
             state.store.save_marking, marked.result, marked.essay, owner=principal, external_id=body.external_id
@@ -143,6 +149,7 @@ async def approve_marking(marking_id: str, body: ReviewCreate, state: State, pri
         raise NotFoundError(f"scheme {provenance.scheme_id}@{provenance.scheme_version} is no longer registered")
     review = build_review(marking_id, body, marking.result, scheme, datetime.now(UTC))
     await asyncio.to_thread(state.store.save_review, review)
+    await learn_from_review(state, principal, marking, review, scheme)
     return review
 
 

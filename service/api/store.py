@@ -10,7 +10,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -135,6 +135,10 @@ class Store:
         """A write transaction (serialised in-process on SQLite)."""
         with self._write_lock or nullcontext(), self.session() as s, s.begin():
             yield s
+
+    def transaction(self) -> AbstractContextManager[Session]:
+        """A write transaction for the per-resource stores that share this one's engine and lock."""
+        return self._tx()
 
     def ping(self) -> None:
         """Raise if the database is unreachable."""

@@ -21,6 +21,7 @@ from typing import Literal
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from service.api.exemplars import ExemplarStore
 from service.api.store import ClaimedItem, Store
 from service.errors import (
     CallerError,
@@ -91,7 +92,14 @@ async def _mark_claimed(store: Store, llm: LLM, settings: Settings, item: Claime
         scheme = await asyncio.to_thread(store.get_scheme, item.scheme_id, item.scheme_version)
         if scheme is None:
             raise CallerError(f"scheme {item.scheme_id}@{item.scheme_version} is no longer registered")
-        result = await mark_essay(item.essay, scheme, llm=llm, settings=settings, samples=item.samples)
+        calibrator = (
+            await asyncio.to_thread(ExemplarStore(store).current, item.owner, scheme.id, scheme.version)
+            if item.owner is not None
+            else None
+        )
+        result = await mark_essay(
+            item.essay, scheme, llm=llm, settings=settings, samples=item.samples, calibrator=calibrator
+        )
     except CallerError as exc:
         ok = await asyncio.to_thread(store.fail_item, item, code=exc.code, message=exc.message, retryable=False)
         return ItemOutcome("failed", item.id, item.batch_id, code=exc.code) if ok else _not_ours(item)

@@ -127,12 +127,19 @@ class FakeMarker:
         for ao_id, ao_schema in schema_objectives.items():
             allowed = ao_schema["anyOf"][0]["properties"]["evidence"]["items"].get("enum")
             quotes = list(allowed[:2]) if allowed else _quotes(essay)
-            bands = bands_from_schema(ao_schema)
-            low, high = bands[0][1], bands[-1][2]
-            mark = min(max(self.policy(ao_id, low, high, essay), low), high)
-            level = next(lv for lv, lo, hi in bands if lo <= mark <= hi)
+            # Levels and marks come from the schema's enums (a decided mark leaves only one).
+            offered = [
+                (variant["properties"]["level"]["enum"][0], mark)
+                for variant in ao_schema["anyOf"]
+                for mark in variant["properties"]["mark"]["enum"]
+            ]
+            marks = sorted(m for _, m in offered)
+            low, high = marks[0], marks[-1]
+            wanted = min(max(self.policy(ao_id, low, high, essay), low), high)
+            level, mark = min(offered, key=lambda lm: abs(lm[1] - wanted))
+            lowest = bands_from_schema(ao_schema)[0][1]
             objectives[ao_id] = {
-                "evidence": quotes if mark > low else [],
+                "evidence": quotes if mark > lowest else [],
                 "rationale": f"Fake rationale: level {level}, mark {mark}.",
                 "strengths": ["Fake strength."],
                 "improvements": ["Fake improvement."],

@@ -9,6 +9,7 @@ const FLAG_TEXT = {
   too_short: "Too short",
   off_topic: "Off topic",
   inconsistent_samples: "Samples disagree",
+  calibration_check: "Check the calibrated mark",
 };
 const $ = (sel, root = document) => root.querySelector(sel);
 const view = () => $("#view");

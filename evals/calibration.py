@@ -1,0 +1,186 @@
+"""Calibration eval: fit on a disjoint training split, test on other essays, beside the baselines a sceptic runs.
+
+For each test essay the report compares, with the first human's marks: the second human (the
+ceiling), word count alone (a regression on log word count fitted on the training split), the
+model alone (its uncalibrated marks, when a marking run is given) and the calibrated system
+(``fit_calibrator`` on the training split, applied to the test essay with the production
+``calibrate``). No test essay is ever in the training split.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from evals.dataset import Dataset, EvalItem, stratified_sample
+from evals.metrics import agreement, partial_spearman
+from schemas.scheme import MarkScheme
+from service.calibration.apply import predict
+from service.calibration.fit import FEATURE_GROUPS, Script, fit_calibrator, word_count_marks
+from service.calibration.text import words
+
+Sampling = Literal["random", "stratified"]
+TOTAL = "total"
+
+
+@dataclass(frozen=True)
+class Split:
+    """Disjoint training and test items."""
+
+    train: list[EvalItem]
+    test: list[EvalItem]
+    sampling: Sampling
+
+
+def split(items: Sequence[EvalItem], *, train: int, test: int, seed: int, sampling: Sampling) -> Split:
+    """``test`` items (random, or stratified over the score range) and ``train`` random others."""
+    pool = list(items)
+    if train + test > len(pool):
+        raise ValueError(f"asked for {train} training and {test} test items; the dataset has {len(pool)}")
+    rng = random.Random(seed)
+    rng.shuffle(pool)
+    test_items = pool[:test] if sampling == "random" else stratified_sample(pool, test, seed)
+    chosen = {i.id for i in test_items}
+    rest = [i for i in pool if i.id not in chosen]
+    return Split(train=rest[:train], test=sorted(test_items, key=lambda i: i.id), sampling=sampling)
+
+
+def _scripts(items: Sequence[EvalItem], llm: dict[str, dict[str, int]] | None) -> list[Script]:
+    return [Script(essay=i.essay, marks=i.human, llm_marks=llm.get(i.id) if llm else None) for i in items]
+
+
+def _figures(human: list[int], other: list[int], labels: list[int], length: list[float]) -> dict[str, Any]:
+    a = agreement(human, other, labels)
+    return {
+        "n": a.n,
+        "qwk": a.qwk,
+        "exact": a.exact,
+        "adjacent": a.adjacent,
+        "smd": a.smd,
+        "spearman": a.spearman,
+        "spearman_beyond_length": partial_spearman(human, other, length),
+        "mean": a.mean_b,
+    }
+
+
+def _scales(scheme: MarkScheme) -> dict[str, list[int]]:
+    scales = {ao.id: list(range(ao.min_marks, ao.max_marks + 1)) for ao in scheme.objectives}
+    if len(scheme.objectives) > 1:
+        low = sum(ao.min_marks for ao in scheme.objectives)
+        scales[TOTAL] = list(range(low, scheme.total_marks + 1))
+    return scales
+
+
+def _with_total(marks: dict[str, int], scheme: MarkScheme) -> dict[str, int]:
+    return marks | ({TOTAL: sum(marks.values())} if len(scheme.objectives) > 1 else {})
+
+
+def _predictions(
+    parts: Split, scheme: MarkScheme, llm: dict[str, dict[str, int]] | None, *, seed: int, exclude: frozenset[str]
+) -> tuple[list[dict[str, int]], Any]:
+    calibrator = fit_calibrator(
+        _scripts(parts.train, llm),
+        scheme,
+        llm_model="run" if llm else None,
+        seed=seed,
+        ablations=False,
+        exclude=exclude,
+    )
+    marks = [predict(calibrator, scheme, i.essay, llm[i.id] if llm else None) for i in parts.test]
+    return marks, calibrator
+
+
+def evaluate(
+    dataset: Dataset,
+    *,
+    train: int,
+    test: int,
+    seed: int = 0,
+    sampling: Sampling = "random",
+    llm: dict[str, dict[str, int]] | None = None,
+    ablations: bool = True,
+) -> dict[str, Any]:
+    """Every figure for one training size: per objective (and total) human–human, word count, model, calibrated.
+
+    "calibrated" is the calibrator's prediction for every objective (what calibration achieves);
+    "system" is what draftmark would return: calibrated where selection chose it, else the model's
+    marks (or, with no model run, the calibrator's prediction regardless).
+    """
+    parts = split(dataset.items, train=train, test=test, seed=seed, sampling=sampling)
+    scheme = dataset.scheme_for(parts.test[0])
+    usable = llm if llm and all(i.id in llm for i in [*parts.train, *parts.test]) else None
+    predicted, calibrator = _predictions(parts, scheme, usable, seed=seed, exclude=frozenset())
+    selection = fit_calibrator(_scripts(parts.train, usable), scheme, llm_model="run" if usable else None, seed=seed)
+    word_count = {
+        ao.id: word_count_marks(
+            [i.essay for i in parts.train],
+            [i.human[ao.id] for i in parts.train],
+            [i.essay for i in parts.test],
+            list(range(ao.min_marks, ao.max_marks + 1)),
+        )
+        for ao in scheme.objectives
+    }
+    used = {fit.ao_id: fit.used for fit in selection.objectives}
+    systems: dict[str, list[dict[str, int]]] = {"calibrated": [], "system": [], "word_count": []}
+    if any(i.human2 for i in parts.test):
+        systems["human2"] = []
+    if usable:
+        systems["model"] = []
+    for index, item in enumerate(parts.test):
+        own = usable[item.id] if usable else None
+        calibrated = predicted[index]
+        chosen = {k: v if used[k] or own is None else own[k] for k, v in calibrated.items()}
+        systems["calibrated"].append(_with_total(calibrated, scheme))
+        systems["system"].append(_with_total(chosen, scheme))
+        systems["word_count"].append(_with_total({k: v[index] for k, v in word_count.items()}, scheme))
+        if "human2" in systems:
+            systems["human2"].append(_with_total(item.human2 or item.human, scheme))
+        if own is not None:
+            systems["model"].append(_with_total(own, scheme))
+    humans = [_with_total(i.human, scheme) for i in parts.test]
+    length = [math.log1p(len(words(i.essay))) for i in parts.test]
+    figures: dict[str, Any] = {}
+    for key, labels in _scales(scheme).items():
+        h = [m[key] for m in humans]
+        figures[key] = {name: _figures(h, [m[key] for m in marks], labels, length) for name, marks in systems.items()}
+    result: dict[str, Any] = {
+        "dataset": dataset.name,
+        "scheme": scheme.ref,
+        "train": len(parts.train),
+        "test": len(parts.test),
+        "sampling": sampling,
+        "seed": seed,
+        "calibrator": calibrator.version,
+        "signals": "text + model marks" if usable else "text only (no model run given)",
+        "figures": figures,
+        "selection": {
+            fit.ao_id: {"used": fit.used, "reason": fit.reason, "cv": fit.cv.model_dump()}
+            for fit in selection.objectives
+        },
+    }
+    if ablations:
+        result["ablation"] = _ablation(parts, scheme, usable, seed)
+    return result
+
+
+def _ablation(
+    parts: Split, scheme: MarkScheme, llm: dict[str, dict[str, int]] | None, seed: int
+) -> dict[str, dict[str, float | None]]:
+    """Test QWK of the calibrated predictions without each signal group, per objective."""
+    out: dict[str, dict[str, float | None]] = {}
+    for group in FEATURE_GROUPS:
+        if group == "model" and not llm:
+            continue
+        predicted, _ = _predictions(parts, scheme, llm, seed=seed, exclude=frozenset({group}))
+        out[group] = {
+            ao.id: agreement(
+                [i.human[ao.id] for i in parts.test],
+                [p[ao.id] for p in predicted],
+                list(range(ao.min_marks, ao.max_marks + 1)),
+            ).qwk
+            for ao in scheme.objectives
+        }
+    return out

@@ -1,0 +1,185 @@
+"""/v1/schemes/{id}/exemplars and /calibration: a teacher's marked scripts, and what calibration learnt from them."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, Field
+
+from schemas.calibration import Calibrator, CrossValidated
+from schemas.scheme import MarkScheme
+from service.api.deps import Principal, State
+from service.api.exemplars import ExemplarStore
+from service.api.review import ReviewPublic
+from service.api.store import StoredMarking
+from service.api.uploads import read_capped
+from service.calibration.apply import summary
+from service.calibration.fit import MIN_SCRIPTS
+from service.calibration.importing import MarkedScript, parse_marked_scripts
+from service.calibration.signals import model_marks
+from service.errors import NotFoundError
+
+router = APIRouter(prefix="/v1/schemes/{scheme_id}", tags=["calibration"])
+Version = Annotated[str | None, Query(max_length=32, description="Scheme version (default: the newest).")]
+
+
+class ObjectiveCalibration(BaseModel):
+    """One objective's cross-validated figures and whether calibration is used for it."""
+
+    ao_id: str
+    used: bool
+    summary: str
+    cv: CrossValidated
+
+
+class CalibrationPublic(BaseModel):
+    """The current calibration for a scheme version (or why there is none)."""
+
+    scheme_id: str
+    scheme_version: str
+    exemplars: int
+    min_exemplars: int = MIN_SCRIPTS
+    status: str = Field(description="calibrated | not_used | too_few_exemplars")
+    version: str | None = None
+    fitted_at: datetime | None = None
+    signals_from_model: str | None = None
+    objectives: list[ObjectiveCalibration] = Field(default_factory=list)
+    message: str
+
+
+class ExemplarPublic(BaseModel):
+    """An exemplar as listed."""
+
+    id: str
+    external_id: str | None
+    source: str
+    marks: dict[str, int]
+    marking_id: str | None
+    words: int
+    preview: str
+    created_at: datetime
+
+
+class ExemplarsImported(BaseModel):
+    """The outcome of an import."""
+
+    added: int
+    updated: int
+    calibration: CalibrationPublic
+
+
+async def _scheme(state: State, scheme_id: str, version: str | None) -> MarkScheme:
+    found = await asyncio.to_thread(state.store.get_scheme, scheme_id, version)
+    if found is None:
+        which = scheme_id + (f"@{version}" if version else "")
+        raise NotFoundError(f"no registered mark scheme {which}; list them with GET /v1/schemes")
+    return found
+
+
+def describe(scheme: MarkScheme, count: int, calibrator: Calibrator | None) -> CalibrationPublic:
+    """The calibration state as the API, CLI and teacher page show it."""
+    if calibrator is None:
+        return CalibrationPublic(
+            scheme_id=scheme.id,
+            scheme_version=scheme.version,
+            exemplars=count,
+            status="too_few_exemplars",
+            message=f"uncalibrated: {count} marked script(s); calibration starts at {MIN_SCRIPTS} "
+            "(approve scripts or import marked ones)",
+        )
+    objectives = [
+        ObjectiveCalibration(
+            ao_id=fit.ao_id, used=fit.used, summary=summary(fit, calibrator.n_scripts, fit.used), cv=fit.cv
+        )
+        for fit in calibrator.objectives
+    ]
+    return CalibrationPublic(
+        scheme_id=scheme.id,
+        scheme_version=scheme.version,
+        exemplars=count,
+        status="calibrated" if calibrator.used else "not_used",
+        version=calibrator.version,
+        fitted_at=calibrator.fitted_at,
+        signals_from_model=calibrator.llm_model,
+        objectives=objectives,
+        message="; ".join(f"{o.ao_id}: {o.summary}" for o in objectives),
+    )
+
+
+@router.get("/calibration", response_model=CalibrationPublic)
+async def get_calibration(
+    scheme_id: str, state: State, principal: Principal, version: Version = None
+) -> CalibrationPublic:
+    """Your calibration for the scheme version: cross-validated agreement beside word count and the model alone."""
+    scheme = await _scheme(state, scheme_id, version)
+    exemplars = ExemplarStore(state.store)
+    count = await asyncio.to_thread(exemplars.count, principal, scheme.id, scheme.version)
+    calibrator = await asyncio.to_thread(exemplars.current, principal, scheme.id, scheme.version)
+    return describe(scheme, count, calibrator)
+
+
+@router.get("/exemplars", response_model=list[ExemplarPublic])
+async def list_exemplars(
+    scheme_id: str, state: State, principal: Principal, version: Version = None
+) -> list[ExemplarPublic]:
+    """Your marked scripts for the scheme version (approved in draftmark or imported)."""
+    scheme = await _scheme(state, scheme_id, version)
+    rows = await asyncio.to_thread(ExemplarStore(state.store).listing, principal, scheme.id, scheme.version)
+    return [ExemplarPublic(**vars(r)) for r in rows]
+
+
+@router.post("/exemplars", response_model=ExemplarsImported, status_code=201)
+async def import_exemplars(
+    scheme_id: str, request: Request, state: State, principal: Principal, version: Version = None
+) -> ExemplarsImported:
+    """Import marked scripts as CSV (``essay`` + one column per objective, optional ``id``) or JSONL (eval format).
+
+    The calibration is refitted at once; the answer carries its new figures.
+    """
+    scheme = await _scheme(state, scheme_id, version)
+    data = await read_capped(
+        request, state.settings.max_upload_bytes, what="an exemplar file", setting="DRAFTMARK_MAX_UPLOAD_BYTES"
+    )
+    scripts = await asyncio.to_thread(parse_marked_scripts, data, request.headers.get("content-type", ""), scheme)
+    exemplars = ExemplarStore(state.store)
+    added, updated = await asyncio.to_thread(exemplars.add, principal, scheme, scripts, source="import")
+    calibrator = await asyncio.to_thread(exemplars.refit, principal, scheme)
+    count = await asyncio.to_thread(exemplars.count, principal, scheme.id, scheme.version)
+    return ExemplarsImported(added=added, updated=updated, calibration=describe(scheme, count, calibrator))
+
+
+@router.delete("/exemplars/{exemplar_id}", status_code=204)
+async def delete_exemplar(
+    scheme_id: str, exemplar_id: str, state: State, principal: Principal, version: Version = None
+) -> Response:
+    """Remove one marked script (its text leaves the database, calibration included: it is refitted)."""
+    scheme = await _scheme(state, scheme_id, version)
+    exemplars = ExemplarStore(state.store)
+    await asyncio.to_thread(exemplars.delete, principal, scheme.id, scheme.version, exemplar_id)
+    await asyncio.to_thread(exemplars.refit, principal, scheme)
+    return Response(status_code=204)
+
+
+async def learn_from_review(
+    state: State, owner: str, marking: StoredMarking, review: ReviewPublic, scheme: MarkScheme
+) -> None:
+    """An approved script becomes an exemplar (the teacher's marks; the model's own marks as its signal)."""
+    exemplars = ExemplarStore(state.store)
+    script = MarkedScript(
+        essay=marking.essay, marks={m.ao_id: m.mark for m in review.marks}, external_id=marking.external_id
+    )
+    own = model_marks(marking.result)
+    await asyncio.to_thread(
+        exemplars.add,
+        owner,
+        scheme,
+        [script],
+        source="approved",
+        marking_id=marking.id,
+        llm_marks=own,
+        llm_model=marking.result.provenance.model if own is not None else None,
+    )
+    await asyncio.to_thread(exemplars.refit, owner, scheme)

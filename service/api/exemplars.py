@@ -1,0 +1,219 @@
+"""Exemplars (a teacher's marked scripts per scheme version) and the calibrators fitted on them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select
+
+from schemas.calibration import Calibrator
+from schemas.scheme import MarkScheme
+from service.api.db import CalibratorRow, ExemplarRow, utcnow
+from service.api.store import Store, new_id
+from service.calibration.fit import MIN_SCRIPTS, Script, fit_calibrator
+from service.calibration.importing import MarkedScript
+from service.errors import NotFoundError
+
+MAX_EXEMPLARS_FITTED = 500
+"""The newest this many exemplars are used for a fit (fitting stays a matter of seconds)."""
+
+
+@dataclass(frozen=True)
+class ExemplarView:
+    """An exemplar as listed (no essay text beyond a preview)."""
+
+    id: str
+    external_id: str | None
+    source: str
+    marks: dict[str, int]
+    marking_id: str | None
+    words: int
+    preview: str
+    created_at: datetime
+
+
+def essay_digest(essay: str) -> str:
+    """Identity of an essay's text (one exemplar per owner, scheme version and text)."""
+    return hashlib.sha256(essay.encode("utf-8")).hexdigest()
+
+
+class ExemplarStore:
+    """Exemplar and calibrator persistence, sharing the main store's engine and write lock."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def add(
+        self,
+        owner: str,
+        scheme: MarkScheme,
+        scripts: list[MarkedScript],
+        *,
+        source: str,
+        marking_id: str | None = None,
+        llm_marks: dict[str, int] | None = None,
+        llm_model: str | None = None,
+    ) -> tuple[int, int]:
+        """Insert or update (same text → new marks); returns (added, updated)."""
+        added = updated = 0
+        with self._store.transaction() as s:
+            for script in scripts:
+                digest = essay_digest(script.essay)
+                row = s.scalars(
+                    select(ExemplarRow).where(
+                        ExemplarRow.owner == owner,
+                        ExemplarRow.scheme_id == scheme.id,
+                        ExemplarRow.scheme_version == scheme.version,
+                        ExemplarRow.essay_sha256 == digest,
+                    )
+                ).first()
+                if row is None:
+                    s.add(
+                        ExemplarRow(
+                            id=new_id("ex"),
+                            owner=owner,
+                            scheme_id=scheme.id,
+                            scheme_version=scheme.version,
+                            essay=script.essay,
+                            essay_sha256=digest,
+                            marks=json.dumps(script.marks),
+                            source=source,
+                            external_id=script.external_id,
+                            marking_id=marking_id,
+                            llm_marks=json.dumps(llm_marks) if llm_marks is not None else None,
+                            llm_model=llm_model,
+                        )
+                    )
+                    added += 1
+                else:
+                    row.marks = json.dumps(script.marks)
+                    row.source = source
+                    row.external_id = script.external_id or row.external_id
+                    if marking_id is not None:
+                        row.marking_id = marking_id
+                        row.llm_marks = json.dumps(llm_marks) if llm_marks is not None else row.llm_marks
+                        row.llm_model = llm_model or row.llm_model
+                    row.created_at = utcnow()
+                    updated += 1
+        return added, updated
+
+    def _query(self, owner: str, scheme_id: str, version: str) -> Any:
+        return select(ExemplarRow).where(
+            ExemplarRow.owner == owner, ExemplarRow.scheme_id == scheme_id, ExemplarRow.scheme_version == version
+        )
+
+    def listing(self, owner: str, scheme_id: str, version: str) -> list[ExemplarView]:
+        """The owner's exemplars for one scheme version, oldest first."""
+        with self._store.session() as s:
+            rows = s.scalars(self._query(owner, scheme_id, version).order_by(ExemplarRow.created_at, ExemplarRow.id))
+            return [
+                ExemplarView(
+                    id=r.id,
+                    external_id=r.external_id,
+                    source=r.source,
+                    marks=json.loads(r.marks),
+                    marking_id=r.marking_id,
+                    words=len(r.essay.split()),
+                    preview=r.essay[:120],
+                    created_at=r.created_at,
+                )
+                for r in rows
+            ]
+
+    def count(self, owner: str, scheme_id: str, version: str) -> int:
+        """How many exemplars the owner has for the scheme version."""
+        with self._store.session() as s:
+            query = (
+                select(func.count())
+                .select_from(ExemplarRow)
+                .where(
+                    ExemplarRow.owner == owner,
+                    ExemplarRow.scheme_id == scheme_id,
+                    ExemplarRow.scheme_version == version,
+                )
+            )
+            return int(s.scalar(query) or 0)
+
+    def delete(self, owner: str, scheme_id: str, version: str, exemplar_id: str) -> None:
+        """Remove one exemplar (a student's work can be withdrawn); 404 when it is not the owner's."""
+        with self._store.transaction() as s:
+            done = s.execute(
+                delete(ExemplarRow).where(
+                    ExemplarRow.id == exemplar_id,
+                    ExemplarRow.owner == owner,
+                    ExemplarRow.scheme_id == scheme_id,
+                    ExemplarRow.scheme_version == version,
+                )
+            )
+            if not done.rowcount:  # type: ignore[attr-defined]
+                raise NotFoundError(f"no exemplar {exemplar_id!r} for {scheme_id}@{version}")
+
+    def scripts(self, owner: str, scheme_id: str, version: str) -> tuple[list[Script], str | None]:
+        """The newest exemplars as calibration scripts, and the model behind their signals (if all share one)."""
+        with self._store.session() as s:
+            rows = list(
+                s.scalars(
+                    self._query(owner, scheme_id, version)
+                    .order_by(ExemplarRow.created_at.desc(), ExemplarRow.id.desc())
+                    .limit(MAX_EXEMPLARS_FITTED)
+                )
+            )
+        models = {r.llm_model for r in rows}
+        model = next(iter(models)) if len(models) == 1 else None
+        scripts = [
+            Script(
+                essay=r.essay,
+                marks=json.loads(r.marks),
+                llm_marks=json.loads(r.llm_marks) if r.llm_marks and model is not None else None,
+            )
+            for r in reversed(rows)
+        ]
+        return scripts, model
+
+    def refit(self, owner: str, scheme: MarkScheme) -> Calibrator | None:
+        """Fit on the current exemplars and keep that fit alone (None below ``MIN_SCRIPTS`` scripts).
+
+        Superseded fits are deleted, not kept: a fit holds its exemplars' text, and a withdrawn
+        script must leave the database. Each result keeps its calibrator's version and figures.
+        """
+        scripts, model = self.scripts(owner, scheme.id, scheme.version)
+        calibrator = fit_calibrator(scripts, scheme, llm_model=model) if len(scripts) >= MIN_SCRIPTS else None
+        with self._store.transaction() as s:
+            s.execute(
+                delete(CalibratorRow).where(
+                    CalibratorRow.owner == owner,
+                    CalibratorRow.scheme_id == scheme.id,
+                    CalibratorRow.scheme_version == scheme.version,
+                )
+            )
+            if calibrator is not None:
+                s.add(
+                    CalibratorRow(
+                        version=calibrator.version,
+                        owner=owner,
+                        scheme_id=scheme.id,
+                        scheme_version=scheme.version,
+                        body=calibrator.model_dump_json(),
+                        fitted_at=calibrator.fitted_at,
+                    )
+                )
+        return calibrator
+
+    def current(self, owner: str, scheme_id: str, version: str) -> Calibrator | None:
+        """The owner's latest fit for the scheme version."""
+        with self._store.session() as s:
+            row = s.scalars(
+                select(CalibratorRow)
+                .where(
+                    CalibratorRow.owner == owner,
+                    CalibratorRow.scheme_id == scheme_id,
+                    CalibratorRow.scheme_version == version,
+                )
+                .order_by(CalibratorRow.fitted_at.desc())
+                .limit(1)
+            ).first()
+            return Calibrator.model_validate_json(row.body) if row else None

@@ -1,0 +1,1 @@
+"""Calibration on a teacher's own marked scripts: signals, fitting with honest selection, application."""

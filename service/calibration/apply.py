@@ -1,0 +1,138 @@
+"""Score one essay with a fitted calibrator: calibrated marks, the sentence shown beside them, review reasons."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from schemas.calibration import CalibrationInfo, Calibrator, ObjectiveFit
+from schemas.scheme import MarkScheme
+from service.calibration.similarity import nearest_similarity, similarity_scores
+from service.calibration.text import CountedText, counted_text, text_signals, words
+
+# An essay is "unlike every exemplar" when its nearest exemplar is less similar than this, or when
+# a signal lies this many training standard deviations outside the exemplars' mean.
+MIN_SIMILARITY = 0.05
+MAX_Z = 4.0
+
+
+@dataclass(frozen=True)
+class Calibrated:
+    """The calibrator's marks for one essay and what to record about them."""
+
+    marks: dict[str, int]
+    info: CalibrationInfo
+    review_reasons: list[str]
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def summary(fit: ObjectiveFit, n_scripts: int, used: bool) -> str:
+    """E.g. "calibrated on 32 of your marked scripts; cross-validated agreement 0.74 — word count alone 0.61…"."""
+    cv = fit.cv
+    figures = f"cross-validated agreement (QWK) {_fmt(cv.calibrated_qwk)}; word count alone {_fmt(cv.word_count_qwk)}"
+    if cv.llm_qwk is not None:
+        figures += f", the model alone {_fmt(cv.llm_qwk)}"
+    if used:
+        return f"calibrated on {n_scripts} of your marked scripts; {figures}"
+    return f"not calibrated: {fit.reason} ({figures})"
+
+
+def _signals(
+    fit: ObjectiveFit, base: dict[str, float], similarity: dict[str, float], llm: dict[str, float]
+) -> list[float]:
+    values = []
+    for name in fit.features:
+        if name == "exemplar_similarity":
+            values.append(similarity[fit.ao_id])
+        elif name == "llm_mark":
+            values.append(llm[fit.ao_id])
+        else:
+            values.append(base[name])
+    return values
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    counted: CountedText
+    base: dict[str, float]
+    similarity: dict[str, float]
+    llm: dict[str, float]
+
+
+def _inputs(calibrator: Calibrator, scheme: MarkScheme, essay: str, llm_marks: dict[str, int] | None) -> _Inputs:
+    counted = counted_text(essay, scheme.question, set(calibrator.topic_vocabulary))
+    base = text_signals(counted.text, scheme.question)
+    base["raw_log_words"] = math.log1p(len(words(essay)))
+    similarity = {
+        ao_id: similarity_scores([counted.text], calibrator.exemplar_texts, marks, same=[-1])[0]
+        for ao_id, marks in calibrator.exemplar_marks.items()
+    }
+    return _Inputs(counted, base, similarity, {k: float(v) for k, v in (llm_marks or {}).items()})
+
+
+def _z(fit: ObjectiveFit, inputs: _Inputs) -> NDArray[np.float64]:
+    x = np.array(_signals(fit, inputs.base, inputs.similarity, inputs.llm))
+    return np.asarray((x - np.array(fit.mean)) / np.array(fit.scale), dtype=float)
+
+
+def predict(
+    calibrator: Calibrator, scheme: MarkScheme, essay: str, llm_marks: dict[str, int] | None = None
+) -> dict[str, int]:
+    """Every objective's calibrated mark, whether or not selection chose to use the fit (for evals)."""
+    inputs = _inputs(calibrator, scheme, essay, llm_marks)
+    return {
+        fit.ao_id: fit.mark_for(float(_z(fit, inputs) @ np.array(fit.coef) + fit.intercept))
+        for fit in calibrator.objectives
+    }
+
+
+def calibrate(
+    calibrator: Calibrator,
+    scheme: MarkScheme,
+    essay: str,
+    llm_marks: dict[str, int] | None = None,
+    llm_levels: dict[str, int] | None = None,
+) -> Calibrated:
+    """Calibrated marks for the objectives whose fit is used (the others stay the model's to judge).
+
+    ``llm_marks`` (the model's own marks) are needed when the calibrator takes them as a signal;
+    with ``llm_levels`` a disagreement of two levels or more becomes a review reason.
+    """
+    if calibrator.needs_model_marks and llm_marks is None:
+        raise ValueError("this calibrator takes the model's marks as a signal; mark first")
+    inputs = _inputs(calibrator, scheme, essay, llm_marks)
+    marks: dict[str, int] = {}
+    reasons: list[str] = []
+    unusual = nearest_similarity(inputs.counted.text, calibrator.exemplar_texts) < MIN_SIMILARITY
+    for fit in calibrator.objectives:
+        if not fit.used:
+            continue
+        z = _z(fit, inputs)
+        unusual = unusual or bool(np.any(np.abs(z) > MAX_Z))
+        mark = fit.mark_for(float(z @ np.array(fit.coef) + fit.intercept))
+        marks[fit.ao_id] = mark
+        level = scheme.objective(fit.ao_id).level_for_mark(mark).level
+        if llm_levels is not None and abs(level - llm_levels[fit.ao_id]) >= 2:
+            reasons.append(
+                f"{fit.ao_id}: the calibrated level {level} and the model's level {llm_levels[fit.ao_id]} "
+                "differ by two or more"
+            )
+    if unusual and calibrator.used:
+        reasons.append("the essay is unlike every marked script the calibration learnt from")
+    lines = [f"{fit.ao_id}: {summary(fit, calibrator.n_scripts, fit.used)}" for fit in calibrator.objectives]
+    info = CalibrationInfo(
+        status="calibrated" if calibrator.used else "not_used",
+        version=calibrator.version,
+        n_scripts=calibrator.n_scripts,
+        summary=lines[0].split(": ", 1)[1] if len(lines) == 1 else "; ".join(lines),
+        objectives={fit.ao_id: fit.cv for fit in calibrator.objectives},
+        uncalibrated_marks=dict(llm_marks or {}),
+        discounted=inputs.counted.discounted,
+    )
+    return Calibrated(marks=marks, info=info, review_reasons=reasons)

@@ -1,0 +1,170 @@
+"""Text signals for calibration, computed on the part of an essay that can earn credit.
+
+A calibrator fitted on teacher-marked scripts will lean on length, because length predicts marks.
+So the statistics are taken over the *counted text*: the essay without repeated sentences,
+without sentences copied from the question, and without paragraphs that share (almost) no
+content words with the scheme's topic (the question, indicative content and the exemplars).
+Padding, repetition and copying the question out then cannot raise a calibrated mark. What was
+left out is reported, so a teacher can see it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*|\d+")
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"'”’)]*\s+")
+_STOP = frozenset(
+    """
+    a about above after again against all also am an and any are as at be because been before being below
+    between both but by can could did do does doing down during each even few for from further had has have
+    having he her here hers herself him himself his how i if in into is it its itself just let me more most
+    much must my myself no nor not now of off on once only or other ought our ours ourselves out over own same
+    she should so some such than that the their theirs them themselves then there these they this those
+    through to too under until up upon us very was we were what when where which while who whom why will with
+    would you your yours yourself yourselves one two get got go going make made many may might like well also
+    still yet thing things way lot lots really quite every people think
+    """.split()  # noqa: SIM905
+)
+# A paragraph is off the scheme's topic when fewer than this share of its content words occur in
+# the topic vocabulary (and it has enough content words to judge).
+OFF_TOPIC_SHARE = 0.2
+_MIN_CONTENT_WORDS = 8
+
+
+def words(text: str) -> list[str]:
+    """Lowercased word tokens."""
+    return [w.lower().strip("'’-") for w in _WORD.findall(text)]
+
+
+def content_words(text: str) -> list[str]:
+    """Words that carry topic: no stop words, no one- or two-letter words, crude plural folding."""
+    out = []
+    for w in words(text):
+        if len(w) < 3 or w in _STOP or w.isdigit():
+            continue
+        out.append(w[:-1] if w.endswith("s") and len(w) > 4 else w)
+    return out
+
+
+def sentences(paragraph: str) -> list[str]:
+    """Sentences of one paragraph (a simple splitter: the statistics need no more)."""
+    return [s.strip() for s in _SENTENCE_END.split(paragraph.strip()) if s.strip()]
+
+
+def paragraphs(text: str) -> list[str]:
+    """Blank-line separated paragraphs (single newlines are kept inside a paragraph)."""
+    parts = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
+    return parts or ([text.strip()] if text.strip() else [])
+
+
+def _normalised(sentence: str) -> str:
+    return " ".join(words(sentence))
+
+
+def _ngrams(tokens: list[str], n: int = 4) -> set[tuple[str, ...]]:
+    return {tuple(tokens[i : i + n]) for i in range(max(0, len(tokens) - n + 1))}
+
+
+@dataclass(frozen=True)
+class CountedText:
+    """The essay as the calibrator counts it, and what was left out."""
+
+    text: str
+    repeated_sentences: int
+    question_sentences: int
+    off_topic_paragraphs: int
+
+    @property
+    def discounted(self) -> list[str]:
+        """Human-readable notes on what was not counted."""
+        notes = []
+        if self.repeated_sentences:
+            notes.append(f"{self.repeated_sentences} repeated sentence(s)")
+        if self.question_sentences:
+            notes.append(f"{self.question_sentences} sentence(s) copied from the question")
+        if self.off_topic_paragraphs:
+            notes.append(f"{self.off_topic_paragraphs} paragraph(s) off the question's topic")
+        return notes
+
+
+def counted_text(essay: str, question: str, topic_vocabulary: Iterable[str]) -> CountedText:
+    """``essay`` without repeats, copied question sentences and off-topic paragraphs."""
+    vocabulary = set(topic_vocabulary) | set(content_words(question))
+    question_grams = _ngrams(words(question))
+    seen: set[str] = set()
+    repeated = copied = off_topic = 0
+    kept_paragraphs = []
+    for paragraph in paragraphs(essay):
+        content = content_words(paragraph)
+        if len(content) >= _MIN_CONTENT_WORDS and vocabulary:
+            share = sum(1 for w in content if w in vocabulary) / len(content)
+            if share < OFF_TOPIC_SHARE:
+                off_topic += 1
+                continue
+        kept = []
+        for sentence in sentences(paragraph):
+            key = _normalised(sentence)
+            if not key:
+                continue
+            if key in seen and len(key.split()) >= 4:
+                repeated += 1
+                continue
+            seen.add(key)
+            grams = _ngrams(key.split())
+            if grams and question_grams and len(grams & question_grams) / len(grams) >= 0.6:
+                copied += 1
+                continue
+            kept.append(sentence)
+        if kept:
+            kept_paragraphs.append(" ".join(kept))
+    return CountedText("\n\n".join(kept_paragraphs), repeated, copied, off_topic)
+
+
+def topic_vocabulary(texts: Iterable[str], min_documents: int = 2) -> set[str]:
+    """Content words used by at least ``min_documents`` of ``texts`` (the exemplars' shared topic)."""
+    counts: dict[str, int] = {}
+    for text in texts:
+        for w in set(content_words(text)):
+            counts[w] = counts.get(w, 0) + 1
+    return {w for w, c in counts.items() if c >= min_documents}
+
+
+TEXT_FEATURES = (
+    "log_words",
+    "log_unique_words",
+    "paragraphs",
+    "mean_sentence_words",
+    "mean_word_length",
+    "long_word_share",
+    "mattr",
+    "question_coverage",
+)
+
+
+def text_signals(counted: str, question: str) -> dict[str, float]:
+    """Length, structure and vocabulary measures of the counted text."""
+    tokens = words(counted)
+    n = len(tokens)
+    sentence_lengths = [len(words(s)) for p in paragraphs(counted) for s in sentences(p)]
+    question_terms = set(content_words(question))
+    essay_terms = set(content_words(counted))
+    window = 50
+    if n >= window:
+        ttrs = [len(set(tokens[i : i + window])) / window for i in range(0, n - window + 1, 10)]
+        mattr = sum(ttrs) / len(ttrs)
+    else:
+        mattr = len(set(tokens)) / n if n else 0.0
+    return {
+        "log_words": math.log1p(n),
+        "log_unique_words": math.log1p(len(set(tokens))),
+        "paragraphs": float(len(paragraphs(counted))),
+        "mean_sentence_words": sum(sentence_lengths) / len(sentence_lengths) if sentence_lengths else 0.0,
+        "mean_word_length": sum(len(t) for t in tokens) / n if n else 0.0,
+        "long_word_share": sum(1 for t in tokens if len(t) >= 7) / n if n else 0.0,
+        "mattr": mattr,
+        "question_coverage": len(question_terms & essay_terms) / len(question_terms) if question_terms else 0.0,
+    }
