@@ -26,6 +26,8 @@ from service.settings import Settings
 from service.validation import format_validation_error
 
 if TYPE_CHECKING:
+    from schemas.calibration import Calibrator
+    from schemas.scheme import MarkScheme
     from service.api.store import Store
 
 
@@ -66,6 +68,13 @@ class DraftmarkGroup(TyperGroup):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.add_command(LazyGroup("eval", "evals.cli:eval_app", "Agreement evals against human-marked essays."))
+        self.add_command(
+            LazyGroup(
+                "exemplars",
+                "service.cli_exemplars:exemplars_app",
+                "A teacher's marked scripts per scheme, and the calibration learnt from them.",
+            )
+        )
 
 
 app = typer.Typer(
@@ -132,6 +141,7 @@ def mark(
     essay = read_essay(essay_file)
     try:
         mark_scheme = SchemeLibrary().resolve(scheme)
+        calibrator = _local_calibrator(settings, mark_scheme)
         with err.status(f"loading the {settings.resolved_backend} model..."):
             llm = build_llm(settings)
         started = time.monotonic()
@@ -144,6 +154,7 @@ def mark(
                     settings=settings,
                     samples=samples,
                     redact_terms=tuple(redact_term or ()),
+                    calibrator=calibrator,
                 )
             )
         err.print(f"[dim]marked in {time.monotonic() - started:.1f} s[/dim]")
@@ -305,6 +316,13 @@ def _print_prefix_cache(settings: Settings, console: Console) -> None:
             f"last used {e.last_used:%Y-%m-%d %H:%M} UTC",
             highlight=False,
         )
+
+
+def _local_calibrator(settings: Settings, scheme: MarkScheme) -> Calibrator | None:
+    """Calibration from ``draftmark exemplars import`` (or approvals on a local server), if there is any."""
+    from service.cli_exemplars import local_calibrator
+
+    return local_calibrator(settings, scheme)
 
 
 def _store(settings: Settings) -> Store:

@@ -35,6 +35,12 @@ def print_result(result: MarkingResult, console: Console) -> None:
             body,
         )
     console.print(table)
+    calibration = result.provenance.calibration
+    console.print(
+        Text(f"Calibration: {calibration.summary}", style="bold" if calibration.status == "calibrated" else "dim")
+    )
+    if calibration.discounted:
+        console.print(Text("Not counted by calibration: " + "; ".join(calibration.discounted), style="yellow"))
     points = []
     for ao in result.ao_marks:
         for s in ao.strengths:
