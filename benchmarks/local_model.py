@@ -7,6 +7,12 @@ schema, seed, temperature 0), so they generate the same tokens; the difference i
 
     .venv/bin/python benchmarks/local_model.py                 # default 1.5B model
     .venv/bin/python benchmarks/local_model.py --model smollm2 # the 135M test model
+    .venv/bin/python benchmarks/local_model.py --fresh         # fresh processes: empty vs warm disk prefix cache
+
+``--fresh`` runs the service twice in new Python processes against one new prefix-cache folder
+(first empty, then holding the scheme's prefix) and reports each process's wall time from
+exec to result, the time inside llama.cpp's counters and outside them, tokens/s, the marks,
+and the generated tokens per answer field.
 """
 
 from __future__ import annotations
@@ -18,6 +24,9 @@ import functools
 import json
 import os
 import resource
+import subprocess
+import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,7 +38,8 @@ from schemas.draft import output_json_schema
 from schemas.sentences import SentenceTable
 from service.errors import ModelError
 from service.llm.local import LocalLlamaLLM, load_llama
-from service.llm.port import CompletionRequest
+from service.llm.port import Completion, CompletionRequest
+from service.llm.prefix_cache import PrefixCache
 from service.local_model import choose_local_model, smollm2_path
 from service.pipeline import mark_essay
 from service.prompting import load_prompt
@@ -102,22 +112,151 @@ def measure(label: str, essay_name: str, llama: Any, fn: Any) -> Run:
     return Run(label, essay_name, wall, p.n_p_eval, p.t_p_eval_ms, p.n_eval, p.t_eval_ms)
 
 
+def field_tokens(llama: Any, text: str) -> dict[str, int]:
+    """Generated tokens per answer field (each ``"key": value`` fragment tokenised on its own)."""
+
+    def count(key: str, value: Any) -> int:
+        return len(
+            llama.tokenize(f"{json.dumps(key)}: {json.dumps(value, ensure_ascii=False)}".encode(), add_bos=False)
+        )
+
+    counts: dict[str, int] = {}
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        return {"unparsed": len(llama.tokenize(text.encode(), add_bos=False))}
+    for ao in data.get("objectives", {}).values():
+        for key, value in ao.items():
+            counts[f"objective.{key}"] = counts.get(f"objective.{key}", 0) + count(key, value)
+    for key, value in data.items():
+        if key != "objectives":
+            counts[key] = count(key, value)
+    counts["all fields"] = sum(counts.values())
+    return counts
+
+
+class Recording:
+    """The embedded model, keeping the raw text of every completion (for per-field token counts)."""
+
+    def __init__(self, inner: LocalLlamaLLM) -> None:
+        self.inner = inner
+        self.texts: list[str] = []
+        self.model_id = inner.model_id
+        self.endpoint_kind = inner.endpoint_kind
+        self.indicative_only = inner.indicative_only
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        completion = await self.inner.complete(request)
+        self.texts.append(completion.text)
+        return completion
+
+
+def child(args: argparse.Namespace) -> None:
+    """One fresh process: load, mark the example essay once, print figures as JSON."""
+    imports_s = time.time() - args.launched  # interpreter start-up and imports
+    imported = time.perf_counter()
+    settings = Settings(local_threads=args.threads, max_reasks=0, max_output_tokens=args.max_tokens, backend="local")
+    path, model_id = resolve_model(args.model, settings)
+    scheme = SchemeLibrary().get("stalin-power-1929")
+    essay = (ROOT / "examples" / "stalin-1929.txt").read_text(encoding="utf-8")
+    cache = PrefixCache(args.cache_dir, 4 << 30) if args.cache_dir else None
+    llm = LocalLlamaLLM.load(
+        path, model_id=model_id, threads=args.threads, context=settings.local_context, prefix_cache=cache
+    )
+    loaded = time.perf_counter()
+    recording = Recording(llm)
+    llama_cpp.llama_perf_context_reset(llm._llama.ctx)
+    outcome = ""
+    try:
+        result = asyncio.run(mark_essay(essay, scheme, llm=recording, settings=settings))  # type: ignore[arg-type]
+        outcome = f"{result.total}/{result.max_total} " + " ".join(f"{m.ao_id}={m.mark}" for m in result.ao_marks)
+    except ModelError as exc:
+        outcome = type(exc).__name__
+    done = time.perf_counter()
+    p = perf(llm._llama)
+    print(
+        json.dumps(
+            {
+                "imports_s": imports_s,
+                "load_s": loaded - imported,
+                "mark_s": done - loaded,
+                "prefix": llm.last_prefix,
+                "prompt_tokens_evaluated": p.n_p_eval,
+                "prompt_ms": p.t_p_eval_ms,
+                "generated_tokens": p.n_eval,
+                "generation_ms": p.t_eval_ms,
+                "outside_llama_s": (done - loaded) - (p.t_p_eval_ms + p.t_eval_ms) / 1000,
+                "outcome": outcome,
+                "field_tokens": field_tokens(llm._llama, recording.texts[-1]) if recording.texts else {},
+                "answer": recording.texts[-1] if recording.texts else "",
+            }
+        )
+    )
+
+
+def fresh(args: argparse.Namespace) -> None:
+    """Two fresh processes: an empty disk prefix cache, then the one the first process filled."""
+    folder = Path(tempfile.mkdtemp(prefix="draftmark-prefix-"))
+    rows = []
+    for label in ("empty cache", "warm cache"):
+        command = [sys.executable, __file__, "--child", "--cache-dir", str(folder), "--model", args.model]
+        command += ["--threads", str(args.threads), "--max-tokens", str(args.max_tokens)]
+        command += ["--launched", repr(time.time())]
+        started = time.perf_counter()
+        out = subprocess.run(command, capture_output=True, text=True, check=True)
+        wall = time.perf_counter() - started
+        figures = json.loads(out.stdout.strip().splitlines()[-1])
+        rows.append({"run": label, "process_wall_s": wall, **figures})
+    print(
+        f"{'run':12} {'process s':>9} {'load s':>6} {'mark s':>6} {'prefix':>6} {'prompt tok':>10} {'tok/s':>6} "
+        f"{'gen tok':>7} {'tok/s':>6} {'outside s':>9}  marks"
+    )
+    for r in rows:
+        ptps = r["prompt_tokens_evaluated"] / (r["prompt_ms"] / 1000) if r["prompt_ms"] else 0.0
+        gtps = r["generated_tokens"] / (r["generation_ms"] / 1000) if r["generation_ms"] else 0.0
+        print(
+            f"{r['run']:12} {r['process_wall_s']:9.1f} {r['imports_s']:7.1f} {r['load_s']:6.1f} "
+            f"{r['mark_s']:6.1f} {r['prefix']:>6} "
+            f"{r['prompt_tokens_evaluated']:10d} {ptps:6.1f} {r['generated_tokens']:7d} {gtps:6.1f} "
+            f"{r['outside_llama_s']:9.1f}  {r['outcome']}"
+        )
+    for r in rows:
+        print(f"{r['run']}: generated tokens per field: {r['field_tokens']}")
+    print(f"prefix-cache folder: {sum(f.stat().st_size for f in folder.iterdir()) / 1e6:,.1f} MB in {folder}")
+    if args.json:
+        args.json.write_text(json.dumps({"model": args.model, "threads": args.threads, "runs": rows}, indent=2))
+
+
+def resolve_model(name: str, settings: Settings) -> tuple[Path, str]:
+    """The GGUF path and model id for ``--model``."""
+    if name == "default":
+        choice = choose_local_model(settings)
+        return choice.path, choice.model_id
+    if name == "smollm2":
+        return smollm2_path(), "smollm2-135m-instruct-q4_1"
+    return Path(name), Path(name).stem
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="default", help="'default' (1.5B), 'smollm2', or a GGUF path")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--max-tokens", type=int, default=1500)
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--fresh", action="store_true", help="fresh processes, empty vs warm disk prefix cache")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--cache-dir", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--launched", type=float, default=0.0, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        child(args)
+        return
+    if args.fresh:
+        fresh(args)
+        return
 
     settings = Settings(local_threads=args.threads, max_reasks=0, max_output_tokens=args.max_tokens, backend="local")
-    if args.model == "default":
-        choice = choose_local_model(settings)
-        path, model_id = choice.path, choice.model_id
-    elif args.model == "smollm2":
-        path, model_id = smollm2_path(), "smollm2-135m-instruct-q4_1"
-    else:
-        path, model_id = Path(args.model), Path(args.model).stem
+    path, model_id = resolve_model(args.model, settings)
     scheme = SchemeLibrary().get("stalin-power-1929")
     essays = {"stalin-1929": (ROOT / "examples" / "stalin-1929.txt").read_text(encoding="utf-8")}
     essays["stalin-1929-reordered"] = second_essay(essays["stalin-1929"])
