@@ -124,7 +124,9 @@ def evaluate(
         for ao in scheme.objectives
     }
     used = {fit.ao_id: fit.used for fit in selection.objectives}
-    systems: dict[str, list[dict[str, int]]] = {"calibrated": [], "system": [], "word_count": []}
+    systems: dict[str, list[dict[str, int]]] = {"calibrated": [], "word_count": []}
+    if usable:
+        systems["system"] = []
     if any(i.human2 for i in parts.test):
         systems["human2"] = []
     if usable:
@@ -134,7 +136,8 @@ def evaluate(
         calibrated = predicted[index]
         chosen = {k: v if used[k] or own is None else own[k] for k, v in calibrated.items()}
         systems["calibrated"].append(_with_total(calibrated, scheme))
-        systems["system"].append(_with_total(chosen, scheme))
+        if usable:
+            systems["system"].append(_with_total(chosen, scheme))
         systems["word_count"].append(_with_total({k: v[index] for k, v in word_count.items()}, scheme))
         if "human2" in systems:
             systems["human2"].append(_with_total(item.human2 or item.human, scheme))

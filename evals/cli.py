@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-from evals.dataset import Dataset, load_jsonl, stratified_sample
+from evals.dataset import Dataset, load_jsonl, random_sample, stratified_sample
 from evals.fakes import fake_marker
 from evals.loaders import eval_schemes, load_asap, load_asap_pp, load_ellipse, load_reference
 from evals.replay import RecordingLLM, ReplayLLM
@@ -66,7 +66,11 @@ def run(
     out: Annotated[Path, typer.Option(help="Run folder (re-running it resumes).")],
     path: Annotated[Path | None, typer.Option(help="Folder (or JSONL file) holding the corpus.")] = None,
     essay_set: Annotated[int | None, typer.Option("--set", help="ASAP / ASAP++ essay set.")] = None,
-    limit: Annotated[int | None, typer.Option(help="Stratified sample of this many items.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Sample this many items.")] = None,
+    sample: Annotated[
+        Literal["random", "stratified"],
+        typer.Option(help="random (population-like kappas) or stratified over the score range (kappas run higher)."),
+    ] = "stratified",
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
     repeats: Annotated[int, typer.Option(min=1, max=10, help="Mark each essay this many times (test-retest).")] = 1,
     robustness: Annotated[bool, typer.Option(help="Also run every perturbation once per item.")] = False,
@@ -81,7 +85,10 @@ def run(
     try:
         settings = Settings()
         data = load_dataset(dataset, path, essay_set)
-        items = stratified_sample(data.items, limit, seed)
+        items = [
+            i.model_copy(update={"metadata": i.metadata | {"sample": sample}})
+            for i in (stratified_sample if sample == "stratified" else random_sample)(data.items, limit, seed)
+        ]
         perturbations = by_name(perturbation) if (robustness or perturbation) else []
         llm = choose_model(model, data, settings, seed)
         if record is not None:
@@ -93,6 +100,7 @@ def run(
                 {
                     "dataset": data.name,
                     "limit": limit,
+                    "sample": sample,
                     "seed": seed,
                     "repeats": repeats,
                     "perturbations": [p.name for p in perturbations],
@@ -196,3 +204,45 @@ def report(run_dir: Path, dataset: Annotated[str, typer.Option(help="Title for t
     schemes = {s.id: s for s in eval_schemes().list()}
     metrics = write_report(run_dir, read_records(run_dir), schemes, title=dataset)
     _summary(metrics, run_dir)
+
+
+@eval_app.command("calibrate")
+def calibrate_command(
+    dataset: Annotated[DatasetKind, typer.Option(help="Which corpus.")],
+    out: Annotated[Path, typer.Option(help="Report folder (metrics.json, report.md).")],
+    path: Annotated[Path | None, typer.Option(help="Folder (or JSONL file) holding the corpus.")] = None,
+    essay_set: Annotated[int | None, typer.Option("--set", help="ASAP / ASAP++ essay set.")] = None,
+    train: Annotated[int, typer.Option(min=10, help="Training scripts (the teacher's marked scripts).")] = 50,
+    test: Annotated[int, typer.Option(min=2, help="Test essays, never in the training split.")] = 200,
+    seeds: Annotated[str, typer.Option(help="Comma-separated split seeds; figures are means over them.")] = "0,1,2",
+    sample: Annotated[Literal["random", "stratified"], typer.Option(help="How test essays are drawn.")] = "random",
+    llm_run: Annotated[
+        Path | None, typer.Option(help="An 'eval run' folder whose marks are the model's signal (train and test).")
+    ] = None,
+    curve: Annotated[str, typer.Option(help="Training sizes for the learning curve.")] = "10,20,50,100",
+) -> None:
+    """Fit calibration on a training split and test it on other essays, beside word count, the model and a human."""
+    from evals.calibration_report import model_marks, run_calibration_eval
+
+    try:
+        data = load_dataset(dataset, path, essay_set)
+        sizes = [int(s) for s in curve.split(",") if s.strip()]
+        metrics = run_calibration_eval(
+            data,
+            train=train,
+            test=test,
+            seeds=[int(s) for s in seeds.split(",") if s.strip()],
+            sampling=sample,
+            llm=model_marks(llm_run) if llm_run else None,
+            curve=[s for s in sizes if s + test <= len(data.items)],
+            out=out,
+        )
+    except (DraftmarkError, ValueError) as exc:
+        raise _fail(getattr(exc, "message", str(exc))) from exc
+    console = Console()
+    primary = metrics["verdict"]["primary"]
+    for system, row in metrics["figures"][primary].items():
+        console.print(f"{primary} {system}: QWK {row['qwk']}", highlight=False)
+    for check, ok in metrics["verdict"]["checks"].items():
+        console.print(f"{check}: {'met' if ok else 'NOT met' if ok is not None else 'n/a'}", highlight=False)
+    console.print(f"report: {out / 'report.md'}")

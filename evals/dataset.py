@@ -101,3 +101,10 @@ def stratified_sample(items: list[EvalItem], limit: int | None, seed: int) -> li
             if strata[key] and len(chosen) < limit:
                 chosen.append(strata[key].pop())
     return sorted(chosen, key=lambda i: i.id)
+
+
+def random_sample(items: list[EvalItem], limit: int | None, seed: int) -> list[EvalItem]:
+    """Up to ``limit`` items drawn at random (the population's score distribution, population-like kappas)."""
+    if limit is None or limit >= len(items):
+        return list(items)
+    return sorted(random.Random(seed).sample(items, limit), key=lambda i: i.id)

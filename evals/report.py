@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evals.metrics import agreement, stability
+from evals.metrics import agreement, partial_spearman, stability
 from schemas.scheme import MarkScheme
+from service.calibration.fit import word_count_cross_validated
 
 Record = dict[str, Any]
 
@@ -64,8 +66,17 @@ def _scheme_metrics(scheme: MarkScheme, base: list[Record]) -> dict[str, Any]:
         out["objectives"][name] = {
             "human_machine": agreement([h for h, _ in hm], [m for _, m in hm], labels).as_dict(),
             "human_human": agreement([a for a, _ in pairs], [b for _, b in pairs], labels).as_dict() if pairs else None,
+            **_length_baseline(first, marked, pick, labels),
         }
     out["primary"] = "total" if len(scheme.objectives) > 1 else scheme.objectives[0].id
+    samples = {r.get("sample") for r in first}
+    out["sampling"] = (
+        "random (population-like kappas)"
+        if samples == {"random"}
+        else _STRATIFIED
+        if samples == {"stratified"}
+        else None
+    )
     repeats = [r for r in base if r["status"] == "marked"]
     by_essay: dict[str, list[int]] = defaultdict(list)
     flagged: dict[str, list[bool]] = defaultdict(list)
@@ -75,6 +86,27 @@ def _scheme_metrics(scheme: MarkScheme, base: list[Record]) -> dict[str, Any]:
     stab = stability(by_essay, flagged)
     out["stability"] = stab.__dict__ if stab.repeats > 1 else None
     return out
+
+
+def _length_baseline(
+    first: list[Record], marked: list[Record], pick: Any, labels: list[int]
+) -> dict[str, Any]:
+    """Word count alone (out-of-fold regression on log words over the run's items) and length-partialled Spearman.
+
+    Runs recorded before word counts were kept have neither (``None``).
+    """
+    counted = [r for r in first if r.get("words") is not None]
+    if len(counted) < 10 or len(counted) < len(first):
+        return {"word_count": None, "spearman_beyond_length": None}
+    humans = [pick(r["human"]) for r in counted]
+    predicted = word_count_cross_validated([r["words"] for r in counted], humans, labels)
+    machine = [r for r in marked if r.get("words") is not None]
+    beyond = partial_spearman(
+        [pick(r["human"]) for r in machine],
+        [pick(r["machine"]) for r in machine],
+        [math.log1p(r["words"]) for r in machine],
+    )
+    return {"word_count": agreement(humans, predicted, labels).as_dict(), "spearman_beyond_length": beyond}
 
 
 def _robustness(scheme_of: dict[str, MarkScheme], records: list[Record]) -> list[dict[str, Any]]:
@@ -267,6 +299,9 @@ def write_plots(metrics: dict[str, Any], records: list[Record], out: Path) -> li
     return files
 
 
+_STRATIFIED = "stratified over the score range (kappas run higher than on the population)"
+
+
 def render_markdown(metrics: dict[str, Any], plots: list[str], failures: list[str], title: str) -> str:
     """The human-readable report."""
     lines = [f"# Eval report: {title}", ""]
@@ -298,17 +333,27 @@ def render_markdown(metrics: dict[str, Any], plots: list[str], failures: list[st
             f"{s['items']} items; {s['marked']} marked; {s['unmarked']} could not be marked "
             "(counted apart, never as zeros).",
             "",
-            "| objective | n | QWK human-machine | QWK human-human | gap | exact | adjacent | MAE | Pearson | SMD |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            "| objective | n | QWK human-machine | QWK human-human | gap | QWK word count alone | "
+            "Spearman beyond length | exact | adjacent | MAE | Pearson | SMD |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for name, entry in s["objectives"].items():
             hm, hh = entry["human_machine"], entry["human_human"]
             gap = None if not hh or hh["qwk"] is None or hm["qwk"] is None else hh["qwk"] - hm["qwk"]
+            words = entry.get("word_count")
             lines.append(
                 f"| {name} | {hm['n']} | {_fmt(hm['qwk'])} | {_fmt(hh['qwk'] if hh else None)} | {_fmt(gap)} | "
+                f"{_fmt(words['qwk'] if words else None)} | {_fmt(entry.get('spearman_beyond_length'))} | "
                 f"{hm['exact']:.2f} | {hm['adjacent']:.2f} | {hm['mae']:.2f} | {_fmt(hm['pearson'])} | "
                 f"{_fmt(hm['smd'])} |"
             )
+        lines += [
+            "",
+            "Word count alone: a regression on log(word count) with the same cut-point rule as calibration, each item "
+            "predicted by a fit on the other items (5 folds). Spearman beyond length: the machine's rank correlation "
+            "with the human once length is partialled out (does it see anything beyond length?). "
+            f"Sample: {s.get('sampling') or _STRATIFIED}.",
+        ]
         stab = s.get("stability")
         if stab:
             lines += [

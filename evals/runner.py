@@ -12,6 +12,7 @@ from typing import Any
 
 from evals.dataset import Dataset, EvalItem
 from evals.robustness import Perturbation
+from service.calibration.text import words
 from service.errors import DraftmarkError
 from service.llm.port import LLM
 from service.pipeline import mark_essay
@@ -66,6 +67,8 @@ async def _mark(task: Task, dataset: Dataset, llm: LLM, settings: Settings, seed
         "scheme_id": scheme.id,
         "human": item.human,
         "human2": item.human2,
+        "words": len(words(essay)),
+        "sample": item.metadata.get("sample"),
     }
     try:
         result = await mark_essay(essay, scheme, llm=llm, settings=run_settings)

@@ -367,7 +367,29 @@ def word_count_marks(
     train_essays: Sequence[str], train_marks: Sequence[int], test_essays: Sequence[str], labels: Sequence[int]
 ) -> list[int]:
     """The sceptic's baseline: a regression on log(word count) fitted on the training scripts, same cut-point rule."""
-    x_train = np.array([[math.log1p(len(words(e)))] for e in train_essays])
-    x_test = np.array([[math.log1p(len(words(e)))] for e in test_essays])
+    return _word_count_predict(
+        [len(words(e)) for e in train_essays], train_marks, [len(words(e)) for e in test_essays], labels
+    )
+
+
+def _word_count_predict(
+    train_words: Sequence[int], train_marks: Sequence[int], test_words: Sequence[int], labels: Sequence[int]
+) -> list[int]:
+    x_train = np.array([[math.log1p(n)] for n in train_words])
+    x_test = np.array([[math.log1p(n)] for n in test_words])
     model = _fit_linear(x_train, np.array(list(train_marks)), labels, seed=0)
     return _predict(model, x_test, labels)
+
+
+def word_count_cross_validated(counts: Sequence[int], marks: Sequence[int], labels: Sequence[int]) -> list[int]:
+    """Out-of-fold word-count predictions (5 folds): the baseline for a run with no separate training split."""
+    from sklearn.model_selection import KFold
+
+    predictions = [0] * len(counts)
+    for train, test in KFold(min(5, len(counts)), shuffle=True, random_state=0).split(np.zeros(len(counts))):
+        predicted = _word_count_predict(
+            [counts[i] for i in train], [marks[i] for i in train], [counts[i] for i in test], labels
+        )
+        for row, mark in zip(test, predicted, strict=True):
+            predictions[row] = mark
+    return predictions

@@ -1,0 +1,171 @@
+"""Run the calibration eval over seeds and training sizes; write metrics.json and report.md."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from statistics import mean
+from typing import Any
+
+from evals.calibration import Sampling, evaluate
+from evals.dataset import Dataset
+from evals.runner import read_records
+
+ROWS = (
+    ("human2", "second human (ceiling)"),
+    ("word_count", "word count alone (regression on log words)"),
+    ("model", "the model alone (uncalibrated)"),
+    ("calibrated", "calibrated (fitted on the training split)"),
+    ("system", "draftmark's output (calibrated only where selection chose it)"),
+)
+METRICS = ("qwk", "exact", "adjacent", "smd", "spearman", "spearman_beyond_length")
+
+
+def model_marks(run: Path) -> dict[str, dict[str, int]]:
+    """The model's marks per item from an ``eval run`` folder (first repeat, unperturbed, marked)."""
+    marks: dict[str, dict[str, int]] = {}
+    for record in read_records(run):
+        if record["status"] == "marked" and record["repeat"] == 0 and record["perturbation"] is None:
+            marks[record["item_id"]] = record["machine"]
+    return marks
+
+
+def _mean(values: list[float | None]) -> float | None:
+    kept = [v for v in values if v is not None]
+    return mean(kept) if kept else None
+
+
+def _average(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each figure averaged over the seeds' runs."""
+    out: dict[str, Any] = {}
+    for key in runs[0]["figures"]:
+        out[key] = {}
+        for system in runs[0]["figures"][key]:
+            out[key][system] = {m: _mean([r["figures"][key][system][m] for r in runs]) for m in METRICS}
+    return out
+
+
+def run_calibration_eval(
+    dataset: Dataset,
+    *,
+    train: int,
+    test: int,
+    seeds: list[int],
+    sampling: Sampling,
+    llm: dict[str, dict[str, int]] | None,
+    curve: list[int],
+    out: Path,
+) -> dict[str, Any]:
+    """Every seed at ``train`` (with ablations), the learning curve at other sizes; written to ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    runs = [evaluate(dataset, train=train, test=test, seed=s, sampling=sampling, llm=llm) for s in seeds]
+    learning: dict[str, Any] = {}
+    for size in curve:
+        at = runs if size == train else [
+            evaluate(dataset, train=size, test=test, seed=s, sampling=sampling, llm=llm, ablations=False)
+            for s in seeds
+        ]
+        averaged = _average(at)
+        learning[str(size)] = {key: {s: v["qwk"] for s, v in systems.items()} for key, systems in averaged.items()}
+    metrics = {
+        "dataset": dataset.name,
+        "scheme": runs[0]["scheme"],
+        "train": train,
+        "test": test,
+        "seeds": seeds,
+        "sampling": sampling,
+        "signals": runs[0]["signals"],
+        "figures": _average(runs),
+        "per_seed": runs,
+        "learning_curve": learning,
+    }
+    metrics["verdict"] = verdict(metrics)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+    (out / "report.md").write_text(render(metrics), encoding="utf-8")
+    return metrics
+
+
+def _primary(metrics: dict[str, Any]) -> str:
+    keys = list(metrics["figures"])
+    return "total" if "total" in keys else keys[0]
+
+
+def verdict(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The targets: calibrated ≥ human–human and ≥ word count + 0.05; the gate: QWK ≥ 0.70, gap ≤ 0.10, |SMD| ≤ 0.15."""
+    figures = metrics["figures"][_primary(metrics)]
+    calibrated = figures["calibrated"]["qwk"]
+    human = figures.get("human2", {}).get("qwk")
+    words = figures["word_count"]["qwk"]
+    smd = figures["calibrated"]["smd"]
+    checks = {
+        "calibrated >= human-human": None if human is None else calibrated >= human,
+        "calibrated >= word count + 0.05": calibrated >= words + 0.05,
+        "gate: QWK >= 0.70": calibrated >= 0.70,
+        "gate: human-human - calibrated <= 0.10": None if human is None else human - calibrated <= 0.10,
+        "gate: |SMD| <= 0.15": None if smd is None else abs(smd) <= 0.15,
+    }
+    return {"primary": _primary(metrics), "checks": checks}
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "met" if value else "**not met**"
+    return f"{value:.3f}"
+
+
+def render(metrics: dict[str, Any]) -> str:
+    """The readable report."""
+    lines = [
+        f"# Calibration eval: {metrics['dataset']} ({metrics['scheme']})",
+        "",
+        f"Training split: **{metrics['train']}** scripts; test: **{metrics['test']}** other essays, "
+        f"{metrics['sampling']} sample (a random sample gives population-like kappas; a stratified one runs higher); "
+        f"seeds {metrics['seeds']} (figures are means over seeds). Signals: {metrics['signals']}. "
+        "Agreement is with the first human's marks. No test essay is ever in the training split.",
+        "",
+        "## Verdict (primary score: " + metrics["verdict"]["primary"] + ")",
+        "",
+        "| check | result |",
+        "|---|---|",
+    ]
+    lines += [f"| {name} | {_fmt(ok)} |" for name, ok in metrics["verdict"]["checks"].items()]
+    for key, systems in metrics["figures"].items():
+        lines += ["", f"## {key}", "", "| marker | QWK | exact | adjacent | SMD | Spearman | Spearman beyond length |"]
+        lines.append("|---|---|---|---|---|---|---|")
+        for system, label in ROWS:
+            if system in systems:
+                row = systems[system]
+                lines.append(f"| {label} | " + " | ".join(_fmt(row[m]) for m in METRICS) + " |")
+    lines += ["", "## Learning curve (test QWK, mean over seeds)", ""]
+    primary = metrics["verdict"]["primary"]
+    lines += ["| training scripts | calibrated | word count | model alone | second human |", "|---|---|---|---|---|"]
+    for size, keys in metrics["learning_curve"].items():
+        row = keys[primary]
+        lines.append(
+            f"| {size} | {_fmt(row.get('calibrated'))} | {_fmt(row.get('word_count'))} | "
+            f"{_fmt(row.get('model'))} | {_fmt(row.get('human2'))} |"
+        )
+    ablation = [r.get("ablation", {}) for r in metrics["per_seed"]]
+    if ablation and ablation[0]:
+        lines += ["", "## Ablation (test QWK of the calibrated predictions without each signal group)", ""]
+        objectives = list(next(iter(ablation[0].values())))
+        lines += ["| without | " + " | ".join(objectives) + " |", "|---|" + "---|" * len(objectives)]
+        full = {o: _mean([r["figures"][o]["calibrated"]["qwk"] for r in metrics["per_seed"]]) for o in objectives}
+        lines.append("| (nothing) | " + " | ".join(_fmt(full[o]) for o in objectives) + " |")
+        for group in ablation[0]:
+            values = [_fmt(_mean([a[group][o] for a in ablation])) for o in objectives]
+            lines.append(f"| {group} | " + " | ".join(values) + " |")
+    lines += ["", "## Selection on the training split (what draftmark would decide with these scripts)", ""]
+    for run in metrics["per_seed"]:
+        for ao_id, chosen in run["selection"].items():
+            decision = "used" if chosen["used"] else "not used"
+            lines.append(f"- seed {run['seed']}, {ao_id}: {decision}: {chosen['reason']}")
+    lines += [
+        "",
+        "Reproduce: `draftmark eval calibrate --dataset ... --train N --test M --seeds ... --out DIR` "
+        "(see evals/README.md).",
+        "",
+    ]
+    return "\n".join(lines)
