@@ -226,6 +226,11 @@ def calibrate_command(
 
     try:
         data = load_dataset(dataset, path, essay_set)
+        marks = model_marks(llm_run) if llm_run else None
+        if marks is not None:
+            # With a model run, only the essays the model marked can be split (its marks are a signal).
+            data = Dataset(name=data.name, items=[i for i in data.items if i.id in marks], schemes=data.schemes)
+            err.print(f"{len(data.items)} essays carry the model's marks from {llm_run}")
         sizes = [int(s) for s in curve.split(",") if s.strip()]
         metrics = run_calibration_eval(
             data,
@@ -233,7 +238,7 @@ def calibrate_command(
             test=test,
             seeds=[int(s) for s in seeds.split(",") if s.strip()],
             sampling=sample,
-            llm=model_marks(llm_run) if llm_run else None,
+            llm=marks,
             curve=[s for s in sizes if s + test <= len(data.items)],
             out=out,
         )

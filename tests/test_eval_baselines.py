@@ -73,3 +73,21 @@ def test_calibration_eval_reports_baselines_curve_and_verdict(tmp_path: Path) ->
     assert "word count alone (regression on log words)" in report and "## Learning curve" in report
     too_many = runner.invoke(app, [*args, "--train", "50", "--test", "30", "--seeds", "0"])
     assert too_many.exit_code == 2 and "the dataset has 60" in too_many.output
+
+
+def test_calibration_eval_takes_the_models_marks_from_a_run(tmp_path: Path) -> None:
+    folder = write_asap(tmp_path / "asap-aes", _length_driven_rows(50))
+    run = tmp_path / "run"
+    base = ["--dataset", "asap", "--path", str(folder), "--set", "1"]
+    marked = runner.invoke(app, ["eval", "run", *base, "--out", str(run), "--model", "fake:noisy", "--limit", "40"])
+    assert marked.exit_code == 0, marked.output
+    out = tmp_path / "cal"
+    args = ["eval", "calibrate", *base, "--out", str(out), "--llm-run", str(run)]
+    result = runner.invoke(app, [*args, "--train", "15", "--test", "20", "--seeds", "0", "--curve", "15"])
+    assert result.exit_code == 0, result.output
+    assert "40 essays carry the model's marks" in result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    figures = metrics["figures"]["overall"]
+    assert {"model", "system", "calibrated", "word_count"} <= set(figures)
+    assert figures["model"]["qwk"] > 0.7, "fake:noisy is the human's mark +-1"
+    assert metrics["signals"] == "text + model marks" and "model" in metrics["per_seed"][0]["ablation"]
