@@ -1,0 +1,43 @@
+"""Calibration through a real model (SmolLM2-135M via llama-cpp-python): decided marks under the grammar."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from schemas.result import FlagCode
+from schemas.scheme import MarkScheme
+from service.calibration.apply import calibrate
+from service.calibration.fit import fit_calibrator
+from service.local_model import smollm2_path
+from service.pipeline import mark_essay
+from service.settings import Settings
+from tests.calibration_support import synthetic_essay, synthetic_scripts
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def smollm2():  # type: ignore[no-untyped-def]
+    from service.llm.local import LocalLlamaLLM
+
+    return LocalLlamaLLM.load(smollm2_path(), model_id="smollm2-135m-instruct-q4_1", threads=2, context=4096)
+
+
+async def test_real_model_explains_calibrated_marks(smollm2, holistic: MarkScheme) -> None:  # type: ignore[no-untyped-def]
+    calibrator = fit_calibrator(synthetic_scripts(holistic, 40, seed=2, driver="vocabulary"), holistic)
+    assert calibrator.used and not calibrator.needs_model_marks
+    rng = random.Random(21)
+    settings = Settings(max_reasks=1, max_output_tokens=700, local_context=4096)
+    for mark in (5,):
+        essay = synthetic_essay(mark, rng, "vocabulary")
+        expected = calibrate(calibrator, holistic, essay).marks["overall"]
+        result = await mark_essay(essay, holistic, llm=smollm2, settings=settings, calibrator=calibrator)
+        (ao,) = result.ao_marks
+        assert ao.mark == expected, "the grammar offers only the decided mark"
+        assert ao.level == holistic.objective("overall").level_for_mark(expected).level
+        for ev in ao.evidence:
+            assert essay[ev.start : ev.end] == ev.quote
+        assert result.provenance.calibration.status == "calibrated"
+        assert not result.has_flag(FlagCode.INDICATIVE_MODEL)
