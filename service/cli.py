@@ -336,10 +336,16 @@ def _store(settings: Settings) -> Store:
 
 @keys_app.command("create")
 def keys_create(name: Annotated[str, typer.Argument(help="Who or what the key is for.")]) -> None:
-    """Create an API key and print it once (only its hash is stored)."""
-    key_id, plaintext = _store(load_settings()).create_api_key(name)
+    """Create an API key and print it once (only its hash is stored), with its webhook signing secret."""
+    settings = load_settings()
+    key_id, plaintext = _store(settings).create_api_key(name)
     err.print(f"created key {key_id} for {name!r}; it is shown once, store it now:")
     sys.stdout.write(plaintext + "\n")
+    if settings.webhook_secret is not None:
+        from service.api.webhooks import owner_secret
+
+        err.print("its batch webhooks are signed with this secret (also at GET /v1/webhooks/secret):")
+        sys.stdout.write(owner_secret(settings.webhook_secret.get_secret_value(), key_id) + "\n")
 
 
 @keys_app.command("list")

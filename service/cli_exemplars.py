@@ -39,7 +39,7 @@ def _open(settings: Settings, scheme_ref: str) -> tuple[ExemplarStore, MarkSchem
 
     scheme = SchemeLibrary().resolve(scheme_ref)
     store: Store = _store(settings)
-    store.put_scheme(scheme)
+    store.put_scheme(scheme, owner=LOCAL_PRINCIPAL)
     return ExemplarStore(store), scheme
 
 

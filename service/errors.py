@@ -19,6 +19,11 @@ class DraftmarkError(Exception):
         super().__init__(message)
         self.message = message
 
+    @property
+    def retry_hint(self) -> float | None:
+        """Seconds a client should wait before sending the same request again (``Retry-After``), if that helps."""
+        return None
+
 
 class CallerError(DraftmarkError):
     """The caller's input is wrong; fixing it is the caller's job."""
@@ -63,6 +68,28 @@ class NotFoundError(CallerError):
 
     status_code = 404
     code = "not_found"
+
+
+class ConflictError(CallerError):
+    """The request conflicts with stored state."""
+
+    status_code = 409
+    code = "conflict"
+
+
+class IdempotencyInProgressError(ConflictError):
+    """The first request with this Idempotency-Key is still running; ``retry_after``: until its lease ends."""
+
+    code = "idempotency_in_progress"
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    @property
+    def retry_hint(self) -> float | None:
+        """By then the first request has finished (and is replayed) or its lease has run out (and yours runs)."""
+        return self.retry_after
 
 
 class ConfigurationError(DraftmarkError):

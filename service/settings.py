@@ -100,6 +100,13 @@ class Settings(BaseSettings):
         description="How long a claimed batch item stays reserved without a renewal; a dead worker's items are "
         "taken over after this. Renewed every third of it while marking.",
     )
+    idempotency_lease_s: float = Field(
+        default=30.0,
+        ge=1.0,
+        le=3600.0,
+        description="How long an Idempotency-Key stays reserved for a request that stopped renewing it (its "
+        "process died); after this a retry with the same key and body runs again. Renewed every third of it.",
+    )
     batch_max_attempts: int = Field(
         default=3, ge=1, le=20, description="Tries per batch item for retryable model errors before it fails."
     )

@@ -100,12 +100,12 @@ def test_inline_scheme_and_scheme_registry(client: httpx.Client, stalin: MarkSch
     assert first.status_code == 201 and first.json()["created"] is True
     assert client.post("/v1/schemes", json=custom).status_code == 200
     assert client.get("/v1/schemes/custom", params={"version": "1"}).json()["title"] == stalin.title
-    changed = custom | {"title": "Changed before use"}
-    assert client.post("/v1/schemes", json=changed).status_code == 200
+    assert_problem(client.post("/v1/schemes", json=custom | {"title": "Changed"}), 409, "new version")
+    changed = custom | {"title": "Changed", "version": "2"}
     used = client.post("/v1/markings", json={"essay": essay, "scheme": changed})
     assert used.status_code == 201, used.text
-    assert used.json()["result"]["provenance"]["scheme_id"] == "custom"
-    assert_problem(client.post("/v1/schemes", json=custom | {"title": "after use"}), 409, "new version")
+    assert used.json()["result"]["provenance"]["scheme_version"] == "2"
+    assert_problem(client.post("/v1/markings", json={"essay": essay, "scheme": changed | {"title": "x"}}), 409, "")
     bad = custom | {"total_marks": 99}
     assert_problem(client.post("/v1/schemes", json=bad), 422, "total_marks is 99")
     assert_problem(client.get("/v1/schemes/absent"), 404, "no registered mark scheme absent")
@@ -273,10 +273,11 @@ def test_webhook_signed_and_retried(db_url: str, essay: str) -> None:
             while client.get(f"/v1/batches/{batch_id}").json()["webhook_status"] != "delivered":
                 assert __import__("time").monotonic() < deadline, "webhook not delivered"
                 __import__("time").sleep(0.1)
+            secret = client.get("/v1/webhooks/secret").json()["secret"]
     receiver.server.shutdown()
     assert len(receiver.calls) == 3
     headers, body = receiver.calls[-1]
-    assert verify("whsec-test", headers[TIMESTAMP_HEADER], body, headers[SIGNATURE_HEADER])
+    assert verify(secret, headers[TIMESTAMP_HEADER], body, headers[SIGNATURE_HEADER])
     assert json.loads(body) == {
         "event": "batch.completed",
         "batch_id": batch_id,

@@ -18,7 +18,7 @@ import httpx
 import pytest
 import sqlalchemy
 
-from service.api.db import make_engine, migrate
+from service.api.db import BUILTIN_OWNER, make_engine, migrate
 from service.api.store import Store
 from service.api.worker import BatchRunner
 from service.errors import ModelResponseError
@@ -142,7 +142,7 @@ def make_store(db_url: str) -> Store:
     migrate(engine)
     store = Store(engine)
     for scheme in SchemeLibrary().list():
-        store.put_scheme(scheme)
+        store.put_scheme(scheme, owner=BUILTIN_OWNER)
     return store
 
 

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from service.api import exemplar_routes
-from service.api.db import make_engine, migrate
+from service.api.db import BUILTIN_OWNER, make_engine, migrate
 from service.api.deps import AppState
 from service.api.problems import RequestContextMiddleware, install_handlers
 from service.api.routes import health, router
@@ -40,7 +40,7 @@ def create_app(settings: Settings | None = None, *, llm: LLM | None = None) -> F
         await asyncio.to_thread(store.key_digest, "")  # load (or create) the API-key pepper once
         for scheme in SchemeLibrary().list():
             try:
-                await asyncio.to_thread(store.put_scheme, scheme)
+                await asyncio.to_thread(store.put_scheme, scheme, owner=BUILTIN_OWNER)
             except DraftmarkError as exc:
                 log.warning("built-in scheme %s not re-registered: %s", scheme.ref, exc.message)
         model: LLM = llm if llm is not None else await asyncio.to_thread(build_llm, config)

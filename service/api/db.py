@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     Connection,
@@ -21,6 +22,9 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+if TYPE_CHECKING:
+    from service.schemes import SchemeLibrary
 
 
 def utcnow() -> datetime:
@@ -43,12 +47,23 @@ class ApiKeyRow(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
+BUILTIN_OWNER = "builtin"
+"""Owner of the schemes shipped with draftmark: read-only, and visible to every caller (key ids start ``key_``)."""
+
+LOCAL_OWNER = "local"
+"""The principal when auth is disabled (and the command line's); also owns what predates ownership."""
+
+
 class SchemeRow(Base):
-    """A registered mark scheme version."""
+    """A registered mark scheme version, owned by the API key that registered it (or built in).
+
+    An owner's id@version never changes once registered; another owner's same id@version is theirs.
+    """
 
     __tablename__ = "schemes"
-    __table_args__ = (UniqueConstraint("scheme_id", "version"),)
+    __table_args__ = (UniqueConstraint("owner", "scheme_id", "version"),)
     pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    owner: Mapped[str] = mapped_column(String(32))
     scheme_id: Mapped[str] = mapped_column(String(64), index=True)
     version: Mapped[str] = mapped_column(String(32))
     body: Mapped[str] = mapped_column(Text)
@@ -124,6 +139,10 @@ class IdempotencyRow(Base):
     status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     response: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # While the first request runs: who runs it and until when. A request that died (its process
+    # crashed) stops renewing, and a retry with the same key and body takes the key over after this.
+    holder: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class ReviewRow(Base):
@@ -227,7 +246,81 @@ def _v6(conn: Connection) -> None:
     Base.metadata.create_all(conn, tables=[Base.metadata.tables[n] for n in ("exemplars", "calibrators")])
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6]
+def _v7(conn: Connection) -> None:
+    """Schemes belong to an owner, unique per (owner, id, version).
+
+    SQLite cannot drop the old (id, version) constraint, so the table is rebuilt on both backends:
+    moved aside, created anew, copied, dropped (re-entrant if a previous run stopped half-way). A
+    database that ``_v1`` created today already has the new table and skips the rebuild. Each old row
+    goes to: the built-ins if it is a shipped id@version with the shipped content; otherwise to every
+    owner whose markings, batches, exemplars or calibrators used it (so their results stay reviewable),
+    or to ``LOCAL_OWNER`` when nothing used it (a caller who registered it registers it again).
+    """
+    names = set(inspect(conn).get_table_names())
+    if "schemes" in names and "owner" not in {c["name"] for c in inspect(conn).get_columns("schemes")}:
+        conn.execute(text("DROP INDEX IF EXISTS ix_schemes_scheme_id"))
+        conn.execute(text("ALTER TABLE schemes RENAME TO schemes_v6"))
+        if conn.dialect.name == "postgresql":  # free the names the new table's key and sequence will take
+            conn.execute(text("ALTER INDEX IF EXISTS schemes_pkey RENAME TO schemes_v6_pkey"))
+            conn.execute(text("ALTER SEQUENCE IF EXISTS schemes_pk_seq RENAME TO schemes_v6_pk_seq"))
+        names = (names - {"schemes"}) | {"schemes_v6"}
+    if "schemes" not in names:
+        Base.metadata.create_all(conn, tables=[Base.metadata.tables["schemes"]])
+    if "schemes_v6" in names:
+        from service.schemes import SchemeLibrary
+
+        library = SchemeLibrary()
+        for row in conn.execute(text("SELECT scheme_id, version, body, created_at FROM schemes_v6 ORDER BY pk")):
+            for owner in _v7_owners(conn, library, row.scheme_id, row.version, row.body):
+                conn.execute(
+                    text(
+                        "INSERT INTO schemes (owner, scheme_id, version, body, created_at) "
+                        "VALUES (:owner, :scheme_id, :version, :body, :created_at)"
+                    ),
+                    {"owner": owner, **row._asdict()},
+                )
+        conn.execute(text("DROP TABLE schemes_v6"))
+
+
+def _v7_owners(conn: Connection, library: SchemeLibrary, scheme_id: str, version: str, body: str) -> list[str]:
+    """Who an old scheme row belongs to (see ``_v7``), less owners a stopped run already copied it to."""
+    from pydantic import ValidationError
+
+    from schemas.scheme import MarkScheme
+    from service.errors import NotFoundError
+
+    owners: set[str] = set()
+    try:
+        if MarkScheme.model_validate_json(body) == library.get(scheme_id, version):
+            owners = {BUILTIN_OWNER}
+    except (NotFoundError, ValidationError):
+        pass  # not shipped, or not valid under today's rules: someone's own scheme
+    if not owners:
+        users = conn.execute(
+            text(
+                " UNION ".join(
+                    f"SELECT owner FROM {table} WHERE scheme_id = :i AND scheme_version = :v"
+                    for table in ("markings", "batches", "exemplars", "calibrators")
+                )
+            ),
+            {"i": scheme_id, "v": version},
+        ).scalars()
+        owners = {owner or LOCAL_OWNER for owner in users} or {LOCAL_OWNER}
+    copied = conn.execute(
+        text("SELECT owner FROM schemes WHERE scheme_id = :i AND version = :v"), {"i": scheme_id, "v": version}
+    ).scalars()
+    return sorted(owners - set(copied))
+
+
+def _v8(conn: Connection) -> None:
+    """Idempotency keys get a lease, so a key whose request died can be used again once it runs out."""
+    present = {c["name"] for c in inspect(conn).get_columns("idempotency")}
+    for name, ddl in {"holder": "VARCHAR(32)", "lease_expires_at": "TIMESTAMP WITH TIME ZONE"}.items():
+        if name not in present:
+            conn.execute(text(f"ALTER TABLE idempotency ADD COLUMN {name} {ddl}"))
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8]
 """Append-only: migration N brings the schema from version N-1 to N."""
 
 

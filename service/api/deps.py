@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
+from service.api.db import LOCAL_OWNER
 from service.api.store import Store
 from service.batches import BatchBackend
 from service.llm.port import LLM
@@ -73,7 +74,7 @@ def get_state(request: Request) -> AppState:
 
 State = Annotated[AppState, Depends(get_state)]
 
-LOCAL_PRINCIPAL = "local"
+LOCAL_PRINCIPAL = LOCAL_OWNER
 
 
 async def get_principal(request: Request, state: State) -> str:

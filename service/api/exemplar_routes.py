@@ -71,8 +71,8 @@ class ExemplarsImported(BaseModel):
     calibration: CalibrationPublic
 
 
-async def _scheme(state: State, scheme_id: str, version: str | None) -> MarkScheme:
-    found = await asyncio.to_thread(state.store.get_scheme, scheme_id, version)
+async def _scheme(state: State, principal: str, scheme_id: str, version: str | None) -> MarkScheme:
+    found = await asyncio.to_thread(state.store.get_scheme, scheme_id, version, owner=principal)
     if found is None:
         which = scheme_id + (f"@{version}" if version else "")
         raise NotFoundError(f"no registered mark scheme {which}; list them with GET /v1/schemes")
@@ -114,7 +114,7 @@ async def get_calibration(
     scheme_id: str, state: State, principal: Principal, version: Version = None
 ) -> CalibrationPublic:
     """Your calibration for the scheme version: cross-validated agreement beside word count and the model alone."""
-    scheme = await _scheme(state, scheme_id, version)
+    scheme = await _scheme(state, principal, scheme_id, version)
     exemplars = ExemplarStore(state.store)
     count = await asyncio.to_thread(exemplars.count, principal, scheme.id, scheme.version)
     calibrator = await asyncio.to_thread(exemplars.current, principal, scheme.id, scheme.version)
@@ -126,7 +126,7 @@ async def list_exemplars(
     scheme_id: str, state: State, principal: Principal, version: Version = None
 ) -> list[ExemplarPublic]:
     """Your marked scripts for the scheme version (approved in draftmark or imported)."""
-    scheme = await _scheme(state, scheme_id, version)
+    scheme = await _scheme(state, principal, scheme_id, version)
     rows = await asyncio.to_thread(ExemplarStore(state.store).listing, principal, scheme.id, scheme.version)
     return [ExemplarPublic(**vars(r)) for r in rows]
 
@@ -139,7 +139,7 @@ async def import_exemplars(
 
     The calibration is refitted at once; the answer carries its new figures.
     """
-    scheme = await _scheme(state, scheme_id, version)
+    scheme = await _scheme(state, principal, scheme_id, version)
     data = await read_capped(
         request, state.settings.max_upload_bytes, what="an exemplar file", setting="DRAFTMARK_MAX_UPLOAD_BYTES"
     )
@@ -156,7 +156,7 @@ async def delete_exemplar(
     scheme_id: str, exemplar_id: str, state: State, principal: Principal, version: Version = None
 ) -> Response:
     """Remove one marked script (its text leaves the database, calibration included: it is refitted)."""
-    scheme = await _scheme(state, scheme_id, version)
+    scheme = await _scheme(state, principal, scheme_id, version)
     exemplars = ExemplarStore(state.store)
     await asyncio.to_thread(exemplars.delete, principal, scheme.id, scheme.version, exemplar_id)
     await asyncio.to_thread(exemplars.refit, principal, scheme)

@@ -93,10 +93,10 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(DraftmarkError)
     async def _draftmark(request: Request, exc: DraftmarkError) -> Response:
         headers: dict[str, str] = {}
+        hint = exc.retry_hint
+        if hint is not None:
+            headers["Retry-After"] = str(max(1, round(hint)))
         if isinstance(exc, ModelError):
-            hint = exc.retry_hint
-            if hint is not None:
-                headers["Retry-After"] = str(max(1, round(hint)))
             # The code only: a model error's message can quote the model's output (the essay's words).
             attempts = f" after {exc.attempts} attempt(s)" if isinstance(exc, MarkingFailedError) else ""
             log.warning(

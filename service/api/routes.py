@@ -34,7 +34,7 @@ from service.api.problems import problem
 from service.api.review import ReviewCreate, ReviewPublic, build_review
 from service.api.store import BatchView, StoredMarking
 from service.api.uploads import read_capped
-from service.api.webhooks import check_webhook_url
+from service.api.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, check_webhook_url, owner_secret
 from service.batches.metrics import render_metrics
 from service.errors import CallerError, EssayError, NotFoundError
 from service.pipeline import check_essay, check_prompt_size, mark_essay_with_text
@@ -59,12 +59,15 @@ class PayloadTooLargeError(CallerError):
     code = "too_many_items"
 
 
-async def _resolve_scheme(state: State, choice: _SchemeChoice) -> MarkScheme:
+async def _resolve_scheme(state: State, principal: str, choice: _SchemeChoice) -> MarkScheme:
+    """The caller's registered scheme or a built-in; an inline scheme is registered as the caller's first."""
     if choice.scheme is not None:
-        await asyncio.to_thread(state.store.put_scheme, choice.scheme)
+        await asyncio.to_thread(state.store.put_scheme, choice.scheme, owner=principal)
         return choice.scheme
     assert choice.scheme_id is not None
-    found = await asyncio.to_thread(state.store.get_scheme, choice.scheme_id, choice.scheme_version)
+    found = await asyncio.to_thread(
+        state.store.get_scheme, choice.scheme_id, choice.scheme_version, owner=principal
+    )
     if found is None:
         which = choice.scheme_id + (f"@{choice.scheme_version}" if choice.scheme_version else "")
         raise NotFoundError(f"no registered mark scheme {which}; list them with GET /v1/schemes or send one inline")
@@ -102,7 +105,7 @@ async def create_marking(
     """Mark an essay synchronously against a registered or inline scheme."""
 
     async def run() -> BaseModel:
-        scheme = await _resolve_scheme(state, body)
+        scheme = await _resolve_scheme(state, principal, body)
         calibrator = await asyncio.to_thread(
             ExemplarStore(state.store).current, principal, scheme.id, scheme.version
         )
@@ -144,7 +147,12 @@ async def approve_marking(marking_id: str, body: ReviewCreate, state: State, pri
     """Approve a draft with the teacher's final marks; the model's draft is kept beside them."""
     marking = await _load_marking(state, principal, marking_id)
     provenance = marking.result.provenance
-    scheme = await asyncio.to_thread(state.store.get_scheme, provenance.scheme_id, provenance.scheme_version)
+    scheme = await asyncio.to_thread(
+        state.store.get_scheme,
+        provenance.scheme_id,
+        provenance.scheme_version,
+        owner=marking.owner or LOCAL_PRINCIPAL,  # the scheme it was marked with, whoever approves it
+    )
     if scheme is None:
         raise NotFoundError(f"scheme {provenance.scheme_id}@{provenance.scheme_version} is no longer registered")
     review = build_review(marking_id, body, marking.result, scheme, datetime.now(UTC))
@@ -280,7 +288,7 @@ async def create_batch(
         await check_webhook_url(body.webhook_url, allow_private=state.settings.webhook_allow_private)
 
     async def run() -> BaseModel:
-        scheme = await _resolve_scheme(state, body)
+        scheme = await _resolve_scheme(state, principal, body)
         template = load_prompt()
         for external_id, essay in essays:
             try:
@@ -315,10 +323,27 @@ async def create_batch(
     )
 
 
+class WebhookSecret(BaseModel):
+    """How your batch webhooks are signed, and the secret to check them with."""
+
+    secret: str
+    signature_header: str = SIGNATURE_HEADER
+    timestamp_header: str = TIMESTAMP_HEADER
+    scheme: str = 'hex HMAC-SHA256 of timestamp + "." + body under the secret, sent as "sha256=<hex>"'
+
+
+@router.get("/webhooks/secret", response_model=WebhookSecret, tags=["batches"])
+async def webhook_secret(state: State, principal: Principal) -> WebhookSecret:
+    """Your webhook signing secret: each API key has its own, derived from the server's secret."""
+    server_secret = state.settings.webhook_secret
+    if server_secret is None:
+        raise CallerError("this server has no DRAFTMARK_WEBHOOK_SECRET, so it sends no webhooks")
+    return WebhookSecret(secret=owner_secret(server_secret.get_secret_value(), principal))
+
+
 async def _load_batch(state: State, principal: str, batch_id: str, *, with_items: bool = True) -> BatchView:
     view = await asyncio.to_thread(state.store.get_batch, batch_id, with_items=with_items)
-    owner = await asyncio.to_thread(state.store.batch_owner, batch_id)
-    if not state.settings.auth_disabled and owner != principal:
+    if not state.settings.auth_disabled and view.owner != principal:
         raise NotFoundError(f"no batch with id {batch_id!r}")
     return view
 
@@ -371,7 +396,9 @@ async def export_batch_csv(batch_id: str, state: State, principal: Principal) ->
     ids = [i.marking_id for i in view.items if i.marking_id]
     results = await asyncio.to_thread(state.store.results_by_id, ids)
     reviews = await asyncio.to_thread(state.store.latest_reviews, ids)
-    scheme = await asyncio.to_thread(state.store.get_scheme, view.scheme_id, view.scheme_version)
+    scheme = await asyncio.to_thread(
+        state.store.get_scheme, view.scheme_id, view.scheme_version, owner=view.owner or LOCAL_PRINCIPAL
+    )
     ao_ids = list(scheme.objective_ids) if scheme else []
     return Response(
         exports.batch_csv(view, results, reviews, ao_ids),
@@ -382,25 +409,30 @@ async def export_batch_csv(batch_id: str, state: State, principal: Principal) ->
 
 @router.get("/schemes", tags=["schemes"])
 async def list_schemes(state: State, principal: Principal) -> list[dict[str, Any]]:
-    """Every registered scheme version."""
-    schemes = await asyncio.to_thread(state.store.list_schemes)
+    """Every scheme version you can use: the ones you registered and the built-ins (``builtin``: true)."""
+    listed = await asyncio.to_thread(state.store.list_schemes, owner=principal)
     return [
         {
-            "id": s.id,
-            "version": s.version,
-            "title": s.title,
-            "subject": s.subject,
-            "total_marks": s.total_marks,
-            "objectives": [ao.id for ao in s.objectives],
+            "id": entry.scheme.id,
+            "version": entry.scheme.version,
+            "title": entry.scheme.title,
+            "subject": entry.scheme.subject,
+            "total_marks": entry.scheme.total_marks,
+            "objectives": [ao.id for ao in entry.scheme.objectives],
+            "builtin": entry.builtin,
         }
-        for s in schemes
+        for entry in listed
     ]
 
 
 @router.post("/schemes", tags=["schemes"], response_model=SchemeRegistered, status_code=201)
 async def register_scheme(scheme: MarkScheme, state: State, principal: Principal) -> JSONResponse:
-    """Register (validate and store) a scheme version; a version used by a stored result is immutable."""
-    created = await asyncio.to_thread(state.store.put_scheme, scheme)
+    """Register (validate and store) a scheme version of your own.
+
+    A registered id@version never changes: the same content again is a 200, other content a 409.
+    Built-in ids are read-only. Other API keys never see your schemes.
+    """
+    created = await asyncio.to_thread(state.store.put_scheme, scheme, owner=principal)
     body = SchemeRegistered(id=scheme.id, version=scheme.version, created=created)
     return JSONResponse(
         body.model_dump(),
@@ -421,8 +453,8 @@ async def import_scheme(request: Request, state: State, principal: Principal) ->
 
 @router.get("/schemes/{scheme_id}", response_model=MarkScheme, tags=["schemes"])
 async def get_scheme(scheme_id: str, state: State, principal: Principal, version: str | None = None) -> MarkScheme:
-    """A scheme (newest version unless ``version`` is given)."""
-    found = await asyncio.to_thread(state.store.get_scheme, scheme_id, version)
+    """One of your schemes or a built-in (newest version unless ``version`` is given)."""
+    found = await asyncio.to_thread(state.store.get_scheme, scheme_id, version, owner=principal)
     if found is None:
         raise NotFoundError(f"no registered mark scheme {scheme_id}" + (f"@{version}" if version else ""))
     return found

@@ -14,13 +14,14 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Engine, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Engine, and_, case, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from schemas.result import MarkingResult
 from schemas.scheme import MarkScheme
 from service.api.db import (
+    BUILTIN_OWNER,
     ApiKeyRow,
     BatchItemRow,
     BatchRow,
@@ -32,17 +33,10 @@ from service.api.db import (
     utcnow,
 )
 from service.api.review import ReviewPublic
-from service.errors import CallerError, NotFoundError
+from service.errors import ConflictError, NotFoundError
 
 _LATEST_TTL_S = 5.0
 """How long "the newest version of scheme X" is cached (other processes may register versions)."""
-
-
-class ConflictError(CallerError):
-    """The request conflicts with stored state."""
-
-    status_code = 409
-    code = "conflict"
 
 
 def new_id(prefix: str) -> str:
@@ -65,6 +59,14 @@ class StoredMarking:
     external_id: str | None
     batch_id: str | None
     owner: str | None = None
+
+
+@dataclass(frozen=True)
+class RegisteredScheme:
+    """A scheme version as listed to a caller."""
+
+    scheme: MarkScheme
+    builtin: bool
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,7 @@ class BatchView:
     counts: dict[str, int]
     webhook_status: str
     items: list[ItemView]
+    owner: str | None = None
 
 
 @dataclass(frozen=True)
@@ -122,8 +125,9 @@ class Store:
         # (1-100 ms steps); queueing writers on an in-process lock is much faster. PostgreSQL
         # handles concurrent writers itself.
         self._write_lock = threading.Lock() if engine.dialect.name == "sqlite" else None
-        self._scheme_cache: dict[tuple[str, str], MarkScheme] = {}
-        self._latest_version: dict[str, tuple[str, float]] = {}
+        self._scheme_cache: dict[tuple[str, str, str], MarkScheme] = {}
+        """(owner, id, version) -> the scheme that owner resolves it to."""
+        self._latest_version: dict[tuple[str, str], tuple[str, float]] = {}
         self._pepper_value: bytes | None = None
 
     def session(self) -> Session:
@@ -191,60 +195,89 @@ class Store:
             row.revoked_at = utcnow()
 
     # Schemes ------------------------------------------------------------------------------
-    def put_scheme(self, scheme: MarkScheme) -> bool:
-        """Register a scheme version; True if new. A version already used by a result is immutable."""
-        body = scheme.model_dump_json()
-        with self._tx() as s:
-            row = s.scalar(
-                select(SchemeRow).where(SchemeRow.scheme_id == scheme.id, SchemeRow.version == scheme.version)
-            )
-            if row is None:
-                s.add(SchemeRow(scheme_id=scheme.id, version=scheme.version, body=body))
-                self._latest_version.pop(scheme.id, None)
-                return True
-            if MarkScheme.model_validate_json(row.body) == scheme:
-                return False
-            used = s.scalar(
-                select(func.count())
-                .select_from(MarkingRow)
-                .where(MarkingRow.scheme_id == scheme.id, MarkingRow.scheme_version == scheme.version)
-            )
-            if used:
-                raise ConflictError(
-                    f"scheme {scheme.ref} is already used by {used} stored result(s) and cannot change; "
-                    "register the changed scheme under a new version"
-                )
-            row.body = body
-            self._scheme_cache.pop((scheme.id, scheme.version), None)
-            return False
+    # A scheme belongs to the API key that registered it, or to BUILTIN_OWNER (shipped, read-only).
+    # A caller resolves its own schemes and the built-ins, its own first; an id@version never
+    # changes once registered, so a resolved scheme may be cached for good.
 
-    def get_scheme(self, scheme_id: str, version: str | None = None) -> MarkScheme | None:
-        """A registered scheme (newest by registration when no version is given)."""
+    def put_scheme(self, scheme: MarkScheme, *, owner: str) -> bool:
+        """Register ``scheme`` for ``owner``; True if new, False if that id@version holds the same content.
+
+        ``ConflictError`` if the id@version is registered with other content, or if the id is a
+        built-in's (built-ins are read-only: the same content is accepted, anything else is not).
+        """
+        try:
+            return self._put_scheme(scheme, owner)
+        except IntegrityError:  # registered concurrently: now it exists, compare with it
+            return self._put_scheme(scheme, owner)
+
+    def _put_scheme(self, scheme: MarkScheme, owner: str) -> bool:
+        with self._tx() as s:
+            mine = s.scalar(
+                select(SchemeRow.body).where(
+                    SchemeRow.owner == owner, SchemeRow.scheme_id == scheme.id, SchemeRow.version == scheme.version
+                )
+            )
+            if mine is not None:
+                if MarkScheme.model_validate_json(mine) == scheme:
+                    return False
+                raise ConflictError(
+                    f"scheme {scheme.ref} is already registered with other content, and a registered version "
+                    "never changes; register the changed scheme under a new version"
+                )
+            if owner != BUILTIN_OWNER:
+                shipped = s.execute(
+                    select(SchemeRow.version, SchemeRow.body).where(
+                        SchemeRow.owner == BUILTIN_OWNER, SchemeRow.scheme_id == scheme.id
+                    )
+                ).all()
+                if any(v == scheme.version and MarkScheme.model_validate_json(b) == scheme for v, b in shipped):
+                    return False
+                if shipped:
+                    raise ConflictError(
+                        f"{scheme.id!r} is a built-in scheme, which is read-only; register your changed "
+                        "scheme under an id of your own"
+                    )
+            s.add(SchemeRow(owner=owner, scheme_id=scheme.id, version=scheme.version, body=scheme.model_dump_json()))
+            self._latest_version.pop((owner, scheme.id), None)
+            return True
+
+    def get_scheme(self, scheme_id: str, version: str | None = None, *, owner: str) -> MarkScheme | None:
+        """``owner``'s scheme or a built-in, by id and version (newest by registration when no version is given)."""
         if version is None:
-            latest = self._latest_version.get(scheme_id)
+            latest = self._latest_version.get((owner, scheme_id))
             if latest and latest[1] > time.monotonic():
                 version = latest[0]
-        if version is not None and (scheme_id, version) in self._scheme_cache:
-            return self._scheme_cache[(scheme_id, version)]
+        if version is not None and (owner, scheme_id, version) in self._scheme_cache:
+            return self._scheme_cache[(owner, scheme_id, version)]
         with self.session() as s:
-            query = select(SchemeRow).where(SchemeRow.scheme_id == scheme_id)
+            query = select(SchemeRow).where(
+                SchemeRow.scheme_id == scheme_id, SchemeRow.owner.in_((owner, BUILTIN_OWNER))
+            )
             if version is not None:
                 query = query.where(SchemeRow.version == version)
-            row = s.scalar(query.order_by(SchemeRow.pk.desc()).limit(1))
+            own_first = case((SchemeRow.owner == owner, 0), else_=1)
+            row = s.scalar(query.order_by(own_first, SchemeRow.pk.desc()).limit(1))
             if row is None:
                 return None
-            key = (row.scheme_id, row.version)
             if version is None:
-                self._latest_version[scheme_id] = (row.version, time.monotonic() + _LATEST_TTL_S)
+                self._latest_version[(owner, scheme_id)] = (row.version, time.monotonic() + _LATEST_TTL_S)
+            key = (owner, row.scheme_id, row.version)
             if key not in self._scheme_cache:
                 self._scheme_cache[key] = MarkScheme.model_validate_json(row.body)
             return self._scheme_cache[key]
 
-    def list_schemes(self) -> list[MarkScheme]:
-        """Every registered scheme version."""
+    def list_schemes(self, *, owner: str) -> list[RegisteredScheme]:
+        """Every scheme version ``owner`` can use: its own and the built-ins."""
         with self.session() as s:
-            rows = s.scalars(select(SchemeRow).order_by(SchemeRow.scheme_id, SchemeRow.pk))
-            return [MarkScheme.model_validate_json(r.body) for r in rows]
+            rows = s.scalars(
+                select(SchemeRow)
+                .where(SchemeRow.owner.in_((owner, BUILTIN_OWNER)))
+                .order_by(SchemeRow.scheme_id, SchemeRow.pk)
+            )
+            return [
+                RegisteredScheme(MarkScheme.model_validate_json(r.body), builtin=r.owner == BUILTIN_OWNER)
+                for r in rows
+            ]
 
     # Markings -----------------------------------------------------------------------------
     def save_marking(
@@ -402,6 +435,7 @@ class Store:
             counts=full | {"total": sum(full.values())},
             webhook_status=batch.webhook_status,
             items=items if with_items else [],
+            owner=batch.owner,
         )
 
     def retry_failed(self, batch_id: str) -> int:
@@ -738,31 +772,86 @@ class Store:
             return [(batch_id, url) for batch_id, url in rows if url]
 
     # Idempotency --------------------------------------------------------------------------
-    def idempotency_begin(self, principal: str, key: str, route: str, body_hash: str) -> IdempotencyRow | None:
-        """Reserve a key. Returns the existing record if the key was seen before, else None."""
-        with self.session() as s:
-            try:
-                with s.begin():
-                    s.add(IdempotencyRow(principal=principal, key=key, route=route, body_hash=body_hash))
+    # A key is held under a lease while its first request runs (renewed by that request). A request
+    # that dies without finishing or releasing stops renewing; once its lease runs out, a retry with
+    # the same key and body takes the key over. Only the holder may store the response or release it.
+
+    def idempotency_begin(
+        self, principal: str, key: str, route: str, body_hash: str, *, lease_s: float, holder: str
+    ) -> IdempotencyRow | None:
+        """Reserve a key for ``holder``; None if it is now theirs, else the record that holds it.
+
+        A key whose request never finished and whose lease has run out is taken over, if this is the
+        same request (same route and body).
+        """
+        now = utcnow()
+        lease = now + timedelta(seconds=lease_s)
+        try:
+            with self._tx() as s:
+                s.add(
+                    IdempotencyRow(
+                        principal=principal,
+                        key=key,
+                        route=route,
+                        body_hash=body_hash,
+                        holder=holder,
+                        lease_expires_at=lease,
+                    )
+                )
+            return None
+        except IntegrityError:
+            pass  # seen before: in progress, finished, or left by a request that died
+        with self._tx() as s:
+            taken = s.execute(
+                update(IdempotencyRow)
+                .where(
+                    IdempotencyRow.principal == principal,
+                    IdempotencyRow.key == key,
+                    IdempotencyRow.route == route,
+                    IdempotencyRow.body_hash == body_hash,
+                    IdempotencyRow.status_code.is_(None),
+                    # no lease: left by a version that had none, by a request that died
+                    or_(IdempotencyRow.lease_expires_at.is_(None), IdempotencyRow.lease_expires_at < now),
+                )
+                .values(holder=holder, lease_expires_at=lease)
+            )
+            if taken.rowcount == 1:  # type: ignore[attr-defined]
                 return None
-            except IntegrityError:
-                pass
+        with self.session() as s:
             existing = s.get(IdempotencyRow, (principal, key))
         if existing is None:  # raced with a failed request that released the key
-            return self.idempotency_begin(principal, key, route, body_hash)
+            return self.idempotency_begin(principal, key, route, body_hash, lease_s=lease_s, holder=holder)
         return existing
 
-    def idempotency_finish(self, principal: str, key: str, status_code: int, response: str) -> None:
-        """Store the response to replay."""
-        with self._tx() as s:
-            row = s.get(IdempotencyRow, (principal, key))
-            if row is not None:
-                row.status_code = status_code
-                row.response = response
+    def _holds(self, principal: str, key: str, holder: str) -> ColumnElement[bool]:
+        return and_(
+            IdempotencyRow.principal == principal,
+            IdempotencyRow.key == key,
+            IdempotencyRow.holder == holder,
+            IdempotencyRow.status_code.is_(None),
+        )
 
-    def idempotency_release(self, principal: str, key: str) -> None:
+    def idempotency_renew(self, principal: str, key: str, holder: str, *, lease_s: float) -> bool:
+        """Extend the lease; False if the key is no longer ``holder``'s."""
+        with self._tx() as s:
+            renewed = s.execute(
+                update(IdempotencyRow)
+                .where(self._holds(principal, key, holder))
+                .values(lease_expires_at=utcnow() + timedelta(seconds=lease_s))
+            )
+            return bool(renewed.rowcount == 1)  # type: ignore[attr-defined]
+
+    def idempotency_finish(self, principal: str, key: str, holder: str, status_code: int, response: str) -> bool:
+        """Store the response to replay; False if the key was taken over (the lease ran out)."""
+        with self._tx() as s:
+            finished = s.execute(
+                update(IdempotencyRow)
+                .where(self._holds(principal, key, holder))
+                .values(status_code=status_code, response=response, holder=None, lease_expires_at=None)
+            )
+            return bool(finished.rowcount == 1)  # type: ignore[attr-defined]
+
+    def idempotency_release(self, principal: str, key: str, holder: str) -> None:
         """Forget a key whose request failed on our side, so the client may retry it."""
         with self._tx() as s:
-            row = s.get(IdempotencyRow, (principal, key))
-            if row is not None:
-                s.delete(row)
+            s.execute(delete(IdempotencyRow).where(self._holds(principal, key, holder)))

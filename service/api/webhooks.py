@@ -100,6 +100,16 @@ def pinned_request(url: str, address: str) -> tuple[str, dict[str, str], dict[st
     return pinned, {"host": host_header}, extensions
 
 
+def owner_secret(server_secret: str, owner: str) -> str:
+    """The secret that signs ``owner``'s webhooks: ``HMAC-SHA256(server secret, "draftmark-webhook:" + owner)`` in hex.
+
+    Each API key gets its own, so one receiver can never forge another owner's deliveries; none of
+    them is stored, and changing ``DRAFTMARK_WEBHOOK_SECRET`` changes them all. A receiver gets its
+    key's from ``GET /v1/webhooks/secret`` (or ``draftmark keys create`` on the server).
+    """
+    return hmac.new(server_secret.encode(), b"draftmark-webhook:" + owner.encode(), hashlib.sha256).hexdigest()
+
+
 def sign(secret: str, timestamp: str, body: bytes) -> str:
     """``sha256=<hex>`` over ``timestamp + "." + body``."""
     mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)

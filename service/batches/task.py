@@ -21,6 +21,7 @@ from typing import Literal
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from service.api.db import LOCAL_OWNER
 from service.api.exemplars import ExemplarStore
 from service.api.store import ClaimedItem, Store
 from service.errors import (
@@ -89,7 +90,9 @@ async def _renew_forever(store: Store, item: ClaimedItem, lease_s: float) -> Non
 
 async def _mark_claimed(store: Store, llm: LLM, settings: Settings, item: ClaimedItem) -> ItemOutcome:
     try:
-        scheme = await asyncio.to_thread(store.get_scheme, item.scheme_id, item.scheme_version)
+        scheme = await asyncio.to_thread(
+            store.get_scheme, item.scheme_id, item.scheme_version, owner=item.owner or LOCAL_OWNER
+        )
         if scheme is None:
             raise CallerError(f"scheme {item.scheme_id}@{item.scheme_version} is no longer registered")
         calibrator = (
