@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,3 +30,21 @@ def test_batch_benchmark_loses_and_duplicates_nothing() -> None:
 def test_load_benchmark_reports_figures_without_errors() -> None:
     out = run("benchmarks.load", "--client", "python", "--delay", "0", "--concurrency", "4", "--seconds", "2")
     assert re.search(r"errors: 0\s+throughput: \d+ req/s", out), out
+
+
+@pytest.mark.skipif(
+    shutil.which("redis-server") is None or not list(Path("/usr/lib/postgresql").glob("*/bin/initdb")),
+    reason="needs redis-server and PostgreSQL (Debian packages; scripts/test-redis.sh and test-postgres.sh)",
+)
+def test_celery_batch_benchmark_loses_and_duplicates_nothing_and_keeps_the_limit(tmp_path: Path) -> None:
+    report = tmp_path / "bench.json"
+    run(
+        "benchmarks.batch", "--mode", "celery", "--essays", "30", "--workers", "1,2", "--worker-concurrency", "4",
+        "--latency", "0.02", "--warmup", "1", "--rpm", "600", "--rpm-essays", "6", "--json", str(report),
+    )  # fmt: skip
+    figures = json.loads(report.read_text())
+    for batch in [*figures["scaling"], figures["rate_limited"]]:
+        n = batch["essays"]
+        assert (batch["done"], batch["stored"], batch["lost"], batch["duplicated"]) == (n, n, 0, 0), batch
+        assert batch["stub_requests"] == batch["essays"] and batch["essays_asked_more_than_once"] == 0
+    assert figures["rate_limited"]["stub_max_in_any_60s"] <= 600
