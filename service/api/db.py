@@ -324,9 +324,19 @@ MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, 
 """Append-only: migration N brings the schema from version N-1 to N."""
 
 
+_MIGRATION_LOCK = 0x6472616674  # "draft": any fixed key shared by every draftmark process
+
+
 def migrate(engine: Engine) -> int:
-    """Apply pending migrations; returns the schema version."""
+    """Apply pending migrations; returns the schema version.
+
+    Processes that start together (API replicas, workers) take turns: on PostgreSQL a
+    transaction-scoped advisory lock serialises them, so none sees a half-made schema or fails
+    on a table another is creating.
+    """
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
         conn.execute(text("CREATE TABLE IF NOT EXISTS draftmark_schema (version INTEGER NOT NULL)"))
         current = conn.execute(text("SELECT MAX(version) FROM draftmark_schema")).scalar() or 0
         for number, step in enumerate(MIGRATIONS, start=1):
