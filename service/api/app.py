@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from service.api import exemplar_routes
+from service.api import batch_list, class_set, exemplar_routes
 from service.api.db import BUILTIN_OWNER, make_engine, migrate
 from service.api.deps import AppState
 from service.api.problems import RequestContextMiddleware, install_handlers
@@ -75,6 +75,8 @@ def create_app(settings: Settings | None = None, *, llm: LLM | None = None) -> F
     install_handlers(app)
     app.include_router(router)
     app.include_router(exemplar_routes.router)
+    app.include_router(batch_list.router)
+    app.include_router(class_set.router)
     app.include_router(health)
     mount_web(app, auth_disabled=config.auth_disabled)
     return app
