@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from schemas.calibration import Calibrator, CrossValidated
 from schemas.scheme import MarkScheme
 from service.api.deps import Principal, State
-from service.api.exemplars import ExemplarStore
+from service.api.exemplars import ExemplarStore, ExemplarView
 from service.api.review import ReviewPublic
 from service.api.store import StoredMarking
 from service.api.uploads import read_capped
@@ -48,19 +48,6 @@ class CalibrationPublic(BaseModel):
     signals_from_model: str | None = None
     objectives: list[ObjectiveCalibration] = Field(default_factory=list)
     message: str
-
-
-class ExemplarPublic(BaseModel):
-    """An exemplar as listed."""
-
-    id: str
-    external_id: str | None
-    source: str
-    marks: dict[str, int]
-    marking_id: str | None
-    words: int
-    preview: str
-    created_at: datetime
 
 
 class ExemplarsImported(BaseModel):
@@ -121,14 +108,13 @@ async def get_calibration(
     return describe(scheme, count, calibrator)
 
 
-@router.get("/exemplars", response_model=list[ExemplarPublic])
+@router.get("/exemplars", response_model=list[ExemplarView])
 async def list_exemplars(
     scheme_id: str, state: State, principal: Principal, version: Version = None
-) -> list[ExemplarPublic]:
+) -> list[ExemplarView]:
     """Your marked scripts for the scheme version (approved in draftmark or imported)."""
     scheme = await _scheme(state, principal, scheme_id, version)
-    rows = await asyncio.to_thread(ExemplarStore(state.store).listing, principal, scheme.id, scheme.version)
-    return [ExemplarPublic(**vars(r)) for r in rows]
+    return await asyncio.to_thread(ExemplarStore(state.store).listing, principal, scheme.id, scheme.version)
 
 
 @router.post("/exemplars", response_model=ExemplarsImported, status_code=201)

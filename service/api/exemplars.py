@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import delete, func, select
 
 from schemas.calibration import Calibrator
@@ -22,8 +22,7 @@ MAX_EXEMPLARS_FITTED = 500
 """The newest this many exemplars are used for a fit (fitting stays a matter of seconds)."""
 
 
-@dataclass(frozen=True)
-class ExemplarView:
+class ExemplarView(BaseModel):
     """An exemplar as listed (no essay text beyond a preview)."""
 
     id: str
