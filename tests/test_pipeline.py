@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
-from schemas.result import FlagCode
+from schemas.result import FlagCode, MarkingResult
 from schemas.scheme import MarkScheme
 from schemas.sentences import SentenceTable
 from service.errors import EssayError, MarkingFailedError, ModelTimeoutError, OutputTruncatedError
@@ -27,9 +28,14 @@ async def test_good_answer_gives_grounded_result(stalin: MarkScheme, essay: str,
 
 
 async def test_total_is_computed_not_trusted(stalin: MarkScheme, essay: str, settings: Settings) -> None:
-    llm = ScriptedLLM([dumps(good_draft(stalin, total=15))])
-    with pytest.raises(MarkingFailedError):
-        await mark_essay(essay, stalin, llm=llm, settings=settings.model_copy(update={"max_reasks": 0}))
+    """A total the model claims is refused (and re-asked); the stored total is the sum of the marks."""
+    llm = ScriptedLLM([dumps(good_draft(stalin, total=15)), dumps(good_draft(stalin))])
+    result = await mark_essay(essay, stalin, llm=llm, settings=settings)
+    assert result.total == sum(m.mark for m in result.ao_marks) == 6 and result.provenance.attempts == 2
+    assert "total" in llm.history[1].messages[-1].content, "the re-ask names the field it refused"
+    forged = result.model_dump(mode="json") | {"total": 15}
+    with pytest.raises(ValidationError, match="total 15 is not the sum of AO marks"):
+        MarkingResult.model_validate(forged)
 
 
 async def test_reask_feeds_the_error_back(stalin: MarkScheme, essay: str, settings: Settings) -> None:

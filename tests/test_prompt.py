@@ -21,9 +21,10 @@ def test_rendered_prompt_matches_snapshot(stalin: MarkScheme, essay: str, name: 
     rendered = "\n".join(f"--- {m.role} ---\n{m.content}" for m in prompt.messages(stalin, essay, sentences))
     rendered += f"\n--- reask ---\n{prompt.reask(['AO1: mark 9 is outside the band']).content}"
     snapshot = SNAPSHOTS / name
-    if os.environ.get("UPDATE_SNAPSHOTS") or not snapshot.exists():
+    if os.environ.get("UPDATE_SNAPSHOTS"):
         snapshot.parent.mkdir(exist_ok=True)
         snapshot.write_text(rendered, encoding="utf-8")
+    assert snapshot.exists(), f"no snapshot {snapshot.name}: run UPDATE_SNAPSHOTS=1 pytest {__file__} and commit it"
     assert rendered == snapshot.read_text(encoding="utf-8")
 
 
