@@ -140,7 +140,7 @@ def test_class_view_sort_and_export(browser: webdriver.Chrome, tmp_path: Path, e
         wait(browser, EC.presence_of_element_located((By.ID, "batch-table")))
         rows = browser.find_elements(By.CSS_SELECTOR, "#batch-table tbody tr")
         assert len(rows) == 4
-        assert "2" in rows[0].text.split("\n")[-1] or "2" in rows[0].text
+        assert [td.text for td in rows[0].find_elements(By.TAG_NAME, "td")][0:4:3] == ["s0", "2"], "s0 approved at 2"
         header = browser.find_element(By.CSS_SELECTOR, "th[data-key='external_id'] button")
         header.click()
         wait(
