@@ -1,0 +1,61 @@
+// Calibration for a scheme: import marked scripts, see what calibration learnt from them, remove scripts.
+import { $, api, el, fillSchemePicker, showError, splitScheme, status, view, when } from "./core.js";
+
+const fmt = (x) => (x === null || x === undefined ? "—" : Number(x).toFixed(2));
+
+function figures(cal) {
+  const parts = [el("p", { id: "calibration-message", class: `calibration ${cal.status}` },
+    el("strong", {}, { calibrated: "Calibrated. ", not_used: "Calibration not used. ", too_few_exemplars: "Not calibrated yet. " }[cal.status] || ""),
+    `${cal.exemplars} marked script(s) for this scheme. `, cal.message)];
+  if (cal.objectives.length) {
+    parts.push(el("table", { id: "calibration-table" },
+      el("caption", { class: "hint" }, `Cross-validated agreement (QWK) with your marks over ${cal.objectives[0].cv.folds} folds; calibration is used only where it beats both baselines.`),
+      el("thead", {}, el("tr", {}, ["Objective", "Used", "Calibrated", "Word count alone", "The model alone", "Scripts"].map((h) => el("th", { scope: "col" }, h)))),
+      el("tbody", {}, cal.objectives.map((o) => el("tr", { "data-ao": o.ao_id },
+        el("th", { scope: "row" }, o.ao_id), el("td", {}, o.used ? "yes" : "no"), el("td", { class: "qwk" }, fmt(o.cv.calibrated_qwk)),
+        el("td", {}, fmt(o.cv.word_count_qwk)), el("td", {}, fmt(o.cv.llm_qwk)), el("td", {}, o.cv.n_scripts))))));
+    if (cal.fitted_at) parts.push(el("p", { class: "hint" }, `Fitted ${when(cal.fitted_at)} (${cal.version})` + (cal.signals_from_model ? `; the model's marks from ${cal.signals_from_model} are a signal.` : ".")));
+  }
+  return parts;
+}
+
+export async function renderCalibration(ref) {
+  view().replaceChildren($("#calibration-template").content.cloneNode(true));
+  const select = $("#cal-scheme"), panel = $("#calibration-panel");
+  try { await fillSchemePicker(select, ref); } catch (err) { showError(`Could not load mark schemes: ${err.message}`); return; }
+  select.addEventListener("change", () => { location.hash = select.value ? `#/calibration/${select.value}` : "#/calibration"; });
+  if (!ref || select.value !== ref) { panel.hidden = true; return; }
+  const [schemeId, version] = splitScheme(ref);
+  const base = `/v1/schemes/${encodeURIComponent(schemeId)}`, q = `?version=${encodeURIComponent(version)}`;
+  const summary = $("#calibration-figures"), list = $("#exemplar-list");
+  const show = (cal) => summary.replaceChildren(...figures(cal));
+  const listExemplars = async () => {
+    const rows = await api(`${base}/exemplars${q}`);
+    if (!rows.length) { list.replaceChildren(el("p", { class: "empty" }, "No marked scripts yet: import some, or approve scripts marked with this scheme.")); return; }
+    list.replaceChildren(el("table", { id: "exemplars-table" },
+      el("thead", {}, el("tr", {}, ["Reference", "Source", "Marks", "Words", "Opening", ""].map((h) => el("th", { scope: "col" }, h)))),
+      el("tbody", {}, rows.map((x) => el("tr", { "data-id": x.id },
+        el("td", {}, x.external_id || "—"), el("td", {}, x.source), el("td", {}, Object.entries(x.marks).map(([k, v]) => `${k} ${v}`).join(", ")),
+        el("td", {}, x.words), el("td", { class: "preview" }, x.preview),
+        el("td", {}, el("button", { type: "button", class: "secondary small", "aria-label": `Remove ${x.external_id || x.preview}`, onclick: async () => {
+          if (!window.confirm("Remove this marked script? Calibration is refitted without it.")) return;
+          try { await api(`${base}/exemplars/${encodeURIComponent(x.id)}${q}`, { method: "DELETE" }); status("Removed; calibration refitted."); await refresh(); }
+          catch (err) { showError(`Could not remove it: ${err.message}`); } } }, "Remove")))))));
+  };
+  const refresh = async () => { show(await api(`${base}/calibration${q}`)); await listExemplars(); };
+  $("#exemplar-file").addEventListener("change", async (event) => {
+    const file = event.target.files[0];
+    if (!file) return;
+    showError("");
+    const type = /\.(jsonl|ndjson)$/i.test(file.name) ? "application/x-ndjson" : "text/csv";
+    status(`Importing ${file.name} and refitting the calibration…`);
+    try {
+      const body = await api(`${base}/exemplars${q}`, { method: "POST", body: file, headers: { "Content-Type": type } });
+      show(body.calibration);
+      await listExemplars();
+      status(`Imported ${file.name}: ${body.added} added, ${body.updated} updated.`);
+    } catch (err) { status(""); showError(`Could not import ${file.name}: ${err.message}`, err.items || []); }
+    event.target.value = "";
+  });
+  try { await refresh(); } catch (err) { showError(`Could not load the calibration: ${err.message}`); }
+}

@@ -1,0 +1,191 @@
+// The class view: upload a class set as a batch, list batches, follow one live, see where the
+// teacher moved the drafts (per objective, and by a level or more), export.
+import { $, CALIBRATION_TEXT, FLAG_TEXT, api, download, el, fillSchemePicker, progress, sentence, showError, splitScheme, status, view, when } from "./core.js";
+
+const DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document";
+const REFRESH_MS = 1500;
+
+/** Essays from the chosen files: .txt/.docx one by one, a .zip or CSV unpacked by the server. */
+async function essaysFrom(files, shown) {
+  const essays = [], skipped = [];
+  const singles = files.filter((f) => /\.(txt|docx)$/i.test(f.name));
+  const sets = files.filter((f) => /\.(zip|csv)$/i.test(f.name));
+  for (const f of files) if (!singles.includes(f) && !sets.includes(f)) skipped.push(`${f.name}: not a .txt, .docx, .zip or .csv file`);
+  for (const f of sets) {
+    shown.update(`Reading ${f.name}…`);
+    const zip = /\.zip$/i.test(f.name);
+    const body = await api("/v1/essays/extract-set", { method: "POST", body: f, headers: { "Content-Type": zip ? "application/zip" : "text/csv" } });
+    essays.push(...body.essays.map((e) => ({ external_id: e.external_id, essay: e.text })));
+    skipped.push(...body.skipped.map((s) => `${f.name}: ${s.name}: ${s.reason}`));
+  }
+  let done = 0;
+  const queue = [...singles];
+  const read = async () => {
+    for (let f = queue.shift(); f; f = queue.shift()) {
+      try {
+        const docx = /\.docx$/i.test(f.name);
+        const body = await api("/v1/essays/extract", { method: "POST", body: f, headers: { "Content-Type": docx ? DOCX : "text/plain" } });
+        essays.push({ external_id: f.name.replace(/\.[^.]+$/, ""), essay: body.text, order: f.name });
+      } catch (err) { skipped.push(`${f.name}: ${err.message}`); }
+      shown.update(`Reading files: ${++done} of ${singles.length}…`);
+    }
+  };
+  await Promise.all([read(), read(), read(), read()]);
+  essays.sort((a, b) => (a.order && b.order ? a.order.localeCompare(b.order, undefined, { numeric: true }) : 0));
+  const taken = new Set();
+  for (const e of essays) {
+    delete e.order;
+    let name = e.external_id, n = 2;
+    while (taken.has(name)) name = `${e.external_id} (${n++})`;
+    taken.add(name); e.external_id = name;
+  }
+  return { essays, skipped };
+}
+
+export async function renderBatches() {
+  view().replaceChildren($("#batches-template").content.cloneNode(true));
+  const select = $("#set-scheme"), form = $("#set-form"), list = $("#batch-list");
+  let schemes = [];
+  try { schemes = await fillSchemePicker(select); } catch (err) { showError(`Could not load mark schemes: ${err.message}`); }
+  const titles = new Map(schemes.map((s) => [`${s.id}@${s.version}`, s.title]));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    showError("");
+    const files = [...$("#set-files").files];
+    if (!files.length) { showError("Choose the class set's files first."); return; }
+    const [schemeId, version] = splitScheme(select.value);
+    const button = $("#upload-set");
+    button.disabled = true;
+    const shown = progress("Reading files…");
+    try {
+      const { essays, skipped } = await essaysFrom(files, shown);
+      if (!essays.length) { showError("No essays were found in those files.", skipped); return; }
+      shown.update(`Queueing ${essays.length} scripts…`);
+      const batch = await api("/v1/batches", { method: "POST", json: { scheme_id: schemeId, scheme_version: version, items: essays } });
+      if (skipped.length) sessionStorage.setItem(`draftmark-skipped-${batch.id}`, JSON.stringify(skipped));
+      location.hash = `#/batches/${batch.id}`;
+    } catch (err) { showError(`Could not upload the class set: ${err.message}`, err.items || []); }
+    finally { shown.done(); button.disabled = false; }
+  });
+  let batches;
+  try { batches = await api("/v1/batches"); } catch (err) { showError(`Could not list batches: ${err.message}`); return; }
+  if (!batches.length) { list.replaceChildren(el("p", { class: "empty" }, "No class sets yet: upload one above.")); return; }
+  list.replaceChildren(el("table", { id: "batches-table" },
+    el("thead", {}, el("tr", {}, ["Uploaded", "Scheme", "Scripts", "Marked", "Approved", "Status"].map((h) => el("th", { scope: "col" }, h)))),
+    el("tbody", {}, batches.map((b) => el("tr", {},
+      el("td", {}, el("a", { href: `#/batches/${b.id}` }, when(b.created_at))), el("td", {}, titles.get(`${b.scheme_id}@${b.scheme_version}`) || b.scheme_id),
+      el("td", {}, b.counts.total), el("td", {}, b.counts.done), el("td", {}, b.counts.approved),
+      el("td", {}, b.status.replaceAll("_", " ")))))));
+}
+
+function objectiveCell(o) {
+  if (!o) return "—";
+  if (o.approved_mark === null) return el("span", { title: "model draft" }, `${o.draft_mark}`);
+  const delta = o.approved_mark - o.draft_mark;
+  return el("span", { class: delta ? "moved" : "kept", title: `draft ${o.draft_mark}, approved ${o.approved_mark}` },
+    `${o.draft_mark} → ${o.approved_mark}` + (delta ? ` (${delta > 0 ? "+" : ""}${delta})` : ""));
+}
+
+/** The teacher's own measure of the drafts: how often approval changed them, and by how much. */
+function moderation(marks) {
+  const approved = marks.items.filter((i) => i.reviewer !== null);
+  const section = el("section", { id: "moderation", "aria-labelledby": "moderation-h" }, el("h3", { id: "moderation-h" }, "Moderation"));
+  if (!approved.length) { section.append(el("p", { class: "empty" }, "No approved scripts yet: the figures appear as you approve.")); return section; }
+  const ids = approved[0].objectives.map((o) => o.ao_id);
+  const rows = ids.map((ao) => {
+    const pairs = approved.map((i) => i.objectives.find((o) => o.ao_id === ao));
+    const changed = pairs.filter((o) => o.approved_mark !== o.draft_mark).length;
+    const levels = pairs.filter((o) => o.approved_level !== o.draft_level).length;
+    return el("tr", { "data-ao": ao }, el("th", { scope: "row" }, ao),
+      el("td", {}, `${changed} of ${pairs.length} (${Math.round((100 * changed) / pairs.length)}%)`),
+      el("td", {}, `${levels}`));
+  });
+  const moved = approved.flatMap((i) => i.objectives.filter((o) => o.approved_level !== o.draft_level)
+    .map((o) => el("li", {}, el("a", { href: `#/markings/${i.marking_id}` }, i.external_id),
+      `: ${o.ao_id} level ${o.draft_level} → ${o.approved_level} (mark ${o.draft_mark} → ${o.approved_mark})`)));
+  section.append(
+    el("p", { class: "hint" }, `${approved.length} approved script(s). The share of approvals that changed the model's draft, per objective:`),
+    el("table", { id: "moderation-table" }, el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Objective"),
+      el("th", { scope: "col" }, "Draft changed"), el("th", { scope: "col" }, "Moved a level or more"))), el("tbody", {}, rows)),
+    el("h4", {}, "Scripts moved by a level or more"),
+    moved.length ? el("ul", { id: "moved" }, moved) : el("p", { class: "empty", id: "moved" }, "None: every approved mark stayed in the draft's level."));
+  return section;
+}
+
+export async function renderBatch(id, { onLeave, live }) {
+  let timer = null, sortKey = "external_id", ascending = true;
+  onLeave(() => clearTimeout(timer));
+  const head = el("div"), body = el("div"), mod = el("div");
+  const skipped = JSON.parse(sessionStorage.getItem(`draftmark-skipped-${id}`) || "[]");
+  view().replaceChildren(el("h2", { id: "batch-title" }, "Class view"), head, body, mod);
+  let calibration = "";
+  const draw = (batch, marks) => {
+    const byMarking = Object.fromEntries(marks.items.map((m) => [m.marking_id, m]));
+    const aoIds = marks.items[0]?.objectives.map((o) => o.ao_id) || [];
+    const c = batch.counts, finished = batch.status.startsWith("done");
+    $("#batch-title").textContent = `Class view · ${batch.scheme_id}`;
+    head.replaceChildren(
+      el("p", { id: "batch-progress" }, `${c.total} scripts: ${c.done} marked, ${c.failed} failed, ${c.queued + c.running} in progress.`,
+        finished ? "" : el("progress", { max: c.total, value: c.done + c.failed, "aria-label": "Marking progress" })),
+      calibration ? el("p", { id: "batch-calibration", class: "hint" }, "Calibration: ", calibration, " ",
+        el("a", { href: `#/calibration/${batch.scheme_id}@${batch.scheme_version}` }, "manage")) : "",
+      skipped.length ? el("details", { class: "hint" }, el("summary", {}, `${skipped.length} file(s) not used`), el("ul", {}, skipped.map((s) => el("li", {}, s)))) : "");
+    const columns = [["external_id", "Student / submission"], ["status", "Status"], ["draft_total", "Draft total"], ["approved_total", "Approved total"]];
+    const rows = batch.items.map((item, position) => ({ ...item, position, marks: byMarking[item.marking_id] }));
+    rows.sort((a, b) => {
+      const x = a[sortKey] ?? "", y = b[sortKey] ?? "";
+      const cmp = typeof x === "number" && typeof y === "number" ? x - y : String(x).localeCompare(String(y), undefined, { numeric: true });
+      return ascending ? cmp : -cmp;
+    });
+    const header = el("tr", {}, columns.map(([key, label]) => el("th", { scope: "col", "data-key": key, "aria-sort": key === sortKey ? (ascending ? "ascending" : "descending") : "none" },
+      el("button", { type: "button", onclick: () => { ascending = sortKey === key ? !ascending : true; sortKey = key; draw(batch, marks); } }, label))),
+      aoIds.map((ao) => el("th", { scope: "col", title: "draft → approved" }, ao)),
+      el("th", { scope: "col" }, "Calibration"), el("th", { scope: "col" }, "Flags"));
+    body.replaceChildren(batch.items.length ? el("table", { id: "batch-table" },
+      el("caption", { class: "hint" }, "Select a column heading to sort. Objective columns show the draft mark, then the approved one."),
+      el("thead", {}, header),
+      el("tbody", {}, rows.map((item) => el("tr", {},
+        el("td", {}, item.marking_id ? el("a", { href: `#/markings/${item.marking_id}` }, item.external_id) : item.external_id),
+        el("td", {}, item.status + (item.error ? ` (${item.error.message})` : "")),
+        el("td", {}, item.draft_total ?? "—"), el("td", {}, item.approved_total ?? "—"),
+        aoIds.map((ao) => el("td", { "data-ao": ao }, objectiveCell(item.marks?.objectives.find((o) => o.ao_id === ao)))),
+        el("td", {}, item.marks ? CALIBRATION_TEXT[item.marks.calibration] || item.marks.calibration : "—"),
+        el("td", {}, item.flags.map((f) => FLAG_TEXT[f] || f).join(", "))))))
+      : el("p", { class: "empty" }, "This batch has no scripts."),
+    el("p", { class: "actions" },
+      el("button", { type: "button", class: "secondary", id: "export-csv", onclick: () => exportCsv(id) }, "Export CSV"), " ",
+      el("button", { type: "button", class: "secondary", id: "export-approved", onclick: () => exportApproved(batch.scheme_id) }, "Export approved scripts as an eval dataset"), " ",
+      el("a", { class: "button secondary", id: "print-all", href: `#/batches/${id}/sheets` }, "Feedback sheets (print all)")));
+    mod.replaceChildren(moderation(marks));
+    return finished;
+  };
+  const refresh = async (first) => {
+    let batch, marks;
+    try {
+      [batch, marks] = await Promise.all([api(`/v1/batches/${encodeURIComponent(id)}`), api(`/v1/batches/${encodeURIComponent(id)}/marks`)]);
+      if (first) {
+        const cal = await api(`/v1/schemes/${encodeURIComponent(batch.scheme_id)}/calibration?version=${encodeURIComponent(batch.scheme_version)}`).catch(() => null);
+        calibration = cal ? sentence(cal.message) : "";
+      }
+    } catch (err) {
+      if (first) { view().replaceChildren(el("p", {}, el("a", { href: "#/batches" }, "All class sets"))); showError(`Could not open batch ${id}: ${err.message}`); }
+      else timer = setTimeout(() => refresh(false), REFRESH_MS * 2);
+      return;
+    }
+    if (!live()) return;
+    const finished = draw(batch, marks);
+    if (!finished) timer = setTimeout(() => refresh(false), REFRESH_MS);
+    else if (!first) status(`All ${batch.counts.total} scripts are marked.`);
+  };
+  await refresh(true);
+}
+
+async function exportCsv(id) {
+  try { download(await api(`/v1/batches/${id}/export.csv`), "text/csv", `${id}.csv`); }
+  catch (err) { showError(`Export failed: ${err.message}`); }
+}
+
+async function exportApproved(schemeId) {
+  try { download(await api(`/v1/reviews/export.jsonl?scheme_id=${encodeURIComponent(schemeId)}`), "application/x-ndjson", "approved.jsonl"); }
+  catch (err) { showError(`Export failed: ${err.message}`); }
+}

@@ -1,0 +1,190 @@
+"""A class set in one sitting, in headless Chromium: upload, live class view, approve in turn, sheets, moderation."""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import httpx
+import pytest
+
+from service.llm.fake import FakeMarker
+from tests.api_support import CountingFake, LiveServer, wait_for_batch
+from tests.test_browser import CHROMEDRIVER, CHROMIUM, browser, screenshot, settings_for, wait  # noqa: F401
+from tests.test_browser_exports import _CAPTURE, _download
+
+pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="needs Debian chromium and chromium-driver")
+webdriver = pytest.importorskip("selenium.webdriver")
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
+from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
+from selenium.webdriver.support.ui import Select  # noqa: E402
+
+_W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+
+
+def write_docx(path: Path, text: str) -> Path:
+    """A minimal .docx (only word/document.xml, which is all the extractor reads)."""
+    paragraphs = "".join(f"<w:p><w:r><w:t>{escape(p)}</w:t></w:r></w:p>" for p in text.split("\n\n"))
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("word/document.xml", f'<w:document xmlns:w="{_W}"><w:body>{paragraphs}</w:body></w:document>')
+    return path
+
+
+def _text(driver: webdriver.Chrome, selector: str) -> str:
+    """Text of an element that re-renders (a WebElement would go stale)."""
+    return str(driver.execute_script("return document.querySelector(arguments[0])?.textContent || ''", selector))
+
+
+def _alt(driver: webdriver.Chrome, key: str) -> None:
+    ActionChains(driver).key_down(Keys.ALT).send_keys(key).key_up(Keys.ALT).perform()
+
+
+def _upload(driver: webdriver.Chrome, url: str, paths: list[Path], scheme: str = "stalin-power-1929@1.0") -> str:
+    driver.get(f"{url}/teacher#/batches")
+    wait(driver, lambda d: len(Select(d.find_element(By.ID, "set-scheme")).options) >= 2)
+    Select(driver.find_element(By.ID, "set-scheme")).select_by_value(scheme)
+    driver.find_element(By.ID, "set-files").send_keys("\n".join(str(p) for p in paths))
+    driver.find_element(By.ID, "upload-set").click()
+    wait(driver, lambda d: "#/batches/bt_" in d.current_url, timeout=60)
+    return str(driver.current_url.rsplit("/", 1)[-1])
+
+
+def test_thirty_docx_files_to_thirty_approved_marks(browser: webdriver.Chrome, tmp_path: Path, essay: str) -> None:  # noqa: F811
+    files = [write_docx(tmp_path / f"student-{i:02d}.docx", essay[: 700 + 40 * i]) for i in range(1, 31)]
+    with LiveServer(settings_for(tmp_path), CountingFake(delay_s=0.15)) as live:
+        batch_id = _upload(browser, live.url, files)
+        # The class view follows the batch live: no reload, no batch id typed anywhere.
+        wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#batch-progress progress"), timeout=10)
+        wait(browser, lambda d: "30 scripts: 30 marked" in d.find_element(By.ID, "batch-progress").text, timeout=90)
+        rows = browser.find_elements(By.CSS_SELECTOR, "#batch-table tbody tr")
+        assert len(rows) == 30 and rows[0].text.startswith("student-01") and rows[-1].text.startswith("student-30")
+
+        browser.find_element(By.CSS_SELECTOR, "#batch-table tbody a").click()
+        wait(browser, EC.presence_of_element_located((By.ID, "review-form")))
+        assert "Script 1 of 30" in _text(browser, ".script-nav")
+        assert "Alt" in browser.find_element(By.CSS_SELECTOR, ".shortcuts").text, "the shortcuts are shown"
+        _alt(browser, "n")
+        wait(browser, lambda d: "Script 2 of 30" in _text(d, ".script-nav"))
+        _alt(browser, "p")
+        wait(browser, lambda d: "Script 1 of 30" in _text(d, ".script-nav"))
+        browser.find_element(By.ID, "next-script").click()
+        wait(browser, lambda d: "Script 2 of 30" in _text(d, ".script-nav"))
+        browser.find_element(By.ID, "prev-script").click()
+        wait(browser, lambda d: "Script 1 of 30" in _text(d, ".script-nav"))
+
+        browser.find_element(By.ID, "reviewer").send_keys("Ms Reed")
+        for n in range(1, 31):
+            wait(browser, lambda d, n=n: f"Script {n} of 30" in _text(d, ".script-nav"))
+            wait(
+                browser,
+                lambda d: d.execute_script("return document.querySelector('#mark-AO1')?.value") not in ("", None),
+            )
+            if n == 1:
+                mark = browser.find_element(By.ID, "mark-AO1")
+                mark.clear()
+                mark.send_keys("5")  # a level above the draft: moderation should show it
+            if n < 30:
+                (browser.find_element(By.ID, "approve-next").click if n % 2 else lambda: _alt(browser, "a"))()
+            else:
+                browser.find_element(By.ID, "approve").click()
+                wait(browser, lambda d: "Approved by Ms Reed" in d.find_element(By.ID, "approved").text)
+
+        with httpx.Client(base_url=live.url) as client:
+            batch = client.get(f"/v1/batches/{batch_id}").json()
+            assert all(item["approved_total"] is not None for item in batch["items"]), "all 30 approved"
+            first = batch["items"][0]["marking_id"]
+            moodle = client.get(f"/v1/markings/{first}/exports/moodle").json()
+        assert moodle["source"] == "approved"
+
+        browser.get(f"{live.url}/teacher#/batches/{batch_id}")
+        wait(browser, EC.presence_of_element_located((By.ID, "moderation-table")))
+        browser.execute_script(_CAPTURE)
+        rows = {r["external_id"]: r for r in csv.DictReader(io.StringIO(_download(browser, "export-csv")))}
+        assert len(rows) == 30 and {r["source"] for r in rows.values()} == {"approved"}
+        assert rows["student-01"]["AO1_approved"] == "5"
+
+        cell = browser.find_element(By.CSS_SELECTOR, "#batch-table tbody tr td[data-ao='AO1']")
+        draft = batch_draft = int(cell.text.split(" → ")[0])
+        assert cell.text == f"{draft} → 5 (+{5 - draft})", "draft → approved per objective"
+        ao1 = browser.find_element(By.CSS_SELECTOR, "#moderation-table tr[data-ao='AO1']").text
+        assert "1 of 30 (3%)" in ao1
+        assert "0 of 30 (0%)" in browser.find_element(By.CSS_SELECTOR, "#moderation-table tr[data-ao='AO2']").text
+        moved = browser.find_element(By.ID, "moved").text
+        assert "student-01" in moved and f"mark {batch_draft} → 5" in moved
+        screenshot(browser, "class-view")
+
+        browser.get(f"{live.url}/teacher#/batches")
+        wait(browser, EC.presence_of_element_located((By.ID, "batches-table")))
+        listed = browser.find_element(By.CSS_SELECTOR, "#batches-table tbody tr").text
+        assert "30" in listed and "done" in listed
+
+
+def test_zip_and_csv_class_sets_skip_what_is_not_an_essay(
+    browser: webdriver.Chrome,  # noqa: F811
+    tmp_path: Path,
+    essay: str,
+) -> None:
+    archive = tmp_path / "set.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("class/amy.txt", essay[:900])
+        z.writestr("class/ben.txt", essay[100:1000])
+        z.write(write_docx(tmp_path / "cat.docx", essay[200:1100]), "class/cat.docx")
+        z.writestr("class/photo.png", b"\x89PNG")
+        z.writestr("__MACOSX/class/._amy.txt", b"junk")
+    table = tmp_path / "more.csv"
+    with table.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["student", "essay"])
+        writer.writerow(["dan", essay[300:1200]])
+        writer.writerow(["eve", ""])
+    with LiveServer(settings_for(tmp_path), FakeMarker()) as live:
+        batch_id = _upload(browser, live.url, [archive, table])
+        wait(browser, lambda d: "4 scripts: 4 marked" in d.find_element(By.ID, "batch-progress").text, timeout=60)
+        names = [
+            r.text.split("\n")[0].split(" ")[0] for r in browser.find_elements(By.CSS_SELECTOR, "#batch-table tbody tr")
+        ]
+        assert sorted(names) == ["amy", "ben", "cat", "dan"]
+        not_used = browser.find_element(By.CSS_SELECTOR, "#view details").text
+        assert "2 file(s) not used" in not_used
+        with httpx.Client(base_url=live.url) as client:
+            assert len(client.get(f"/v1/batches/{batch_id}").json()["items"]) == 4
+
+
+def test_feedback_sheets_print_without_controls(browser: webdriver.Chrome, tmp_path: Path, essay: str) -> None:  # noqa: F811
+    with LiveServer(settings_for(tmp_path), FakeMarker()) as live:
+        with httpx.Client(base_url=live.url, timeout=30) as client:
+            items = [{"external_id": f"s{i}", "essay": essay[: 700 + 200 * i]} for i in range(3)]
+            batch_id = client.post("/v1/batches", json={"scheme_id": "stalin-power-1929", "items": items}).json()["id"]
+            batch = wait_for_batch(client, batch_id)
+            for item, comment in zip(batch["items"][:2], ("Well argued.", "Use more dates."), strict=True):
+                client.post(
+                    f"/v1/markings/{item['marking_id']}/review",
+                    json={"reviewer": "T", "marks": {"AO1": 4, "AO2": 3, "AO3": 1}, "overall_comment": comment},
+                ).raise_for_status()
+        browser.get(f"{live.url}/teacher#/markings/{batch['items'][0]['marking_id']}")
+        wait(browser, EC.presence_of_element_located((By.ID, "sheet-link"))).click()
+        sheet = wait(browser, EC.presence_of_element_located((By.CSS_SELECTOR, "#sheets .sheet")))
+        assert "s0" in sheet.text and "8 / 15" in sheet.text and "Well argued." in sheet.text
+        assert not sheet.find_elements(By.CSS_SELECTOR, "input, textarea, select, button")
+
+        browser.get(f"{live.url}/teacher#/batches/{batch_id}/sheets")
+        wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#sheets .sheet")) == 2)
+        assert "1 not yet approved" in browser.find_element(By.CSS_SELECTOR, ".sheet-bar").text
+        assert not browser.find_elements(
+            By.CSS_SELECTOR, "#sheets input, #sheets textarea, #sheets select, #sheets button"
+        )
+        browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+        visible = browser.execute_script(
+            "return [...document.querySelectorAll('input, textarea, select, button, header, footer')]"
+            ".filter((e) => e.getClientRects().length).map((e) => e.outerHTML.slice(0, 60))"
+        )
+        assert visible == [], "printed sheets show no controls, header or footer"
+        breaks = browser.execute_script(
+            "return [...document.querySelectorAll('.sheet')].map((e) => getComputedStyle(e).breakAfter)"
+        )
+        assert breaks == ["page", "auto"], "one student a page"

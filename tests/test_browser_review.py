@@ -1,0 +1,215 @@
+"""Review defects of issue 11 in real headless Chromium: quotes, explicit approval, unsaved edits, progress."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from service.errors import ModelUnavailableError
+from service.llm.fake import FakeMarker
+from tests.api_support import CountingFake, LiveServer
+from tests.test_browser import CHROMEDRIVER, CHROMIUM, browser, screenshot, settings_for, wait  # noqa: F401
+
+pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="needs Debian chromium and chromium-driver")
+webdriver = pytest.importorskip("selenium.webdriver")
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
+from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
+from selenium.webdriver.support.ui import Select  # noqa: E402
+
+_LEAVING = "const e = new Event('beforeunload', {cancelable: true}); dispatchEvent(e); return e.defaultPrevented"
+_COLLECT_ERRORS = (
+    "window.__errors = []; window.addEventListener('error', (e) => window.__errors.push(String(e.message)));"
+)
+
+
+def _marking(live: LiveServer, essay: str, **extra: object) -> dict:  # type: ignore[type-arg]
+    body = {"essay": essay, "scheme_id": "stalin-power-1929"} | extra
+    response = httpx.post(f"{live.url}/v1/markings", json=body, timeout=30)
+    response.raise_for_status()
+    return response.json()  # type: ignore[no-any-return]
+
+
+def _open_review(driver: webdriver.Chrome, live: LiveServer, marking_id: str) -> None:
+    driver.get(f"{live.url}/teacher#/markings/{marking_id}")
+    wait(driver, EC.presence_of_element_located((By.ID, "review-form")))
+    driver.execute_script(_COLLECT_ERRORS)
+
+
+def test_every_shared_quote_links_and_highlights_lead_to_their_objectives(
+    browser: webdriver.Chrome,  # noqa: F811
+    tmp_path: Path,
+    essay: str,
+    stalin,  # type: ignore[no-untyped-def]
+) -> None:
+    # The fake quotes the same two passages for every objective: the case that used to throw.
+    with LiveServer(settings_for(tmp_path), FakeMarker()) as live:
+        marking = _marking(live, essay[:1500], external_id="s-7")
+        _open_review(browser, live, marking["id"])
+        links = browser.find_elements(By.CSS_SELECTOR, ".quotes a")
+        per_ao = {ao["ao_id"]: len(ao["evidence"]) for ao in marking["result"]["ao_marks"]}
+        assert len(links) == sum(per_ao.values()) and len([n for n in per_ao.values() if n]) >= 2
+        for link in links:
+            browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", link)
+            link.click()
+            active = browser.find_elements(By.CSS_SELECTOR, "#essay-text mark.active")
+            assert active, f"{link.get_attribute('data-ev')} highlights nothing"
+            assert all(link.get_attribute("data-ev") in m.get_attribute("data-ev").split() for m in active)
+        assert browser.execute_script("return window.__errors") == []
+
+        # One colour per objective: each card's swatch differs, a highlight takes its first objective's.
+        swatches = [s.get_attribute("class").split()[-1] for s in browser.find_elements(By.CSS_SELECTOR, "h3 .swatch")]
+        assert len(set(swatches)) == len(swatches) == 3
+        shared = browser.find_element(By.CSS_SELECTOR, "#essay-text mark.multi")
+        assert shared.get_attribute("class").split()[0] == swatches[0]
+        aos = shared.get_attribute("data-ao").split()
+        for ao in aos:  # each click goes to the next objective that quotes the passage
+            browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", shared)
+            shared.click()
+            wait(browser, lambda d, ao=ao: d.execute_script("return document.activeElement.id") == f"h-{ao}")
+
+        # The scheme beside the mark: the question, and what the current level means.
+        assert stalin.question[:40] in browser.find_element(By.CSS_SELECTOR, "details.question").text
+        ao1 = stalin.objectives[0]
+        mark = browser.find_element(By.ID, "mark-AO1")
+        mark.clear()
+        mark.send_keys(str(ao1.max_marks))
+        top = ao1.level_for_mark(ao1.max_marks)
+        wait(browser, lambda d: d.find_element(By.ID, "desc-AO1").text == top.descriptor)
+        assert (
+            browser.find_element(By.CSS_SELECTOR, f"#card-AO1 .ladder li[data-level='{top.level}']").get_attribute(
+                "aria-current"
+            )
+            is not None
+        )
+
+
+def test_enter_does_not_approve_and_a_flagged_script_asks_first(
+    browser: webdriver.Chrome,  # noqa: F811
+    tmp_path: Path,
+    essay: str,
+) -> None:
+    with LiveServer(settings_for(tmp_path), FakeMarker(indicative_only=True, model_id="tiny")) as live:
+        marking = _marking(live, essay[:1500])
+        _open_review(browser, live, marking["id"])
+        assert marking["id"] not in browser.find_element(By.TAG_NAME, "h2").text, "no reference: not titled by its id"
+        assert "unnamed script" in browser.find_element(By.TAG_NAME, "h2").text
+        browser.find_element(By.ID, "reviewer").send_keys("Ms Reed")
+        mark = browser.find_element(By.ID, "mark-AO1")
+        mark.clear()
+        mark.send_keys("2", Keys.ENTER)
+        browser.find_element(By.ID, "reviewer").send_keys(Keys.ENTER)
+        time.sleep(1)
+        stored = httpx.get(f"{live.url}/v1/markings/{marking['id']}").json()
+        assert stored["review"] is None, "Enter must not approve"
+        assert not browser.find_element(By.ID, "confirm-approve").is_displayed()
+
+        browser.find_element(By.ID, "approve").click()
+        dialog = wait(browser, EC.visibility_of_element_located((By.ID, "confirm-approve")))
+        assert "Indicative model" in dialog.text
+        browser.find_element(By.ID, "confirm-no").click()
+        wait(browser, lambda d: d.find_element(By.ID, "status").text == "Not approved.")
+        assert httpx.get(f"{live.url}/v1/markings/{marking['id']}").json()["review"] is None
+
+        browser.find_element(By.ID, "approve").click()
+        wait(browser, EC.visibility_of_element_located((By.ID, "confirm-approve")))
+        browser.find_element(By.ID, "confirm-yes").click()
+        wait(browser, lambda d: "Approved by Ms Reed" in d.find_element(By.ID, "approved").text)
+        assert httpx.get(f"{live.url}/v1/markings/{marking['id']}").json()["review"]["reviewer"] == "Ms Reed"
+        assert browser.execute_script("return document.activeElement.id") == "approved", "focus stays on the page"
+
+
+def test_unsaved_changes_are_shown_and_leaving_asks(browser: webdriver.Chrome, tmp_path: Path, essay: str) -> None:  # noqa: F811
+    with LiveServer(settings_for(tmp_path), FakeMarker()) as live:
+        marking = _marking(live, essay[:1500], external_id="s-1")
+        draft = {m["ao_id"]: m["mark"] for m in marking["result"]["ao_marks"]}
+        httpx.post(
+            f"{live.url}/v1/markings/{marking['id']}/review", json={"reviewer": "T", "marks": draft}
+        ).raise_for_status()
+        _open_review(browser, live, marking["id"])
+        unsaved = browser.find_element(By.ID, "unsaved")
+        assert not unsaved.is_displayed() and "stale" not in browser.find_element(By.ID, "approved").get_attribute(
+            "class"
+        )
+        assert not browser.execute_script(_LEAVING)
+
+        mark = browser.find_element(By.ID, "mark-AO1")
+        mark.clear()
+        mark.send_keys(str(draft["AO1"] - 1))
+        wait(browser, lambda d: d.find_element(By.ID, "unsaved").is_displayed())
+        approved = browser.find_element(By.ID, "approved")
+        assert "stale" in approved.get_attribute("class") and "not saved" in approved.text
+        assert browser.execute_script(_LEAVING), "closing the tab with unsaved edits warns"
+
+        browser.find_element(By.CSS_SELECTOR, "header nav a[href='#/']").click()
+        wait(browser, EC.alert_is_present()).dismiss()
+        assert browser.find_element(By.ID, "mark-AO1").get_attribute("value") == str(draft["AO1"] - 1)
+        assert browser.current_url.endswith(f"#/markings/{marking['id']}")
+
+        browser.find_element(By.ID, "reset-AO1").click()
+        wait(browser, lambda d: not d.find_element(By.ID, "unsaved").is_displayed())
+        assert browser.find_element(By.ID, "mark-AO1").get_attribute("value") == str(draft["AO1"])
+        assert "stale" not in browser.find_element(By.ID, "approved").get_attribute("class")
+        browser.find_element(By.CSS_SELECTOR, "header nav a[href='#/']").click()
+        wait(browser, EC.presence_of_element_located((By.ID, "mark-form")))  # no edits: no question
+
+
+def test_marking_progress_is_on_screen_with_elapsed_time_and_cancel(
+    browser: webdriver.Chrome,  # noqa: F811
+    tmp_path: Path,
+    essay: str,
+) -> None:
+    browser.set_window_size(1366, 768)
+    with LiveServer(settings_for(tmp_path), CountingFake(delay_s=6)) as live:
+        browser.get(f"{live.url}/teacher")
+        wait(browser, lambda d: len(Select(d.find_element(By.ID, "scheme")).options) >= 2)
+        browser.find_element(By.ID, "essay").send_keys(essay[:800])
+        assert browser.execute_script("return localStorage.getItem('draftmark-draft')") is None
+        assert browser.execute_script("return sessionStorage.getItem('draftmark-draft')") == essay[:800]
+        Select(browser.find_element(By.ID, "scheme")).select_by_value("stalin-power-1929@1.0")
+        button = browser.find_element(By.ID, "mark")
+        browser.execute_script("arguments[0].scrollIntoView({block: 'end'})", button)
+        button.click()
+        panel = wait(browser, EC.visibility_of_element_located((By.ID, "progress")))
+        assert browser.execute_script("return window.scrollY") > 0, "the Mark button is below the fold at 768 px"
+        rect = browser.execute_script("return arguments[0].getBoundingClientRect().toJSON()", panel)
+        assert rect["top"] >= 0 and rect["bottom"] <= browser.execute_script("return window.innerHeight")
+        assert "Marking" in panel.text
+        wait(browser, lambda d: d.find_element(By.ID, "progress-elapsed").text not in ("0 s", ""), timeout=5)
+        browser.find_element(By.ID, "progress-cancel").click()
+        wait(browser, lambda d: "Marking cancelled" in d.find_element(By.ID, "status").text)
+        assert not browser.find_element(By.ID, "progress").is_displayed()
+        assert browser.find_element(By.ID, "essay").get_attribute("value") == essay[:800]
+        assert "#/markings/" not in browser.current_url
+
+
+def test_scheme_picker_drafts_and_messages(browser: webdriver.Chrome, tmp_path: Path, stalin, essay: str) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(
+        "id: broken\nversion: '1'\ntitle: Broken\nsubject: History\nquestion: Why?\ntotal_marks: 9\n"
+        "objectives:\n  - id: AO1\n    name: Knowledge\n    max_marks: 4\n    levels:\n"
+        "      - {level: 1, min_mark: 2, max_mark: 3, descriptor: Some}\n"
+    )
+    failing = CountingFake(error=ModelUnavailableError("the model endpoint is overloaded", retry_after=30))
+    with LiveServer(settings_for(tmp_path), failing) as live:
+        browser.get(f"{live.url}/teacher")
+        wait(browser, lambda d: len(Select(d.find_element(By.ID, "scheme")).options) >= 2)
+        picker = Select(browser.find_element(By.ID, "scheme"))
+        assert picker.first_selected_option.get_attribute("value") == ""
+        assert picker.first_selected_option.text == "Choose a scheme…"
+        assert stalin.title in [o.text.split(" (")[0] for o in picker.options], "schemes are listed by title"
+
+        browser.find_element(By.ID, "scheme-file").send_keys(str(broken))
+        error = wait(browser, EC.visibility_of_element_located((By.ID, "error")))
+        assert len(error.find_elements(By.CSS_SELECTOR, "li")) >= 2, error.text
+
+        picker.select_by_value("stalin-power-1929@1.0")
+        browser.find_element(By.ID, "essay").send_keys("Stalin became General Secretary in 1922 and appointed allies.")
+        browser.find_element(By.ID, "mark").click()
+        wait(browser, lambda d: "still here" in d.find_element(By.ID, "error").text)
+        text = browser.find_element(By.ID, "error").text
+        assert re.search(r"overloaded\. .*You can retry in about 30 s\. Your essay text is still here\.", text), text
