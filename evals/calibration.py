@@ -48,8 +48,21 @@ def split(items: Sequence[EvalItem], *, train: int, test: int, seed: int, sampli
     return Split(train=rest[:train], test=sorted(test_items, key=lambda i: i.id), sampling=sampling)
 
 
-def _scripts(items: Sequence[EvalItem], llm: dict[str, dict[str, int]] | None) -> list[Script]:
-    return [Script(essay=i.essay, marks=i.human, llm_marks=llm.get(i.id) if llm else None) for i in items]
+Probes = dict[str, dict[str, float]]
+
+
+def _scripts(
+    items: Sequence[EvalItem], llm: dict[str, dict[str, int]] | None, probe: Probes | None = None
+) -> list[Script]:
+    return [
+        Script(
+            essay=i.essay,
+            marks=i.human,
+            llm_marks=llm.get(i.id) if llm else None,
+            llm_expected=probe.get(i.id) if probe else None,
+        )
+        for i in items
+    ]
 
 
 def _figures(human: list[int], other: list[int], labels: list[int], length: list[float]) -> dict[str, Any]:
@@ -79,17 +92,26 @@ def _with_total(marks: dict[str, int], scheme: MarkScheme) -> dict[str, int]:
 
 
 def _predictions(
-    parts: Split, scheme: MarkScheme, llm: dict[str, dict[str, int]] | None, *, seed: int, exclude: frozenset[str]
+    parts: Split,
+    scheme: MarkScheme,
+    llm: dict[str, dict[str, int]] | None,
+    *,
+    seed: int,
+    exclude: frozenset[str],
+    probe: Probes | None = None,
 ) -> tuple[list[dict[str, int]], Any]:
     calibrator = fit_calibrator(
-        _scripts(parts.train, llm),
+        _scripts(parts.train, llm, probe),
         scheme,
         llm_model="run" if llm else None,
         seed=seed,
         ablations=False,
         exclude=exclude,
     )
-    marks = [predict(calibrator, scheme, i.essay, llm[i.id] if llm else None) for i in parts.test]
+    marks = [
+        predict(calibrator, scheme, i.essay, llm[i.id] if llm else None, probe[i.id] if probe else None)
+        for i in parts.test
+    ]
     return marks, calibrator
 
 
@@ -102,6 +124,7 @@ def evaluate(
     sampling: Sampling = "random",
     llm: dict[str, dict[str, int]] | None = None,
     ablations: bool = True,
+    probe: Probes | None = None,
 ) -> dict[str, Any]:
     """Every figure for one training size: per objective (and total) human–human, word count, model, calibrated.
 
@@ -112,8 +135,11 @@ def evaluate(
     parts = split(dataset.items, train=train, test=test, seed=seed, sampling=sampling)
     scheme = dataset.scheme_for(parts.test[0])
     usable = llm if llm and all(i.id in llm for i in [*parts.train, *parts.test]) else None
-    predicted, calibrator = _predictions(parts, scheme, usable, seed=seed, exclude=frozenset())
-    selection = fit_calibrator(_scripts(parts.train, usable), scheme, llm_model="run" if usable else None, seed=seed)
+    probed = probe if probe and all(i.id in probe for i in [*parts.train, *parts.test]) else None
+    predicted, calibrator = _predictions(parts, scheme, usable, seed=seed, exclude=frozenset(), probe=probed)
+    selection = fit_calibrator(
+        _scripts(parts.train, usable, probed), scheme, llm_model="run" if usable else None, seed=seed
+    )
     word_count = {
         ao.id: word_count_marks(
             [i.essay for i in parts.train],
@@ -131,6 +157,8 @@ def evaluate(
         systems["human2"] = []
     if usable:
         systems["model"] = []
+    if probed:
+        systems["probe"] = []
     for index, item in enumerate(parts.test):
         own = usable[item.id] if usable else None
         calibrated = predicted[index]
@@ -143,6 +171,8 @@ def evaluate(
             systems["human2"].append(_with_total(item.human2 or item.human, scheme))
         if own is not None:
             systems["model"].append(_with_total(own, scheme))
+        if probed:
+            systems["probe"].append(_with_total(_rounded(probed[item.id], scheme), scheme))
     humans = [_with_total(i.human, scheme) for i in parts.test]
     length = [math.log1p(len(words(i.essay))) for i in parts.test]
     figures: dict[str, Any] = {}
@@ -157,7 +187,7 @@ def evaluate(
         "sampling": sampling,
         "seed": seed,
         "calibrator": calibrator.version,
-        "signals": "text + model marks" if usable else "text only (no model run given)",
+        "signals": _signal_label(usable is not None, probed is not None),
         "figures": figures,
         "selection": {
             fit.ao_id: {"used": fit.used, "reason": fit.reason, "cv": fit.cv.model_dump()}
@@ -165,19 +195,33 @@ def evaluate(
         },
     }
     if ablations:
-        result["ablation"] = _ablation(parts, scheme, usable, seed)
+        result["ablation"] = _ablation(parts, scheme, usable, seed, probed)
     return result
 
 
+def _signal_label(marks: bool, probe: bool) -> str:
+    parts = ["text"] + (["model marks"] if marks else []) + (["model level probabilities"] if probe else [])
+    return " + ".join(parts) if len(parts) > 1 else "text only (no model run given)"
+
+
+def _rounded(expected: dict[str, float], scheme: MarkScheme) -> dict[str, int]:
+    """The probe's expected mark rounded onto each objective's scale (the probe alone)."""
+    return {ao.id: min(ao.max_marks, max(ao.min_marks, round(expected[ao.id]))) for ao in scheme.objectives}
+
+
 def _ablation(
-    parts: Split, scheme: MarkScheme, llm: dict[str, dict[str, int]] | None, seed: int
+    parts: Split,
+    scheme: MarkScheme,
+    llm: dict[str, dict[str, int]] | None,
+    seed: int,
+    probe: Probes | None = None,
 ) -> dict[str, dict[str, float | None]]:
     """Test QWK of the calibrated predictions without each signal group, per objective."""
     out: dict[str, dict[str, float | None]] = {}
     for group in FEATURE_GROUPS:
-        if group == "model" and not llm:
+        if (group == "model" and not llm) or (group == "probe" and not probe):
             continue
-        predicted, _ = _predictions(parts, scheme, llm, seed=seed, exclude=frozenset({group}))
+        predicted, _ = _predictions(parts, scheme, llm, seed=seed, exclude=frozenset({group}), probe=probe)
         out[group] = {
             ao.id: agreement(
                 [i.human[ao.id] for i in parts.test],

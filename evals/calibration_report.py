@@ -15,6 +15,7 @@ ROWS = (
     ("human2", "second human (ceiling)"),
     ("word_count", "word count alone (regression on log words)"),
     ("model", "the model alone (uncalibrated)"),
+    ("probe", "the model's expected level alone (next-token probabilities, rounded)"),
     ("calibrated", "calibrated (fitted on the training split)"),
     ("system", "draftmark's output (calibrated only where selection chose it)"),
 )
@@ -55,16 +56,23 @@ def run_calibration_eval(
     llm: dict[str, dict[str, int]] | None,
     curve: list[int],
     out: Path,
+    probe: dict[str, dict[str, float]] | None = None,
 ) -> dict[str, Any]:
     """Every seed at ``train`` (with ablations), the learning curve at other sizes; written to ``out``."""
     out.mkdir(parents=True, exist_ok=True)
-    runs = [evaluate(dataset, train=train, test=test, seed=s, sampling=sampling, llm=llm) for s in seeds]
+    runs = [evaluate(dataset, train=train, test=test, seed=s, sampling=sampling, llm=llm, probe=probe) for s in seeds]
     learning: dict[str, Any] = {}
     for size in curve:
-        at = runs if size == train else [
-            evaluate(dataset, train=size, test=test, seed=s, sampling=sampling, llm=llm, ablations=False)
-            for s in seeds
-        ]
+        at = (
+            runs
+            if size == train
+            else [
+                evaluate(
+                    dataset, train=size, test=test, seed=s, sampling=sampling, llm=llm, ablations=False, probe=probe
+                )
+                for s in seeds
+            ]
+        )
         averaged = _average(at)
         learning[str(size)] = {key: {s: v["qwk"] for s, v in systems.items()} for key, systems in averaged.items()}
     metrics = {

@@ -220,9 +220,13 @@ def calibrate_command(
         Path | None, typer.Option(help="An 'eval run' folder whose marks are the model's signal (train and test).")
     ] = None,
     curve: Annotated[str, typer.Option(help="Training sizes for the learning curve.")] = "10,20,50,100",
+    probe_run: Annotated[
+        Path | None, typer.Option(help="An 'eval probe' folder: the model's level probabilities as a signal.")
+    ] = None,
 ) -> None:
     """Fit calibration on a training split and test it on other essays, beside word count, the model and a human."""
     from evals.calibration_report import model_marks, run_calibration_eval
+    from evals.probe_run import read_probes
 
     try:
         data = load_dataset(dataset, path, essay_set)
@@ -231,6 +235,10 @@ def calibrate_command(
             # With a model run, only the essays the model marked can be split (its marks are a signal).
             data = Dataset(name=data.name, items=[i for i in data.items if i.id in marks], schemes=data.schemes)
             err.print(f"{len(data.items)} essays carry the model's marks from {llm_run}")
+        probes = read_probes(probe_run) if probe_run else None
+        if probes is not None:
+            data = Dataset(name=data.name, items=[i for i in data.items if i.id in probes], schemes=data.schemes)
+            err.print(f"{len(data.items)} essays carry the model's level probabilities from {probe_run}")
         sizes = [int(s) for s in curve.split(",") if s.strip()]
         metrics = run_calibration_eval(
             data,
@@ -241,6 +249,7 @@ def calibrate_command(
             llm=marks,
             curve=[s for s in sizes if s + test <= len(data.items)],
             out=out,
+            probe=probes,
         )
     except (DraftmarkError, ValueError) as exc:
         raise _fail(getattr(exc, "message", str(exc))) from exc
@@ -251,3 +260,33 @@ def calibrate_command(
     for check, ok in metrics["verdict"]["checks"].items():
         console.print(f"{check}: {'met' if ok else 'NOT met' if ok is not None else 'n/a'}", highlight=False)
     console.print(f"report: {out / 'report.md'}")
+
+
+@eval_app.command("probe")
+def probe_command(
+    dataset: Annotated[DatasetKind, typer.Option(help="Which corpus.")],
+    out: Annotated[Path, typer.Option(help="Run folder (probes.jsonl); re-running it resumes.")],
+    path: Annotated[Path | None, typer.Option(help="Folder (or JSONL file) holding the corpus.")] = None,
+    essay_set: Annotated[int | None, typer.Option("--set", help="ASAP / ASAP++ essay set.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Sample this many items.")] = None,
+    sample: Annotated[Literal["random", "stratified"], typer.Option(help="How items are drawn.")] = "random",
+    seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
+) -> None:
+    """The embedded model's level probabilities per objective (a calibration signal); use with calibrate --probe-run."""
+    from evals.dataset import random_sample
+    from evals.probe_run import run_probes
+    from service.llm.port import NextTokenProbe
+
+    try:
+        settings = Settings()
+        data = load_dataset(dataset, path, essay_set)
+        items = (stratified_sample if sample == "stratified" else random_sample)(data.items, limit, seed)
+        llm = build_llm(settings)
+        if not isinstance(llm, NextTokenProbe):
+            raise CallerError(f"{llm.model_id} cannot give next-token probabilities; use the embedded model")
+        ran = asyncio.run(
+            run_probes(data, items, llm, out, progress=lambda n, total: err.print(f"probed {n}/{total}"))
+        )
+    except DraftmarkError as exc:
+        raise _fail(exc.message) from exc
+    Console().print(f"{ran} essays probed, {len(items) - ran} already done; {out / 'probes.jsonl'}")

@@ -68,7 +68,12 @@ class Calibrator(BaseModel):
     @property
     def needs_model_marks(self) -> bool:
         """Whether a used fit takes the model's own marks as a signal (then the model judges first)."""
-        return any(o.used and ("llm_mark" in o.features or "llm_expected" in o.features) for o in self.objectives)
+        return any(o.used and "llm_mark" in o.features for o in self.objectives)
+
+    @property
+    def needs_probe(self) -> bool:
+        """Whether a used fit takes the model's expected level (next-token probabilities) as a signal."""
+        return any(o.used and "llm_expected" in o.features for o in self.objectives)
 
 
 class CalibrationInfo(BaseModel):

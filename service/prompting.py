@@ -48,6 +48,10 @@ class PromptTemplate:
     def _render(self, part: str, **context: object) -> str:
         return self._templates[part].render(**context).strip() + "\n"
 
+    def render(self, part: str, **context: object) -> str:
+        """One part of the template (for templates other than marking, e.g. ``probe``)."""
+        return self._render(part, fence_open=FENCE_OPEN, fence_close=FENCE_CLOSE, **context)
+
     def system(self, scheme: MarkScheme, *, sentence_refs: bool = False) -> ChatMessage:
         """The static part: instructions and the scheme (shared by every essay on the scheme).
 

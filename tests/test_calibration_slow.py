@@ -41,3 +41,22 @@ async def test_real_model_explains_calibrated_marks(smollm2, holistic: MarkSchem
             assert essay[ev.start : ev.end] == ev.quote
         assert result.provenance.calibration.status == "calibrated"
         assert not result.has_flag(FlagCode.INDICATIVE_MODEL)
+
+
+async def test_real_model_level_probabilities_then_marking(smollm2, holistic: MarkScheme) -> None:  # type: ignore[no-untyped-def]
+    from service.calibration.probe import probe_essay
+
+    essay = synthetic_essay(4, random.Random(22), "vocabulary")
+    first = await probe_essay(smollm2, holistic, essay)
+    again = await probe_essay(smollm2, holistic, essay)
+    (probe,) = first.objectives.values()
+    assert sum(probe.probabilities.values()) == pytest.approx(1.0)
+    assert 0.0 < probe.answer_mass <= 1.0 and 1.0 <= probe.expected_mark <= 6.0
+    # The second call re-evaluates only the last token (the rest is shared); llama.cpp's batched and
+    # single-token kernels round differently, so the answer matches closely, not bit for bit.
+    assert again.objectives["overall"].expected_mark == pytest.approx(probe.expected_mark, abs=0.05)
+    settings = Settings(max_reasks=1, max_output_tokens=700, local_context=4096)
+    result = await mark_essay(essay, holistic, llm=smollm2, settings=settings)
+    for ao in result.ao_marks:
+        for ev in ao.evidence:
+            assert essay[ev.start : ev.end] == ev.quote

@@ -44,7 +44,11 @@ def summary(fit: ObjectiveFit, n_scripts: int, used: bool) -> str:
 
 
 def _signals(
-    fit: ObjectiveFit, base: dict[str, float], similarity: dict[str, float], llm: dict[str, float]
+    fit: ObjectiveFit,
+    base: dict[str, float],
+    similarity: dict[str, float],
+    llm: dict[str, float],
+    expected: dict[str, float],
 ) -> list[float]:
     values = []
     for name in fit.features:
@@ -52,6 +56,8 @@ def _signals(
             values.append(similarity[fit.ao_id])
         elif name == "llm_mark":
             values.append(llm[fit.ao_id])
+        elif name == "llm_expected":
+            values.append(expected[fit.ao_id])
         else:
             values.append(base[name])
     return values
@@ -63,9 +69,16 @@ class _Inputs:
     base: dict[str, float]
     similarity: dict[str, float]
     llm: dict[str, float]
+    expected: dict[str, float]
 
 
-def _inputs(calibrator: Calibrator, scheme: MarkScheme, essay: str, llm_marks: dict[str, int] | None) -> _Inputs:
+def _inputs(
+    calibrator: Calibrator,
+    scheme: MarkScheme,
+    essay: str,
+    llm_marks: dict[str, int] | None,
+    llm_expected: dict[str, float] | None = None,
+) -> _Inputs:
     counted = counted_text(essay, scheme.question, set(calibrator.topic_vocabulary))
     base = text_signals(counted.text, scheme.question)
     base["raw_log_words"] = math.log1p(len(words(essay)))
@@ -73,19 +86,25 @@ def _inputs(calibrator: Calibrator, scheme: MarkScheme, essay: str, llm_marks: d
         ao_id: similarity_scores([counted.text], calibrator.exemplar_texts, marks, same=[-1])[0]
         for ao_id, marks in calibrator.exemplar_marks.items()
     }
-    return _Inputs(counted, base, similarity, {k: float(v) for k, v in (llm_marks or {}).items()})
+    return _Inputs(
+        counted, base, similarity, {k: float(v) for k, v in (llm_marks or {}).items()}, dict(llm_expected or {})
+    )
 
 
 def _z(fit: ObjectiveFit, inputs: _Inputs) -> NDArray[np.float64]:
-    x = np.array(_signals(fit, inputs.base, inputs.similarity, inputs.llm))
+    x = np.array(_signals(fit, inputs.base, inputs.similarity, inputs.llm, inputs.expected))
     return np.asarray((x - np.array(fit.mean)) / np.array(fit.scale), dtype=float)
 
 
 def predict(
-    calibrator: Calibrator, scheme: MarkScheme, essay: str, llm_marks: dict[str, int] | None = None
+    calibrator: Calibrator,
+    scheme: MarkScheme,
+    essay: str,
+    llm_marks: dict[str, int] | None = None,
+    llm_expected: dict[str, float] | None = None,
 ) -> dict[str, int]:
     """Every objective's calibrated mark, whether or not selection chose to use the fit (for evals)."""
-    inputs = _inputs(calibrator, scheme, essay, llm_marks)
+    inputs = _inputs(calibrator, scheme, essay, llm_marks, llm_expected)
     return {
         fit.ao_id: fit.mark_for(float(_z(fit, inputs) @ np.array(fit.coef) + fit.intercept))
         for fit in calibrator.objectives
@@ -106,6 +125,8 @@ def calibrate(
     """
     if calibrator.needs_model_marks and llm_marks is None:
         raise ValueError("this calibrator takes the model's marks as a signal; mark first")
+    if calibrator.needs_probe:
+        raise ValueError("this calibrator takes the model's level probabilities, which marking does not compute yet")
     inputs = _inputs(calibrator, scheme, essay, llm_marks)
     marks: dict[str, int] = {}
     reasons: list[str] = []

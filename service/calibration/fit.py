@@ -38,7 +38,8 @@ FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
     "vocabulary": ("mean_word_length", "long_word_share", "mattr"),
     "question": ("question_coverage",),
     "exemplars": ("exemplar_similarity",),
-    "model": ("llm_mark", "llm_expected"),
+    "model": ("llm_mark",),
+    "probe": ("llm_expected",),
 }
 WORD_COUNT = ("raw_log_words",)
 

@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from schemas.result import EndpointKind, TokenUsage
 from service.errors import ConfigurationError, ModelResponseError, OutputTruncatedError
+from service.llm.next_token import next_token_probabilities
 from service.llm.port import ChatMessage, Completion, CompletionRequest, FinishReason
 from service.llm.prefix_cache import PrefixCache, PrefixKey, PrefixState, model_fingerprint
 from service.settings import Settings
@@ -249,3 +250,19 @@ class LocalLlamaLLM:
     async def complete(self, request: CompletionRequest) -> Completion:
         """Run the blocking call in a worker thread."""
         return await asyncio.to_thread(self.complete_sync, request)
+
+    def next_token_probabilities_sync(
+        self, messages: tuple[ChatMessage, ...], choices: tuple[str, ...]
+    ) -> dict[str, float]:
+        """Blocking ``next_token_probabilities`` (holds the model lock)."""
+        with self._lock:
+            try:
+                return next_token_probabilities(self._llama, messages, choices)
+            finally:
+                self._resident = None  # the probe replaced the evaluated prefix
+
+    async def next_token_probabilities(
+        self, messages: tuple[ChatMessage, ...], choices: tuple[str, ...]
+    ) -> dict[str, float]:
+        """P(each choice) as the model's next token after ``messages`` (``""``: their raw total mass)."""
+        return await asyncio.to_thread(self.next_token_probabilities_sync, messages, choices)

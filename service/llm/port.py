@@ -76,3 +76,19 @@ class LLM(Protocol):
     async def complete(self, request: CompletionRequest) -> Completion:
         """Send ``request`` and return the completion, or raise a ``ModelError``."""
         ...
+
+
+@runtime_checkable
+class NextTokenProbe(Protocol):
+    """A backend that can say how likely each of a few single-token answers is (llama.cpp; fakes)."""
+
+    @property
+    def model_id(self) -> str:
+        """The model's name as recorded in provenance."""
+        ...
+
+    async def next_token_probabilities(
+        self, messages: tuple[ChatMessage, ...], choices: tuple[str, ...]
+    ) -> dict[str, float]:
+        """P(choice) renormalised over ``choices``; key ``""`` holds their raw total probability."""
+        ...
