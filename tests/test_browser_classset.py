@@ -116,6 +116,7 @@ def test_thirty_docx_files_to_thirty_approved_marks(browser: webdriver.Chrome, t
         assert "0 of 30 (0%)" in browser.find_element(By.CSS_SELECTOR, "#moderation-table tr[data-ao='AO2']").text
         moved = browser.find_element(By.ID, "moved").text
         assert "student-01" in moved and f"mark {batch_draft} → 5" in moved
+        browser.execute_script("window.scrollTo(0, 0)")
         screenshot(browser, "class-view")
 
         browser.get(f"{live.url}/teacher#/batches")
