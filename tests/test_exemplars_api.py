@@ -113,3 +113,42 @@ def test_an_approved_script_becomes_an_exemplar_with_the_models_marks(live: Live
         assert a.post(f"/v1/markings/{marking['id']}/review", json=review).status_code == 201
         (updated,) = a.get("/v1/schemes/stalin-power-1929/exemplars").json()
         assert updated["marks"]["AO1"] == 3 and updated["id"] == exemplar["id"], "a re-approval updates it"
+
+
+def test_approval_answers_before_the_refit_and_refits_coalesce(
+    live: LiveServer, essay: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+    import time
+
+    from service.api.exemplars import ExemplarStore
+
+    started, release = threading.Event(), threading.Event()
+    calls: list[str] = []
+    real = ExemplarStore.refit
+
+    def slow_refit(self: ExemplarStore, owner: str, scheme: MarkScheme):  # type: ignore[no-untyped-def]
+        calls.append(scheme.ref)
+        started.set()
+        release.wait(10)
+        return real(self, owner, scheme)
+
+    monkeypatch.setattr(ExemplarStore, "refit", slow_refit)
+    with _client(live, "teacher") as a:
+        ids = [
+            a.post("/v1/markings", json={"essay": essay[: 900 + 50 * i], "scheme_id": "stalin-power-1929"}).json()["id"]
+            for i in range(4)
+        ]
+        review = {"reviewer": "Ms Reed", "marks": {"AO1": 2, "AO2": 3, "AO3": 1}}
+        assert a.post(f"/v1/markings/{ids[0]}/review", json=review).status_code == 201
+        assert started.wait(10), "the refit runs after the approval"
+        for marking_id in ids[1:]:
+            assert a.post(f"/v1/markings/{marking_id}/review", json=review).status_code == 201, "no wait for the fit"
+        assert len(calls) == 1, "a refit is running: the approvals wait for it to end, not in the request"
+        release.set()
+        deadline = time.monotonic() + 20
+        while len(calls) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        assert len(calls) == 2, "three approvals during one refit make one more refit, not three"
+        assert a.get("/v1/schemes/stalin-power-1929/calibration").json()["exemplars"] == 4

@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None, *, llm: LLM | None = None) -> F
             yield
         finally:
             await runner.stop()
+            await app.state.draftmark.refits.drain()
             engine.dispose()
 
     app = FastAPI(

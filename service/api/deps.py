@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 
 from service.api.db import LOCAL_OWNER
+from service.api.refits import Refits
 from service.api.store import Store
 from service.batches import BatchBackend
 from service.llm.port import LLM
@@ -30,6 +31,7 @@ class AppState:
     key_cache: dict[str, tuple[str, float]] = field(default_factory=dict)
     buckets: dict[str, TokenBucket] = field(default_factory=dict)
     auth_failures: dict[str, TokenBucket] = field(default_factory=dict)
+    refits: Refits = field(default_factory=Refits)
 
 
 @dataclass

@@ -152,7 +152,11 @@ async def delete_exemplar(
 async def learn_from_review(
     state: State, owner: str, marking: StoredMarking, review: ReviewPublic, scheme: MarkScheme
 ) -> None:
-    """An approved script becomes an exemplar (the teacher's marks; the model's own marks as its signal)."""
+    """An approved script becomes an exemplar (the teacher's marks; the model's own marks as its signal).
+
+    The calibration is refitted in the background (``Refits``); imports and deletions, whose
+    answers carry the new figures, refit before answering.
+    """
     exemplars = ExemplarStore(state.store)
     script = MarkedScript(
         essay=marking.essay, marks={m.ao_id: m.mark for m in review.marks}, external_id=marking.external_id
@@ -168,4 +172,4 @@ async def learn_from_review(
         llm_marks=own,
         llm_model=marking.result.provenance.model if own is not None else None,
     )
-    await asyncio.to_thread(exemplars.refit, owner, scheme)
+    state.refits.request(state.store, owner, scheme)  # after the answer: approving never waits for a fit
