@@ -211,3 +211,31 @@ def test_global_rate_limit_holds_across_two_workers(db_url: str, redis_url: str,
     worst = max(sum(1 for t in times if start <= t < start + 2.0) for start in times)
     assert worst <= 2.0 / interval + 1, f"{worst} requests in two seconds at {rpm}/min"
     assert times[-1] - times[0] >= (len(times) - 1) * interval * 0.9
+
+
+def test_sigterm_finishes_in_flight_items_and_exits_cleanly(
+    db_url: str, redis_url: str, essay: str, tmp_path: Path
+) -> None:
+    seen: Counter[str] = Counter()
+    with OpenAIStub(responder=counting_responder(seen, [], delay_s=0.2)) as stub:
+        cluster = Cluster(db_url, redis_url, stub.base_url, tmp_path / "cluster.log")
+        try:
+            leaving = cluster.worker()
+            cluster.worker()
+            cluster.api(workers=2)
+            items = [{"external_id": f"t{i:03d}", "essay": f"ITEM-{i:03d}. {essay[:300]}"} for i in range(80)]
+            with httpx.Client(base_url=cluster.url, timeout=30) as client:
+                batch_id = client.post("/v1/batches", json={"scheme_id": SCHEME, "items": items}).json()["id"]
+                deadline = time.monotonic() + 60
+                while client.get(f"/v1/batches/{batch_id}").json()["counts"]["done"] < 15:
+                    assert time.monotonic() < deadline, cluster.log.read_text()[-3000:]
+                    time.sleep(0.05)
+                leaving.send_signal(signal.SIGTERM)
+                code = leaving.wait(timeout=60)
+                batch = wait_for_batch(client, batch_id, timeout_s=120)
+        finally:
+            cluster.stop()
+    assert code == 0, "a warm shutdown: the worker finishes what it holds and exits cleanly"
+    assert batch["counts"]["done"] == 80 and batch["counts"]["failed"] == 0, batch["counts"]
+    assert set(stored_once(db_url, batch_id).values()) == {1}
+    assert len(seen) == 80 and set(seen.values()) == {1}, "nothing the leaving worker held was marked twice"
