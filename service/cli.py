@@ -28,7 +28,7 @@ from service.validation import format_validation_error
 if TYPE_CHECKING:
     from schemas.calibration import Calibrator
     from schemas.scheme import MarkScheme
-    from service.api.store import Store
+    from service.api.stores import Store
 
 
 class LazyGroup(TyperGroup):
@@ -327,7 +327,7 @@ def _local_calibrator(settings: Settings, scheme: MarkScheme) -> Calibrator | No
 
 def _store(settings: Settings) -> Store:
     from service.api.db import make_engine, migrate
-    from service.api.store import Store
+    from service.api.stores import Store
 
     engine = make_engine(settings.resolved_database_url)
     migrate(engine)

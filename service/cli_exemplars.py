@@ -18,7 +18,7 @@ from schemas.scheme import MarkScheme
 from service.api.deps import LOCAL_PRINCIPAL
 from service.api.exemplar_routes import describe
 from service.api.exemplars import ExemplarStore
-from service.api.store import Store
+from service.api.stores import Store
 from service.calibration.importing import parse_marked_scripts
 from service.errors import DraftmarkError
 from service.schemes import SchemeLibrary

@@ -63,6 +63,20 @@ class PromptTooLargeError(TooLargeError):
     code = "prompt_too_large"
 
 
+class UnsupportedMediaError(CallerError):
+    """The upload is neither text nor .docx."""
+
+    status_code = 415
+    code = "unsupported_media_type"
+
+
+class PayloadTooLargeError(CallerError):
+    """A collection is larger than the configured limit."""
+
+    status_code = 413
+    code = "too_many_items"
+
+
 class NotFoundError(CallerError):
     """A named thing (scheme, marking, batch) does not exist."""
 

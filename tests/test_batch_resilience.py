@@ -19,7 +19,7 @@ import pytest
 import sqlalchemy
 
 from service.api.db import BUILTIN_OWNER, make_engine, migrate
-from service.api.store import Store
+from service.api.stores import Store
 from service.api.worker import BatchRunner
 from service.errors import ModelResponseError
 from service.llm.fake import FakeMarker

@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from schemas.scheme import MarkScheme
 from service.api.db import BUILTIN_OWNER, LOCAL_OWNER, MIGRATIONS, MarkingRow, SchemeRow, make_engine, migrate, utcnow
-from service.api.store import Store
+from service.api.stores import Store
 from service.api.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, owner_secret, verify
 from service.batches.notify import send_batch_webhook
 from tests.api_support import CountingFake, LiveServer

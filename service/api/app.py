@@ -14,7 +14,7 @@ from service.api.db import BUILTIN_OWNER, make_engine, migrate
 from service.api.deps import AppState
 from service.api.problems import RequestContextMiddleware, install_handlers
 from service.api.routes import health, router
-from service.api.store import Store
+from service.api.stores import Store
 from service.api.worker import BatchRunner
 from service.batches import BatchBackend
 from service.errors import DraftmarkError

@@ -15,9 +15,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
 from service.api.db import BatchItemRow, BatchRow, ReviewRow
-from service.api.deps import Principal, State
-from service.api.store import BatchView, Store
-from service.errors import NotFoundError
+from service.api.deps import OwnedBatch, Principal, State
+from service.api.stores import BatchView, Store
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
 
@@ -147,10 +146,6 @@ async def get_batches(
 
 
 @router.get("/{batch_id}/marks", response_model=BatchMarks)
-async def get_batch_marks(batch_id: str, state: State, principal: Principal) -> BatchMarks:
+async def get_batch_marks(view: OwnedBatch, state: State) -> BatchMarks:
     """Each marked script's draft and approved mark per objective (the class view's moderation figures)."""
-    view = await asyncio.to_thread(state.store.get_batch, batch_id)
-    owner = await asyncio.to_thread(state.store.batch_owner, batch_id)
-    if not state.settings.auth_disabled and owner != principal:
-        raise NotFoundError(f"no batch with id {batch_id!r}")
     return await asyncio.to_thread(batch_marks, state.store, view)

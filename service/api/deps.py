@@ -1,4 +1,4 @@
-"""Typed FastAPI dependencies: application state and the calling principal."""
+"""Typed FastAPI dependencies: application state, the calling principal, and what it owns."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Header, HTTPException, Request
 
 from service.api.db import LOCAL_OWNER
 from service.api.refits import Refits
-from service.api.store import Store
+from service.api.stores import BatchView, Store, StoredMarking
 from service.batches import BatchBackend
+from service.errors import NotFoundError
 from service.llm.port import LLM
 from service.settings import Settings
 
@@ -157,3 +158,42 @@ def _rate_limited(state: AppState, principal: str, now: float) -> str:
 
 
 Principal = Annotated[str, Depends(get_principal)]
+
+
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
+
+
+async def owned_marking(marking_id: str, state: State, principal: Principal) -> StoredMarking:
+    """The marking at ``{marking_id}``; 404 if it does not exist or belongs to another API key.
+
+    Someone else's marking reads as absent, so ids cannot be probed. With auth disabled, and for
+    the local principal, every marking is visible.
+    """
+    marking = await asyncio.to_thread(state.store.get_marking, marking_id)
+    if not state.settings.auth_disabled and principal != LOCAL_PRINCIPAL and marking.owner != principal:
+        raise NotFoundError(f"no marking with id {marking_id!r}")
+    return marking
+
+
+OwnedMarking = Annotated[StoredMarking, Depends(owned_marking)]
+
+
+async def _owned_batch(batch_id: str, state: AppState, principal: str, *, with_items: bool) -> BatchView:
+    view = await asyncio.to_thread(state.store.get_batch, batch_id, with_items=with_items)
+    if not state.settings.auth_disabled and view.owner != principal:
+        raise NotFoundError(f"no batch with id {batch_id!r}")
+    return view
+
+
+async def owned_batch(batch_id: str, state: State, principal: Principal) -> BatchView:
+    """The batch at ``{batch_id}`` with its items; 404 if it does not exist or belongs to another API key."""
+    return await _owned_batch(batch_id, state, principal, with_items=True)
+
+
+async def owned_batch_counts(batch_id: str, state: State, principal: Principal) -> BatchView:
+    """As ``owned_batch``, counts only (no items read): for routes that act on a batch without listing it."""
+    return await _owned_batch(batch_id, state, principal, with_items=False)
+
+
+OwnedBatch = Annotated[BatchView, Depends(owned_batch)]
+OwnedBatchCounts = Annotated[BatchView, Depends(owned_batch_counts)]

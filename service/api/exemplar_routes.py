@@ -14,7 +14,7 @@ from schemas.scheme import MarkScheme
 from service.api.deps import Principal, State
 from service.api.exemplars import ExemplarStore, ExemplarView
 from service.api.review import ReviewPublic
-from service.api.store import StoredMarking
+from service.api.stores import StoredMarking
 from service.api.uploads import read_capped
 from service.calibration.apply import summary
 from service.calibration.fit import MIN_SCRIPTS

@@ -13,7 +13,7 @@ from sqlalchemy import delete, func, select
 from schemas.calibration import Calibrator
 from schemas.scheme import MarkScheme
 from service.api.db import CalibratorRow, ExemplarRow, utcnow
-from service.api.store import Store, new_id
+from service.api.stores import Store, new_id
 from service.calibration.fit import MIN_SCRIPTS, Script, fit_calibrator
 from service.calibration.importing import MarkedScript
 from service.errors import NotFoundError

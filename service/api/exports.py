@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from schemas.result import AOMark, MarkingResult
 from service.api.review import ReviewPublic
-from service.api.store import BatchView
+from service.api.stores import BatchView
 
 Source = Literal["approved", "draft"]
 

@@ -23,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.responses import JSONResponse
 
 from service.api.deps import AppState
-from service.api.store import Store
+from service.api.stores import Store
 from service.errors import ConflictError, IdempotencyInProgressError
 
 log = logging.getLogger("draftmark.api")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from schemas.scheme import MarkScheme
 from service.api.exemplars import ExemplarStore
-from service.api.store import Store
+from service.api.stores import Store
 
 log = logging.getLogger("draftmark.calibration")
 Key = tuple[str, str, str]

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 
-from service.api.store import Store
+from service.api.stores import Store
 from service.batches.backend import BackendHealth, new_claimer
 from service.batches.notify import send_batch_webhook
 from service.batches.task import mark_batch_item

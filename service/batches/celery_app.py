@@ -66,7 +66,7 @@ class WorkerContext:
         from redis import Redis
 
         from service.api.db import make_engine, migrate
-        from service.api.store import Store
+        from service.api.stores import Store
         from service.batches.backend import new_claimer
 
         self.settings = settings

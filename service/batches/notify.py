@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from service.api.db import LOCAL_OWNER
-from service.api.store import Store
+from service.api.stores import Store
 from service.api.webhooks import deliver, owner_secret
 from service.settings import Settings
 

@@ -23,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from service.api.db import LOCAL_OWNER
 from service.api.exemplars import ExemplarStore
-from service.api.store import ClaimedItem, Store
+from service.api.stores import ClaimedItem, Store
 from service.errors import (
     CallerError,
     DraftmarkError,

@@ -1,0 +1,42 @@
+"""Persistence operations (sync; the API calls them from worker threads), one module per resource.
+
+``Store`` combines the per-resource stores over one engine, one session factory and one write lock,
+so every caller keeps holding a single object.
+"""
+
+from __future__ import annotations
+
+from service.api.stores.base import StoreBase, new_id
+from service.api.stores.batches import BatchStore, BatchView, ItemView
+from service.api.stores.idempotency import IdempotencyStore
+from service.api.stores.keys import KeyStore, hash_key
+from service.api.stores.markings import MarkingStore, StoredMarking
+from service.api.stores.queue import ClaimedItem, QueueStore
+from service.api.stores.reviews import ReviewStore
+from service.api.stores.schemes import RegisteredScheme, SchemeStore
+from service.api.stores.webhooks import WebhookStore
+
+
+class Store(KeyStore, SchemeStore, ReviewStore, BatchStore, QueueStore, WebhookStore, IdempotencyStore):
+    """All database access for the API and the batch workers."""
+
+
+__all__ = [
+    "BatchStore",
+    "BatchView",
+    "ClaimedItem",
+    "IdempotencyStore",
+    "ItemView",
+    "KeyStore",
+    "MarkingStore",
+    "QueueStore",
+    "RegisteredScheme",
+    "ReviewStore",
+    "SchemeStore",
+    "Store",
+    "StoreBase",
+    "StoredMarking",
+    "WebhookStore",
+    "hash_key",
+    "new_id",
+]

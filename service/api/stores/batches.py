@@ -1,0 +1,162 @@
+"""Batches: creating one, its progress, and a retry of its failed items."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, update
+
+from schemas.scheme import MarkScheme
+from service.api.db import BatchItemRow, BatchRow, utcnow
+from service.api.stores.base import StoreBase, new_id
+from service.errors import NotFoundError
+
+
+@dataclass(frozen=True)
+class ItemView:
+    """A batch item's public state."""
+
+    external_id: str
+    status: str
+    marking_id: str | None
+    error_code: str | None
+    error_message: str | None
+    retryable: bool | None
+    attempts: int
+
+
+@dataclass(frozen=True)
+class BatchView:
+    """A batch with its progress."""
+
+    id: str
+    scheme_id: str
+    scheme_version: str
+    status: str
+    counts: dict[str, int]
+    webhook_status: str
+    items: list[ItemView]
+    owner: str | None = None
+
+
+class BatchStore(StoreBase):
+    """Batches as their callers see them."""
+
+    def create_batch(
+        self,
+        scheme: MarkScheme,
+        essays: list[tuple[str, str]],
+        *,
+        samples: int,
+        webhook_url: str | None,
+        owner: str | None,
+    ) -> str:
+        """Queue a batch of (external id, essay) pairs."""
+        batch_id = new_id("bt")
+        with self._tx() as s:
+            s.add(
+                BatchRow(
+                    id=batch_id,
+                    scheme_id=scheme.id,
+                    scheme_version=scheme.version,
+                    samples=samples,
+                    webhook_url=webhook_url,
+                    webhook_status="pending" if webhook_url else "none",
+                    owner=owner,
+                )
+            )
+            s.flush()
+            s.add_all(
+                BatchItemRow(batch_id=batch_id, position=i, external_id=ext, essay=essay)
+                for i, (ext, essay) in enumerate(essays)
+            )
+        return batch_id
+
+    def get_batch(self, batch_id: str, *, with_items: bool = True) -> BatchView:
+        """A batch's progress (``NotFoundError`` if absent)."""
+        with self.session() as s:
+            batch = s.get(BatchRow, batch_id)
+            if batch is None:
+                raise NotFoundError(f"no batch with id {batch_id!r}")
+            if with_items:
+                rows = s.execute(
+                    select(
+                        BatchItemRow.external_id,
+                        BatchItemRow.status,
+                        BatchItemRow.marking_id,
+                        BatchItemRow.error_code,
+                        BatchItemRow.error_message,
+                        BatchItemRow.retryable,
+                        BatchItemRow.attempts,
+                    )
+                    .where(BatchItemRow.batch_id == batch_id)
+                    .order_by(BatchItemRow.position)
+                )
+                items = [ItemView(*r) for r in rows]
+                counts = Counter(i.status for i in items)
+            else:
+                items = []
+                counts = Counter(
+                    dict(
+                        s.execute(
+                            select(BatchItemRow.status, func.count())
+                            .where(BatchItemRow.batch_id == batch_id)
+                            .group_by(BatchItemRow.status)
+                        ).all()
+                    )
+                )
+        full = {k: counts.get(k, 0) for k in ("queued", "running", "done", "failed")}
+        status = (
+            "done"
+            if full["queued"] == full["running"] == 0
+            else ("running" if full["done"] + full["failed"] + full["running"] else "queued")
+        )
+        if status == "done" and full["failed"]:
+            status = "done_with_failures"
+        return BatchView(
+            id=batch.id,
+            scheme_id=batch.scheme_id,
+            scheme_version=batch.scheme_version,
+            status=status,
+            counts=full | {"total": sum(full.values())},
+            webhook_status=batch.webhook_status,
+            items=items if with_items else [],
+            owner=batch.owner,
+        )
+
+    def retry_failed(self, batch_id: str) -> int:
+        """Re-queue a batch's retryable failed items (each gets a fresh round of tries)."""
+        self.get_batch(batch_id, with_items=False)
+        with self._tx() as s:
+            result = s.execute(
+                update(BatchItemRow)
+                .where(
+                    BatchItemRow.batch_id == batch_id, BatchItemRow.status == "failed", BatchItemRow.retryable.is_(True)
+                )
+                .values(
+                    status="queued",
+                    error_code=None,
+                    error_message=None,
+                    tries=0,
+                    not_before=None,
+                    published_at=None,
+                    updated_at=utcnow(),
+                )
+            )
+            if result.rowcount:  # type: ignore[attr-defined]
+                s.execute(update(BatchRow).where(BatchRow.id == batch_id).values(finished_at=None))
+            return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def item_counts(self) -> dict[str, int]:
+        """Batch items in each state, over all batches."""
+        with self.session() as s:
+            rows = s.execute(select(BatchItemRow.status, func.count()).group_by(BatchItemRow.status)).all()
+        found = {str(status): int(n) for status, n in rows}
+        return {k: found.get(k, 0) for k in ("queued", "running", "done", "failed")}
+
+    def batch_owner(self, batch_id: str) -> str | None:
+        """Who created the batch."""
+        with self.session() as s:
+            batch = s.get(BatchRow, batch_id)
+            return batch.owner if batch else None

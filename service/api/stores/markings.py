@@ -1,0 +1,70 @@
+"""Stored markings: a result with the essay it was given for."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from schemas.result import MarkingResult
+from service.api.db import MarkingRow
+from service.api.stores.base import StoreBase, new_id
+from service.errors import NotFoundError
+
+
+@dataclass(frozen=True)
+class StoredMarking:
+    """A marking as read back."""
+
+    id: str
+    result: MarkingResult
+    essay: str
+    external_id: str | None
+    batch_id: str | None
+    owner: str | None = None
+
+
+class MarkingStore(StoreBase):
+    """Markings made one at a time (a batch item's marking is stored with its item, in the queue)."""
+
+    def save_marking(
+        self, result: MarkingResult, essay: str, *, owner: str | None, external_id: str | None = None
+    ) -> str:
+        """Store a result; returns its id."""
+        marking_id = new_id("mk")
+        with self._tx() as s:
+            s.add(
+                MarkingRow(
+                    id=marking_id,
+                    scheme_id=result.provenance.scheme_id,
+                    scheme_version=result.provenance.scheme_version,
+                    essay=essay,
+                    result=result.model_dump_json(),
+                    owner=owner,
+                    external_id=external_id,
+                )
+            )
+        return marking_id
+
+    def results_by_id(self, marking_ids: list[str]) -> dict[str, MarkingResult]:
+        """Stored results for many markings in one query."""
+        if not marking_ids:
+            return {}
+        with self.session() as s:
+            rows = s.execute(select(MarkingRow.id, MarkingRow.result).where(MarkingRow.id.in_(marking_ids)))
+            return {row.id: MarkingResult.model_validate_json(row.result) for row in rows}
+
+    def get_marking(self, marking_id: str) -> StoredMarking:
+        """A stored marking (``NotFoundError`` if absent)."""
+        with self.session() as s:
+            row = s.get(MarkingRow, marking_id)
+        if row is None:
+            raise NotFoundError(f"no marking with id {marking_id!r}")
+        return StoredMarking(
+            id=row.id,
+            result=MarkingResult.model_validate_json(row.result),
+            essay=row.essay,
+            external_id=row.external_id,
+            batch_id=row.batch_id,
+            owner=row.owner,
+        )

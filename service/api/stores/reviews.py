@@ -1,0 +1,45 @@
+"""Teacher reviews: approvals of a marking, history kept, the latest one counting."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from service.api.db import MarkingRow, ReviewRow
+from service.api.review import ReviewPublic
+from service.api.stores.markings import MarkingStore, StoredMarking
+
+
+class ReviewStore(MarkingStore):
+    """Reviews, and the reviewed markings they belong to."""
+
+    def save_review(self, review: ReviewPublic) -> None:
+        """Store a teacher's approval (history is kept; the latest one counts)."""
+        with self._tx() as s:
+            s.add(
+                ReviewRow(
+                    marking_id=review.marking_id,
+                    reviewer=review.reviewer,
+                    body=review.model_dump_json(),
+                    approved_at=review.approved_at,
+                )
+            )
+
+    def latest_reviews(self, marking_ids: list[str]) -> dict[str, ReviewPublic]:
+        """The latest review of each given marking that has one."""
+        if not marking_ids:
+            return {}
+        with self.session() as s:
+            rows = s.scalars(select(ReviewRow).where(ReviewRow.marking_id.in_(marking_ids)).order_by(ReviewRow.id))
+            return {r.marking_id: ReviewPublic.model_validate_json(r.body) for r in rows}
+
+    def reviewed_markings(self, owner: str | None, scheme_id: str | None) -> list[tuple[StoredMarking, ReviewPublic]]:
+        """Approved markings (latest review each), optionally for one scheme, oldest first."""
+        with self.session() as s:
+            query = select(MarkingRow.id).join(ReviewRow, ReviewRow.marking_id == MarkingRow.id).distinct()
+            if owner is not None:
+                query = query.where(MarkingRow.owner == owner)
+            if scheme_id is not None:
+                query = query.where(MarkingRow.scheme_id == scheme_id)
+            ids = sorted(s.scalars(query))
+        reviews = self.latest_reviews(ids)
+        return [(self.get_marking(i), reviews[i]) for i in ids]

@@ -1,0 +1,47 @@
+"""Batch webhooks: which finished batch owes a delivery, and how delivery went."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select, update
+
+from service.api.db import BatchItemRow, BatchRow, utcnow
+from service.api.stores.base import StoreBase
+
+
+class WebhookStore(StoreBase):
+    """Webhook delivery state of batches."""
+
+    def finish_batch_if_complete(self, batch_id: str) -> str | None:
+        """Mark a complete batch finished once; returns its webhook URL if this call should deliver it."""
+        with self._tx() as s:
+            open_items = s.scalar(
+                select(func.count())
+                .select_from(BatchItemRow)
+                .where(BatchItemRow.batch_id == batch_id, BatchItemRow.status.in_(("queued", "running")))
+            )
+            if open_items:
+                return None
+            claimed = s.execute(
+                update(BatchRow)
+                .where(BatchRow.id == batch_id, BatchRow.finished_at.is_(None))
+                .values(finished_at=utcnow())
+            )
+            if claimed.rowcount != 1:  # type: ignore[attr-defined]
+                return None
+            batch = s.get(BatchRow, batch_id)
+            return batch.webhook_url if batch and batch.webhook_status in ("pending", "failed") else None
+
+    def set_webhook_status(self, batch_id: str, status: str) -> None:
+        """Record webhook delivery state."""
+        with self._tx() as s:
+            s.execute(update(BatchRow).where(BatchRow.id == batch_id).values(webhook_status=status))
+
+    def pending_webhooks(self) -> list[tuple[str, str]]:
+        """(batch id, URL) of finished batches whose webhook was never delivered (e.g. the process died)."""
+        with self.session() as s:
+            rows = s.execute(
+                select(BatchRow.id, BatchRow.webhook_url).where(
+                    BatchRow.finished_at.is_not(None), BatchRow.webhook_status == "pending"
+                )
+            )
+            return [(batch_id, url) for batch_id, url in rows if url]
