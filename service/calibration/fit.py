@@ -166,11 +166,17 @@ def _inner_qwk(z: NDArray[np.float64], y: NDArray[np.int64], labels: Sequence[in
     return _qwk(list(y), predicted, labels) or 0.0
 
 
-def _forward_selection(z: NDArray[np.float64], y: NDArray[np.int64], labels: Sequence[int], seed: int) -> list[int]:
-    """Signals added one at a time while they raise inner cross-validated QWK (few, strong signals)."""
-    chosen: list[int] = []
-    best = -1.0
-    remaining = list(range(z.shape[1]))
+def _forward_selection(
+    z: NDArray[np.float64], y: NDArray[np.int64], labels: Sequence[int], seed: int, start: Sequence[int] = ()
+) -> list[int]:
+    """Signals added one at a time while they raise inner cross-validated QWK (few, strong signals).
+
+    ``start`` is kept from the outset (the length of the counted text: calibration is word count
+    plus whatever earns its place on top).
+    """
+    chosen: list[int] = list(start)
+    best = _inner_qwk(z[:, chosen], y, labels, seed) if chosen else -1.0
+    remaining = [j for j in range(z.shape[1]) if j not in chosen]
     while remaining:
         score, pick = max((_inner_qwk(z[:, [*chosen, j]], y, labels, seed), j) for j in remaining)
         if score <= best + MIN_GAIN:
@@ -182,7 +188,13 @@ def _forward_selection(z: NDArray[np.float64], y: NDArray[np.int64], labels: Seq
 
 
 def _fit_linear(
-    x: NDArray[np.float64], y: NDArray[np.int64], labels: Sequence[int], seed: int, *, select: bool = False
+    x: NDArray[np.float64],
+    y: NDArray[np.int64],
+    labels: Sequence[int],
+    seed: int,
+    *,
+    select: bool = False,
+    start: Sequence[int] = (),
 ) -> _Linear:
     """Ridge on standardised signals (penalty by leave-one-out), cut-points on inner cross-validated scores.
 
@@ -195,7 +207,9 @@ def _fit_linear(
     scale = x.std(axis=0)
     scale[scale < 1e-9] = 1.0
     z = (x - mean) / scale
-    columns = _forward_selection(z, y, labels, seed) if select and z.shape[1] > 1 else list(range(z.shape[1]))
+    columns = (
+        _forward_selection(z, y, labels, seed, start) if select and z.shape[1] > 1 else list(range(z.shape[1]))
+    )
     chooser = RidgeCV(alphas=ALPHAS).fit(z[:, columns], y)
     coef = np.zeros(z.shape[1])
     coef[columns] = chooser.coef_
@@ -209,6 +223,11 @@ def _fit_linear(
         alpha=alpha,
         cutpoints=_cutpoints(inner, y, labels),
     )
+
+
+def _anchor(features: tuple[str, ...]) -> list[int]:
+    """Where forward selection starts: the counted text's length, when it is among the signals."""
+    return [features.index("log_words")] if "log_words" in features else []
 
 
 def _predict(model: _Linear, x: NDArray[np.float64], labels: Sequence[int]) -> list[int]:
@@ -232,7 +251,7 @@ def _cross_validate(
     for train, test in KFold(min(5, n), shuffle=True, random_state=seed).split(np.zeros(n)):
         train_rows, test_rows = list(train), list(test)
         x_train = _matrix(train_rows, train_rows, features, prepared, scripts, ao_id, exclude_self=True)
-        model = _fit_linear(x_train, y[train], labels, seed, select=len(features) > 1)
+        model = _fit_linear(x_train, y[train], labels, seed, select=len(features) > 1, start=_anchor(features))
         x_test = _matrix(test_rows, train_rows, features, prepared, scripts, ao_id, exclude_self=False)
         for row, mark in zip(test_rows, _predict(model, x_test, labels), strict=True):
             predictions[row] = mark
@@ -304,7 +323,7 @@ def fit_objective(
     used, reason = _decide(cv)
     rows = list(range(len(scripts)))
     x = _matrix(rows, rows, features, prepared, scripts, ao_id, exclude_self=True)
-    model = _fit_linear(x, np.array(y), labels, seed, select=len(features) > 1)
+    model = _fit_linear(x, np.array(y), labels, seed, select=len(features) > 1, start=_anchor(features))
     return ObjectiveFit(
         ao_id=ao_id,
         features=list(features),
