@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -11,13 +12,14 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-from evals.dataset import Dataset, load_jsonl, random_sample, stratified_sample
+from evals.dataset import Dataset, EvalItem, load_jsonl, random_sample, stratified_sample
 from evals.fakes import fake_marker
 from evals.loaders import eval_schemes, load_asap, load_asap_pp, load_ellipse, load_reference
 from evals.replay import RecordingLLM, ReplayLLM
 from evals.report import GateThresholds, gate, write_report
 from evals.robustness import by_name
 from evals.runner import plan, read_records, run_dataset
+from schemas.calibration import Calibrator
 from service.errors import CallerError, DraftmarkError
 from service.llm.factory import build_llm
 from service.llm.port import LLM
@@ -80,6 +82,13 @@ def run(
     model: Annotated[str, typer.Option(help="auto | fake:oracle | fake:biased | fake:noisy | replay:FILE")] = "auto",
     record: Annotated[Path | None, typer.Option(help="Record every completion to this JSONL for replay.")] = None,
     concurrency: Annotated[int, typer.Option(min=1, max=64)] = 4,
+    calibrate_train: Annotated[
+        int | None,
+        typer.Option(
+            help="Fit calibration (text signals) on this many other items and mark through it: the report and the "
+            "robustness suite then measure the calibrated system."
+        ),
+    ] = None,
 ) -> None:
     """Mark a (sampled) dataset with the production pipeline and write report.md, metrics.json, items.jsonl, plots."""
     try:
@@ -94,6 +103,7 @@ def run(
         if record is not None:
             llm = RecordingLLM(llm, record)
         tasks = plan(items, repeats=repeats, perturbations=perturbations)
+        calibrator = _eval_calibrator(data, items, calibrate_train, seed) if calibrate_train else None
         out.mkdir(parents=True, exist_ok=True)
         (out / "run.json").write_text(
             json.dumps(
@@ -103,6 +113,7 @@ def run(
                     "sample": sample,
                     "seed": seed,
                     "repeats": repeats,
+                    "calibrate_train": calibrate_train,
                     "perturbations": [p.name for p in perturbations],
                     "model": model,
                 }
@@ -126,6 +137,7 @@ def run(
                     concurrency=concurrency,
                     seed=seed,
                     progress=lambda done, total: bar.update(task_id, completed=done, total=total),
+                    calibrator=calibrator,
                 )
             )
         err.print(f"{ran} markings run, {len(tasks) - ran} already done")
@@ -133,6 +145,27 @@ def run(
     except (DraftmarkError, ValueError) as exc:
         raise _fail(getattr(exc, "message", str(exc))) from exc
     _summary(metrics, out)
+
+
+def _eval_calibrator(data: Dataset, items: list[EvalItem], train: int, seed: int) -> Calibrator:
+    """A text-signal calibrator fitted on ``train`` random items that are not being marked."""
+    from service.calibration.fit import Script, fit_calibrator
+
+    marked = {i.id for i in items}
+    pool = [i for i in data.items if i.id not in marked]
+    if len(pool) < train:
+        raise CallerError(f"--calibrate-train {train}: only {len(pool)} items are left outside the sample")
+    chosen = random.Random(seed).sample(pool, train)
+    scheme = data.scheme_for(chosen[0])
+    calibrator = fit_calibrator([Script(essay=i.essay, marks=i.human) for i in chosen], scheme)
+    err.print(
+        "calibration on "
+        + f"{train} other items: "
+        + "; ".join(f"{f.ao_id}: {'used' if f.used else 'not used'} ({f.reason})" for f in calibrator.objectives),
+        highlight=False,
+        soft_wrap=True,
+    )
+    return calibrator
 
 
 def _summary(metrics: dict[str, Any], out: Path) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from evals.dataset import Dataset, EvalItem
 from evals.robustness import Perturbation
+from schemas.calibration import Calibrator
 from service.calibration.text import words
 from service.errors import DraftmarkError
 from service.llm.port import LLM
@@ -51,7 +52,9 @@ def _finished(out: Path) -> set[tuple[str, int, str | None]]:
     }
 
 
-async def _mark(task: Task, dataset: Dataset, llm: LLM, settings: Settings, seed: int) -> dict[str, Any]:
+async def _mark(
+    task: Task, dataset: Dataset, llm: LLM, settings: Settings, seed: int, calibrator: Calibrator | None = None
+) -> dict[str, Any]:
     item = task.item
     scheme = dataset.scheme_for(item)
     essay = item.essay
@@ -71,7 +74,7 @@ async def _mark(task: Task, dataset: Dataset, llm: LLM, settings: Settings, seed
         "sample": item.metadata.get("sample"),
     }
     try:
-        result = await mark_essay(essay, scheme, llm=llm, settings=run_settings)
+        result = await mark_essay(essay, scheme, llm=llm, settings=run_settings, calibrator=calibrator)
     except DraftmarkError as exc:
         status = "refused" if exc.status_code < 500 and exc.status_code != 404 else "unmarked"
         return record | {
@@ -102,8 +105,13 @@ async def run_dataset(
     concurrency: int,
     seed: int,
     progress: Callable[[int, int], None] | None = None,
+    calibrator: Calibrator | None = None,
 ) -> int:
-    """Mark every unfinished task, appending each record as it completes; returns how many ran."""
+    """Mark every unfinished task, appending each record as it completes; returns how many ran.
+
+    With ``calibrator`` (fitted on other items), every marking, perturbed ones included, goes through
+    calibration, so the report and robustness suite measure the calibrated system.
+    """
     out.mkdir(parents=True, exist_ok=True)
     done = _finished(out)
     todo = [t for t in tasks if t.key not in done]
@@ -114,7 +122,7 @@ async def run_dataset(
     async def one(task: Task) -> None:
         nonlocal completed
         async with semaphore:
-            record = await _mark(task, dataset, llm, settings, seed)
+            record = await _mark(task, dataset, llm, settings, seed, calibrator)
         async with lock:
             with (out / ITEMS_FILE).open("a", encoding="utf-8") as handle:
                 handle.write(json.dumps(record) + "\n")

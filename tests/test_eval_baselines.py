@@ -91,3 +91,37 @@ def test_calibration_eval_takes_the_models_marks_from_a_run(tmp_path: Path) -> N
     assert {"model", "system", "calibrated", "word_count"} <= set(figures)
     assert figures["model"]["qwk"] > 0.7, "fake:noisy is the human's mark +-1"
     assert metrics["signals"] == "text + model marks" and "model" in metrics["per_seed"][0]["ablation"]
+
+
+def test_eval_run_through_calibration_runs_the_robustness_suite_on_the_calibrated_system(tmp_path: Path) -> None:
+    from tests.calibration_support import synthetic_essay
+
+    rng = random.Random(5)
+    rows = []
+    for i in range(70):
+        mark = 1 + i % 6
+        rows.append((i, synthetic_essay(mark, rng, "vocabulary").replace("\n\n", " "), mark, mark))
+    folder = write_asap(tmp_path / "asap-aes", rows)
+    out = tmp_path / "run"
+    args = ["eval", "run", "--dataset", "asap", "--path", str(folder), "--set", "1", "--out", str(out)]
+    extra = [
+        "--model",
+        "fake:oracle",
+        "--limit",
+        "12",
+        "--calibrate-train",
+        "50",
+        "--perturbation",
+        "padding_off_topic",
+    ]
+    result = runner.invoke(app, [*args, *extra])
+    assert result.exit_code == 0, result.output
+    assert "calibration on 50 other items: overall: used" in result.output
+    records = [json.loads(line) for line in (out / "items.jsonl").read_text().splitlines()]
+    assert {r["provenance"]["calibration"]["status"] for r in records if r["status"] == "marked"} == {"calibrated"}
+    metrics = json.loads((out / "metrics.json").read_text())
+    (padding,) = [row for row in metrics["robustness"] if row["perturbation"] == "padding_off_topic"]
+    assert padding["n"] == 12 and padding["passed"] == 12, padding
+    assert json.loads((out / "run.json").read_text())["calibrate_train"] == 50
+    too_many = runner.invoke(app, [*args, "--model", "fake:oracle", "--limit", "30", "--calibrate-train", "50"])
+    assert too_many.exit_code == 2 and "only 40 items are left" in too_many.output
