@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from evals.dataset import Dataset, EvalItem, stratified_sample
 from evals.metrics import agreement, partial_spearman
+from schemas.calibration import Calibrator
 from schemas.scheme import MarkScheme
 from service.calibration.apply import predict
 from service.calibration.fit import FEATURE_GROUPS, Script, fit_calibrator, word_count_marks
@@ -99,7 +100,7 @@ def _predictions(
     seed: int,
     exclude: frozenset[str],
     probe: Probes | None = None,
-) -> tuple[list[dict[str, int]], Any]:
+) -> tuple[list[dict[str, int]], Calibrator]:
     calibrator = fit_calibrator(
         _scripts(parts.train, llm, probe),
         scheme,
@@ -136,10 +137,8 @@ def evaluate(
     scheme = dataset.scheme_for(parts.test[0])
     usable = llm if llm and all(i.id in llm for i in [*parts.train, *parts.test]) else None
     probed = probe if probe and all(i.id in probe for i in [*parts.train, *parts.test]) else None
-    predicted, calibrator = _predictions(parts, scheme, usable, seed=seed, exclude=frozenset(), probe=probed)
-    selection = fit_calibrator(
-        _scripts(parts.train, usable, probed), scheme, llm_model="run" if usable else None, seed=seed
-    )
+    # The same fit gives the test predictions and says what selection would decide on these scripts.
+    predicted, selection = _predictions(parts, scheme, usable, seed=seed, exclude=frozenset(), probe=probed)
     word_count = {
         ao.id: word_count_marks(
             [i.essay for i in parts.train],
@@ -186,7 +185,7 @@ def evaluate(
         "test": len(parts.test),
         "sampling": sampling,
         "seed": seed,
-        "calibrator": calibrator.version,
+        "calibrator": selection.version,
         "signals": _signal_label(usable is not None, probed is not None),
         "figures": figures,
         "selection": {

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,8 +9,8 @@ from numpy.typing import NDArray
 
 from schemas.calibration import CalibrationInfo, Calibrator, ObjectiveFit
 from schemas.scheme import MarkScheme
-from service.calibration.similarity import nearest_similarity, similarity_scores
-from service.calibration.text import CountedText, counted_text, text_signals, words
+from service.calibration.similarity import cosines, neighbour_mark
+from service.calibration.text import CountedText, essay_signals
 
 # An essay is "unlike every exemplar" when its nearest exemplar is less similar than this, or when
 # a signal lies this many training standard deviations outside the exemplars' mean.
@@ -68,6 +67,7 @@ class _Inputs:
     counted: CountedText
     base: dict[str, float]
     similarity: dict[str, float]
+    nearest: float
     llm: dict[str, float]
     expected: dict[str, float]
 
@@ -79,15 +79,16 @@ def _inputs(
     llm_marks: dict[str, int] | None,
     llm_expected: dict[str, float] | None = None,
 ) -> _Inputs:
-    counted = counted_text(essay, scheme.question, set(calibrator.topic_vocabulary))
-    base = text_signals(counted.text, scheme.question)
-    base["raw_log_words"] = math.log1p(len(words(essay)))
-    similarity = {
-        ao_id: similarity_scores([counted.text], calibrator.exemplar_texts, marks, same=[-1])[0]
-        for ao_id, marks in calibrator.exemplar_marks.items()
-    }
+    counted, base = essay_signals(essay, scheme.question, set(calibrator.topic_vocabulary))
+    (row,) = cosines([counted.text], calibrator.exemplar_texts)  # one TF-IDF fit serves every objective
+    similarity = {ao_id: neighbour_mark(row, marks) for ao_id, marks in calibrator.exemplar_marks.items()}
     return _Inputs(
-        counted, base, similarity, {k: float(v) for k, v in (llm_marks or {}).items()}, dict(llm_expected or {})
+        counted,
+        base,
+        similarity,
+        float(row.max()) if row.size else 0.0,
+        {k: float(v) for k, v in (llm_marks or {}).items()},
+        dict(llm_expected or {}),
     )
 
 
@@ -130,7 +131,7 @@ def calibrate(
     inputs = _inputs(calibrator, scheme, essay, llm_marks)
     marks: dict[str, int] = {}
     reasons: list[str] = []
-    unusual = nearest_similarity(inputs.counted.text, calibrator.exemplar_texts) < MIN_SIMILARITY
+    unusual = inputs.nearest < MIN_SIMILARITY
     for fit in calibrator.objectives:
         if not fit.used:
             continue
@@ -146,14 +147,21 @@ def calibrate(
             )
     if unusual and calibrator.used:
         reasons.append("the essay is unlike every marked script the calibration learnt from")
+    info = calibration_info(calibrator, uncalibrated_marks=dict(llm_marks or {}), discounted=inputs.counted.discounted)
+    return Calibrated(marks=marks, info=info, review_reasons=reasons)
+
+
+def calibration_info(
+    calibrator: Calibrator, *, uncalibrated_marks: dict[str, int] | None = None, discounted: list[str] | None = None
+) -> CalibrationInfo:
+    """What a result records about ``calibrator``: status, version, figures and the sentence shown."""
     lines = [f"{fit.ao_id}: {summary(fit, calibrator.n_scripts, fit.used)}" for fit in calibrator.objectives]
-    info = CalibrationInfo(
+    return CalibrationInfo(
         status="calibrated" if calibrator.used else "not_used",
         version=calibrator.version,
         n_scripts=calibrator.n_scripts,
         summary=lines[0].split(": ", 1)[1] if len(lines) == 1 else "; ".join(lines),
         objectives={fit.ao_id: fit.cv for fit in calibrator.objectives},
-        uncalibrated_marks=dict(llm_marks or {}),
-        discounted=inputs.counted.discounted,
+        uncalibrated_marks=uncalibrated_marks or {},
+        discounted=discounted or [],
     )
-    return Calibrated(marks=marks, info=info, review_reasons=reasons)

@@ -15,7 +15,7 @@ import hashlib
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 from schemas.calibration import Calibrator, CrossValidated, ObjectiveFit
 from schemas.scheme import MarkScheme
 from service.calibration.similarity import similarity_scores
-from service.calibration.text import TEXT_FEATURES, counted_text, text_signals, topic_vocabulary, words
+from service.calibration.text import TEXT_FEATURES, essay_signals, topic_vocabulary, words
 
 MIN_SCRIPTS = 10
 MODEL_SIGNAL_MARGIN = 0.02
@@ -61,24 +61,20 @@ class _Prepared:
     vocabulary: set[str]
     llm: bool
     expected: bool
-    notes: list[list[str]] = field(default_factory=list)
 
 
 def prepare(scripts: Sequence[Script], scheme: MarkScheme) -> _Prepared:
     """Counted texts and text signals for every script (the topic vocabulary comes from all of them)."""
     extra = [c for ao in scheme.objectives for c in ao.indicative_content]
     vocabulary = topic_vocabulary([s.essay for s in scripts]) | topic_vocabulary(extra, min_documents=1)
-    counted, base, notes = [], [], []
+    counted, base = [], []
     for script in scripts:
-        c = counted_text(script.essay, scheme.question, vocabulary)
+        c, signals = essay_signals(script.essay, scheme.question, vocabulary)
         counted.append(c.text)
-        notes.append(c.discounted)
-        signals = text_signals(c.text, scheme.question)
-        signals["raw_log_words"] = math.log1p(len(words(script.essay)))
         base.append(signals)
     llm = bool(scripts) and all(s.llm_marks is not None for s in scripts)
     expected = bool(scripts) and all(s.llm_expected is not None for s in scripts)
-    return _Prepared(counted, base, vocabulary, llm, expected, notes)
+    return _Prepared(counted, base, vocabulary, llm, expected)
 
 
 def _qwk(a: Sequence[int], b: Sequence[int], labels: Sequence[int]) -> float | None:
@@ -131,7 +127,6 @@ def _matrix(
 
 @dataclass(frozen=True)
 class _Linear:
-    features: tuple[str, ...]
     mean: NDArray[np.float64]
     scale: NDArray[np.float64]
     coef: NDArray[np.float64]
@@ -207,15 +202,12 @@ def _fit_linear(
     scale = x.std(axis=0)
     scale[scale < 1e-9] = 1.0
     z = (x - mean) / scale
-    columns = (
-        _forward_selection(z, y, labels, seed, start) if select and z.shape[1] > 1 else list(range(z.shape[1]))
-    )
+    columns = _forward_selection(z, y, labels, seed, start) if select and z.shape[1] > 1 else list(range(z.shape[1]))
     chooser = RidgeCV(alphas=ALPHAS).fit(z[:, columns], y)
     coef = np.zeros(z.shape[1])
     coef[columns] = chooser.coef_
     inner, alpha = _inner_scores(z[:, columns], y, seed)
     return _Linear(
-        features=(),
         mean=mean,
         scale=scale,
         coef=coef,

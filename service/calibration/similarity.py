@@ -24,34 +24,35 @@ def _cosines(queries: Sequence[str], references: Sequence[str]) -> NDArray[np.fl
     return np.asarray((query @ ref.T).toarray(), dtype=float)
 
 
+def cosines(queries: Sequence[str], references: Sequence[str]) -> NDArray[np.float64]:
+    """TF-IDF cosine of each query with each reference (one vectoriser fitted on the references)."""
+    if not references:
+        return np.zeros((len(queries), 0))
+    return _cosines(queries, references)
+
+
+def neighbour_mark(row: NDArray[np.float64], marks: Sequence[int], *, same: int = -1) -> float:
+    """The similarity-weighted mean mark of the ``NEIGHBOURS`` references nearest by cosines ``row``.
+
+    ``same`` is the query's own index among the references (excluded, so a training script never
+    sees its own mark), or -1.
+    """
+    if row.size == 0:
+        return 0.0
+    row = row.copy()
+    if same >= 0:
+        row[same] = -1.0
+    order = np.argsort(-row)[:NEIGHBOURS]
+    weights = np.clip(row[order], 0.0, None)
+    if weights.sum() <= 1e-9:
+        return float(np.mean(marks))
+    return float(np.dot(weights, np.asarray(marks, dtype=float)[order]) / weights.sum())
+
+
 def similarity_scores(
     queries: Sequence[str], references: Sequence[str], marks: Sequence[int], *, same: Sequence[int]
 ) -> list[float]:
-    """For each query, the similarity-weighted mean mark of its ``NEIGHBOURS`` nearest references.
-
-    ``same[i]`` is the index of query ``i`` among the references (excluded from its own
-    neighbours, so a training script never sees its own mark), or -1.
-    """
+    """For each query, ``neighbour_mark`` over its cosines with the references (``same``: see there)."""
     if not references:
         return [0.0] * len(queries)
-    sims = _cosines(queries, references)
-    fallback = float(np.mean(marks))
-    out = []
-    for i, row in enumerate(sims):
-        row = row.copy()
-        if same[i] >= 0:
-            row[same[i]] = -1.0
-        order = np.argsort(-row)[:NEIGHBOURS]
-        weights = np.clip(row[order], 0.0, None)
-        if weights.sum() <= 1e-9:
-            out.append(fallback)
-        else:
-            out.append(float(np.dot(weights, np.asarray(marks, dtype=float)[order]) / weights.sum()))
-    return out
-
-
-def nearest_similarity(query: str, references: Sequence[str]) -> float:
-    """The highest cosine between ``query`` and any reference (how like the exemplars it is)."""
-    if not references:
-        return 0.0
-    return float(_cosines([query], references).max())
+    return [neighbour_mark(row, marks, same=same[i]) for i, row in enumerate(cosines(queries, references))]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from schemas.calibration import CalibrationInfo, Calibrator
 from schemas.result import Flag, FlagCode
 from schemas.scheme import MarkScheme
-from service.calibration.apply import Calibrated, calibrate, summary
+from service.calibration.apply import Calibrated, calibrate, calibration_info
 from service.calibration.fit import MIN_SCRIPTS
 
 UNCALIBRATED = CalibrationInfo(
@@ -71,12 +71,4 @@ class CalibrationStep:
             return self._outcome.info
         if self._calibrator is None:
             return UNCALIBRATED
-        calibrator = self._calibrator
-        lines = [f"{fit.ao_id}: {summary(fit, calibrator.n_scripts, fit.used)}" for fit in calibrator.objectives]
-        return CalibrationInfo(
-            status="not_used",
-            version=calibrator.version,
-            n_scripts=calibrator.n_scripts,
-            summary=lines[0].split(": ", 1)[1] if len(lines) == 1 else "; ".join(lines),
-            objectives={fit.ao_id: fit.cv for fit in calibrator.objectives},
-        )
+        return calibration_info(self._calibrator)

@@ -168,3 +168,11 @@ def text_signals(counted: str, question: str) -> dict[str, float]:
         "mattr": mattr,
         "question_coverage": len(question_terms & essay_terms) / len(question_terms) if question_terms else 0.0,
     }
+
+
+def essay_signals(essay: str, question: str, vocabulary: set[str]) -> tuple[CountedText, dict[str, float]]:
+    """The counted text and its signals, plus ``raw_log_words`` (the whole essay's length, for word count)."""
+    counted = counted_text(essay, question, vocabulary)
+    signals = text_signals(counted.text, question)
+    signals["raw_log_words"] = math.log1p(len(words(essay)))
+    return counted, signals
