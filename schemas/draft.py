@@ -23,11 +23,11 @@ JsonObject = dict[str, Any]
 # of student feedback. The schema's maxLength is the grammar's hard stop, set above what the
 # prompt asks for so a cut-off is rare. The validators accept the older, longer answers
 # (endpoints without maxLength support, stored drafts), so the diet never causes a re-ask.
-MAX_EVIDENCE = 3
+MAX_EVIDENCE = 2
 MAX_POINTS = 3
-RATIONALE_CHARS = 240
+RATIONALE_CHARS = 140
 QUOTE_CHARS = 300
-SUMMARY_CHARS = 240
+SUMMARY_CHARS = 140
 ACCEPTED_EVIDENCE = 4
 ACCEPTED_CHARS = 1400
 
