@@ -35,6 +35,7 @@ from typing import Any
 import llama_cpp
 
 from schemas.draft import output_json_schema
+from schemas.scheme import MarkScheme
 from schemas.sentences import SentenceTable
 from service.errors import ModelError
 from service.llm.local import LocalLlamaLLM, load_llama
@@ -112,9 +113,33 @@ def measure(label: str, essay_name: str, llama: Any, fn: Any) -> Run:
     return Run(label, essay_name, wall, p.n_p_eval, p.t_p_eval_ms, p.n_eval, p.t_eval_ms)
 
 
-def field_tokens(llama: Any, text: str) -> dict[str, int]:
-    """Generated tokens per answer field (each ``"key": value`` fragment tokenised on its own)."""
+def per_objective_schemes(scheme: MarkScheme) -> list[MarkScheme]:
+    """One single-objective scheme per objective: the one-call-per-objective option (issue 14)."""
+    whole = scheme.model_dump()
+    return [
+        MarkScheme.model_validate(
+            whole
+            | {
+                "id": f"{scheme.id}-{ao.id.lower()}",
+                "objectives": [ao.model_dump()],
+                "total_marks": ao.max_marks,
+                "grade_boundaries": [],
+            }
+        )
+        for ao in scheme.objectives
+    ]
 
+
+def field_tokens(llama: Any, texts: list[str]) -> dict[str, int]:
+    """Generated tokens per answer field (each ``"key": value`` fragment tokenised on its own), over ``texts``."""
+    counts: dict[str, int] = {}
+    for text in texts:
+        for key, value in _field_tokens(llama, text).items():
+            counts[key] = counts.get(key, 0) + value
+    return counts
+
+
+def _field_tokens(llama: Any, text: str) -> dict[str, int]:
     def count(key: str, value: Any) -> int:
         return len(
             llama.tokenize(f"{json.dumps(key)}: {json.dumps(value, ensure_ascii=False)}".encode(), add_bos=False)
@@ -167,9 +192,13 @@ def child(args: argparse.Namespace) -> None:
     recording = Recording(llm)
     llama_cpp.llama_perf_context_reset(llm._llama.ctx)
     outcome = ""
+    schemes = per_objective_schemes(scheme) if args.per_objective else [scheme]
     try:
-        result = asyncio.run(mark_essay(essay, scheme, llm=recording, settings=settings))  # type: ignore[arg-type]
-        outcome = f"{result.total}/{result.max_total} " + " ".join(f"{m.ao_id}={m.mark}" for m in result.ao_marks)
+        marks = []
+        for part in schemes:
+            result = asyncio.run(mark_essay(essay, part, llm=recording, settings=settings))  # type: ignore[arg-type]
+            marks.extend(result.ao_marks)
+        outcome = f"{sum(m.mark for m in marks)}/{scheme.total_marks} " + " ".join(f"{m.ao_id}={m.mark}" for m in marks)
     except ModelError as exc:
         outcome = type(exc).__name__
     done = time.perf_counter()
@@ -187,8 +216,9 @@ def child(args: argparse.Namespace) -> None:
                 "generation_ms": p.t_eval_ms,
                 "outside_llama_s": (done - loaded) - (p.t_p_eval_ms + p.t_eval_ms) / 1000,
                 "outcome": outcome,
-                "field_tokens": field_tokens(llm._llama, recording.texts[-1]) if recording.texts else {},
-                "answer": recording.texts[-1] if recording.texts else "",
+                "calls": len(recording.texts),
+                "field_tokens": field_tokens(llm._llama, recording.texts) if recording.texts else {},
+                "answer": recording.texts[-1] if len(recording.texts) == 1 else recording.texts,
             }
         )
     )
@@ -198,25 +228,28 @@ def fresh(args: argparse.Namespace) -> None:
     """Two fresh processes: an empty disk prefix cache, then the one the first process filled."""
     folder = Path(tempfile.mkdtemp(prefix="draftmark-prefix-"))
     rows = []
-    for label in ("empty cache", "warm cache"):
+    runs = [("empty cache", False), ("warm cache", False)]
+    if args.per_objective:
+        runs += [("per-AO empty", True), ("per-AO warm", True)]
+    for label, per_objective in runs:
         command = [sys.executable, __file__, "--child", "--cache-dir", str(folder), "--model", args.model]
         command += ["--threads", str(args.threads), "--max-tokens", str(args.max_tokens)]
-        command += ["--launched", repr(time.time())]
+        command += ["--launched", repr(time.time())] + (["--per-objective"] if per_objective else [])
         started = time.perf_counter()
         out = subprocess.run(command, capture_output=True, text=True, check=True)
         wall = time.perf_counter() - started
         figures = json.loads(out.stdout.strip().splitlines()[-1])
-        rows.append({"run": label, "process_wall_s": wall, **figures})
+        rows.append({"run": label, "process_wall_s": wall, "per_objective": per_objective, **figures})
     print(
-        f"{'run':12} {'process s':>9} {'load s':>6} {'mark s':>6} {'prefix':>6} {'prompt tok':>10} {'tok/s':>6} "
-        f"{'gen tok':>7} {'tok/s':>6} {'outside s':>9}  marks"
+        f"{'run':12} {'process s':>9} {'start s':>7} {'load s':>6} {'mark s':>6} {'calls':>5} {'prefix':>6} "
+        f"{'prompt tok':>10} {'tok/s':>6} {'gen tok':>7} {'tok/s':>6} {'outside s':>9}  marks"
     )
     for r in rows:
         ptps = r["prompt_tokens_evaluated"] / (r["prompt_ms"] / 1000) if r["prompt_ms"] else 0.0
         gtps = r["generated_tokens"] / (r["generation_ms"] / 1000) if r["generation_ms"] else 0.0
         print(
             f"{r['run']:12} {r['process_wall_s']:9.1f} {r['imports_s']:7.1f} {r['load_s']:6.1f} "
-            f"{r['mark_s']:6.1f} {r['prefix']:>6} "
+            f"{r['mark_s']:6.1f} {r['calls']:5d} {r['prefix']:>6} "
             f"{r['prompt_tokens_evaluated']:10d} {ptps:6.1f} {r['generated_tokens']:7d} {gtps:6.1f} "
             f"{r['outside_llama_s']:9.1f}  {r['outcome']}"
         )
@@ -244,6 +277,9 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=1500)
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--fresh", action="store_true", help="fresh processes, empty vs warm disk prefix cache")
+    parser.add_argument(
+        "--per-objective", action="store_true", help="with --fresh: also one call per objective (two more processes)"
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--cache-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--launched", type=float, default=0.0, help=argparse.SUPPRESS)
@@ -263,7 +299,8 @@ def main() -> None:
 
     runs: list[Run] = []
     started = time.perf_counter()
-    raw_model = load_llama(path, threads=args.threads, context=settings.local_context)
+    # "raw" is plain llama-cpp-python: its own sampler chain checks the grammar over the vocabulary
+    raw_model = load_llama(path, threads=args.threads, context=settings.local_context, grammar_first=False)
     load_s = time.perf_counter() - started
     for name, essay in essays.items():
         runs.append(

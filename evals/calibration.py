@@ -199,7 +199,7 @@ def evaluate(
 
 
 def _signal_label(marks: bool, probe: bool) -> str:
-    parts = ["text"] + (["model marks"] if marks else []) + (["model level probabilities"] if probe else [])
+    parts = ["text"] + (["model marks"] if marks else []) + (["model next-token probabilities"] if probe else [])
     return " + ".join(parts) if len(parts) > 1 else "text only (no model run given)"
 
 

@@ -15,7 +15,7 @@ ROWS = (
     ("human2", "second human (ceiling)"),
     ("word_count", "word count alone (regression on log words)"),
     ("model", "the model alone (uncalibrated)"),
-    ("probe", "the model's expected level alone (next-token probabilities, rounded)"),
+    ("probe", "the model's expected mark alone (next-token probabilities, rounded)"),
     ("calibrated", "calibrated (fitted on the training split)"),
     ("system", "draftmark's output (calibrated only where selection chose it)"),
 )
@@ -57,8 +57,12 @@ def run_calibration_eval(
     curve: list[int],
     out: Path,
     probe: dict[str, dict[str, float]] | None = None,
+    probe_kind: str | None = None,
 ) -> dict[str, Any]:
-    """Every seed at ``train`` (with ablations), the learning curve at other sizes; written to ``out``."""
+    """Every seed at ``train`` (with ablations), the learning curve at other sizes; written to ``out``.
+
+    ``probe_kind`` names where ``probe`` came from (``levels`` or ``descriptors``) for the report.
+    """
     out.mkdir(parents=True, exist_ok=True)
     runs = [evaluate(dataset, train=train, test=test, seed=s, sampling=sampling, llm=llm, probe=probe) for s in seeds]
     learning: dict[str, Any] = {}
@@ -82,7 +86,7 @@ def run_calibration_eval(
         "test": test,
         "seeds": seeds,
         "sampling": sampling,
-        "signals": runs[0]["signals"],
+        "signals": runs[0]["signals"] + (f" ({probe_kind} questions)" if probe and probe_kind else ""),
         "figures": _average(runs),
         "per_seed": runs,
         "learning_curve": learning,

@@ -259,7 +259,7 @@ def calibrate_command(
 ) -> None:
     """Fit calibration on a training split and test it on other essays, beside word count, the model and a human."""
     from evals.calibration_report import model_marks, run_calibration_eval
-    from evals.probe_run import read_probes
+    from evals.probe_run import probe_kind, read_probes
 
     try:
         data = load_dataset(dataset, path, essay_set)
@@ -271,7 +271,7 @@ def calibrate_command(
         probes = read_probes(probe_run) if probe_run else None
         if probes is not None:
             data = Dataset(name=data.name, items=[i for i in data.items if i.id in probes], schemes=data.schemes)
-            err.print(f"{len(data.items)} essays carry the model's level probabilities from {probe_run}")
+            err.print(f"{len(data.items)} essays carry the model's next-token probabilities from {probe_run}")
         sizes = [int(s) for s in curve.split(",") if s.strip()]
         metrics = run_calibration_eval(
             data,
@@ -283,6 +283,7 @@ def calibrate_command(
             curve=[s for s in sizes if s + test <= len(data.items)],
             out=out,
             probe=probes,
+            probe_kind=probe_kind(probe_run) if probe_run else None,
         )
     except (DraftmarkError, ValueError) as exc:
         raise _fail(getattr(exc, "message", str(exc))) from exc
@@ -304,6 +305,10 @@ def probe_command(
     limit: Annotated[int | None, typer.Option(help="Sample this many items.")] = None,
     sample: Annotated[Literal["random", "stratified"], typer.Option(help="How items are drawn.")] = "random",
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
+    kind: Annotated[
+        Literal["levels", "descriptors"],
+        typer.Option(help="levels: 'which level?' per objective; descriptors: 'does it fit?' per level descriptor."),
+    ] = "levels",
 ) -> None:
     """The embedded model's level probabilities per objective (a calibration signal); use with calibrate --probe-run."""
     from evals.dataset import random_sample
@@ -318,7 +323,7 @@ def probe_command(
         if not isinstance(llm, NextTokenProbe):
             raise CallerError(f"{llm.model_id} cannot give next-token probabilities; use the embedded model")
         ran = asyncio.run(
-            run_probes(data, items, llm, out, progress=lambda n, total: err.print(f"probed {n}/{total}"))
+            run_probes(data, items, llm, out, progress=lambda n, total: err.print(f"probed {n}/{total}"), kind=kind)
         )
     except DraftmarkError as exc:
         raise _fail(exc.message) from exc

@@ -60,3 +60,25 @@ async def test_real_model_level_probabilities_then_marking(smollm2, holistic: Ma
     for ao in result.ao_marks:
         for ev in ao.evidence:
             assert essay[ev.start : ev.end] == ev.quote
+
+
+async def test_real_model_descriptor_questions_share_the_essay(smollm2, holistic: MarkScheme) -> None:  # type: ignore[no-untyped-def]
+    """Each level descriptor is one Yes/No question; after the first, only the descriptor is evaluated."""
+    import llama_cpp
+
+    from service.calibration.descriptors import descriptor_probe
+
+    essay = synthetic_essay(4, random.Random(23), "vocabulary")
+    llama = smollm2._llama
+    llama_cpp.llama_perf_context_reset(llama.ctx)
+    result = await descriptor_probe(smollm2, holistic, essay)
+    evaluated = llama_cpp.llama_perf_context(llama.ctx).n_p_eval
+    (answers,) = result.objectives.values()
+    levels = holistic.objectives[0].levels
+    assert set(answers.probabilities) == {lv.level for lv in levels}
+    assert all(0.0 <= p <= 1.0 for p in answers.probabilities.values()) and 0.0 < answers.answer_mass <= 1.0
+    assert 1.0 <= answers.expected_mark <= 6.0 and result.kind == "descriptors"
+    essay_tokens = len(llama.tokenize(essay.encode(), add_bos=False))
+    descriptors = sum(len(llama.tokenize(lv.descriptor.encode(), add_bos=False)) for lv in levels)
+    # one evaluation of the essay, then each question's own tail (descriptor + the fixed question)
+    assert evaluated < essay_tokens * 2 + descriptors + 60 * len(levels), (evaluated, essay_tokens, descriptors)

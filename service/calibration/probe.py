@@ -7,6 +7,8 @@ that keeps rank information even when a small model's argmax is the same level f
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel
 
 from schemas.scheme import AssessmentObjective, MarkScheme
@@ -15,7 +17,7 @@ from service.prompting import PromptTemplate, fence_safe, load_prompt
 
 
 class ObjectiveProbe(BaseModel):
-    """One objective's level distribution."""
+    """One objective's answers: P(level) for ``levels`` probes, P(descriptor fits) for ``descriptors``."""
 
     probabilities: dict[int, float]
     answer_mass: float
@@ -28,6 +30,7 @@ class Probe(BaseModel):
     model: str
     prompt_sha256: str
     objectives: dict[str, ObjectiveProbe]
+    kind: Literal["levels", "descriptors"] = "levels"
 
     @property
     def expected_marks(self) -> dict[str, float]:
