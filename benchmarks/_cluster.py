@@ -9,9 +9,7 @@ from __future__ import annotations
 import bisect
 import os
 import re
-import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -22,17 +20,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import sqlalchemy
 
-from benchmarks._server import free_port
 from service.llm.fake import FakeMarker
 from service.testing import StubReply, fake_marker_responder
+from service.testing.cluster import Cluster, cpu_seconds, free_port, stored_per_item
 from service.testing.openai_stub import Responder
+
+__all__ = ["Cluster", "StubLog", "cpu_seconds", "fresh_database", "services", "stored_per_item"]
 
 ROOT = Path(__file__).resolve().parent.parent
 _CANDIDATE = re.compile(r"Candidate (\d+)\.")
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def _exports(script: str, port_env: str) -> dict[str, str]:
@@ -106,86 +104,3 @@ class StubLog:
         """The most requests that arrived in any window of ``seconds`` (each window starts at an arrival)."""
         times = sorted(self.arrivals)
         return max((bisect.bisect_left(times, t + seconds) - i for i, t in enumerate(times)), default=0)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds a live process has used so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
-
-
-class Cluster:
-    """An API process and worker processes sharing one database and one Redis; logs in one file."""
-
-    def __init__(self, db_url: str, redis_url: str, stub_url: str, log: Path, **extra: str) -> None:
-        self.env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("DRAFTMARK_")},
-            "DRAFTMARK_DATABASE_URL": db_url,
-            "DRAFTMARK_REDIS_URL": redis_url,
-            "DRAFTMARK_BACKEND": "openai",
-            "DRAFTMARK_LLM_BASE_URL": stub_url,
-            "DRAFTMARK_LLM_MODEL": "stub",
-            "DRAFTMARK_AUTH_DISABLED": "1",
-            "DRAFTMARK_MAX_BATCH_ITEMS": "1000",
-            "DRAFTMARK_MAX_BODY_BYTES": str(64 * 1024 * 1024),
-            **extra,
-        }
-        self.log = log
-        self.api_proc: subprocess.Popen[bytes] | None = None
-        self.workers: list[subprocess.Popen[bytes]] = []
-        self.url = f"http://127.0.0.1:{free_port()}"
-
-    def _start(self, *args: str) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            [sys.executable, "-m", "service.cli", *args],
-            env=self.env,
-            stdout=self.log.open("ab"),
-            stderr=subprocess.STDOUT,
-        )
-
-    def start(self, workers: int, concurrency: int) -> None:
-        """Start the workers and the API; return once the API sees every worker's heartbeat."""
-        for _ in range(workers):
-            self.workers.append(self._start("worker", "--concurrency", str(concurrency), "--log-level", "warning"))
-        port = self.url.rsplit(":", 1)[1]
-        self.api_proc = self._start("serve", "--port", port, "--log-level", "warning")
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                ready = httpx.get(f"{self.url}/readyz", timeout=2)
-                if ready.status_code == 200 and ready.json()["batches"]["workers"] == workers:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"cluster not ready; see {self.log}")
-
-    def cpu(self) -> dict[str, float]:
-        """CPU seconds used so far by the API and by all workers together."""
-        assert self.api_proc is not None
-        return {"api": cpu_seconds(self.api_proc.pid), "workers": sum(cpu_seconds(w.pid) for w in self.workers)}
-
-    def stop(self) -> None:
-        """SIGTERM everything (Celery's warm shutdown), then kill what is left after 30 s."""
-        procs = [*self.workers, *([self.api_proc] if self.api_proc else [])]
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
-
-
-def stored_per_item(db_url: str, batch_id: str) -> Counter[str]:
-    """Stored markings per external id for one batch."""
-    engine = sqlalchemy.create_engine(db_url)
-    with engine.connect() as conn:
-        rows = conn.execute(
-            sqlalchemy.text("SELECT external_id, COUNT(*) FROM markings WHERE batch_id = :b GROUP BY external_id"),
-            {"b": batch_id},
-        ).all()
-    engine.dispose()
-    return Counter({r[0]: r[1] for r in rows})

@@ -9,7 +9,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -19,10 +18,10 @@ from typing import Any
 
 import httpx
 import pytest
-import sqlalchemy
 
 from service.llm.fake import FakeMarker
 from service.testing import OpenAIStub, StubReply, fake_marker_responder
+from service.testing.cluster import Cluster, stored_per_item
 from tests.api_support import free_port, wait_for_batch
 
 SCHEME = "stalin-power-1929"
@@ -54,70 +53,16 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
     proc.wait(timeout=10)
 
 
-class Cluster:
-    """Worker and API processes sharing one database and one Redis, logs in one file."""
-
-    def __init__(self, db_url: str, redis_url: str, stub_url: str, log: Path, **extra: str) -> None:
-        self.env = {
-            **os.environ,
-            "DRAFTMARK_DATABASE_URL": db_url,
-            "DRAFTMARK_REDIS_URL": redis_url,
-            "DRAFTMARK_BACKEND": "openai",
-            "DRAFTMARK_LLM_BASE_URL": stub_url,
-            "DRAFTMARK_LLM_MODEL": "stub",
-            "DRAFTMARK_AUTH_DISABLED": "1",
-            "DRAFTMARK_REQUEST_TIMEOUT_S": "5",
-            "DRAFTMARK_TRANSPORT_RETRIES": "0",
-            "DRAFTMARK_BROKER_VISIBILITY_TIMEOUT_S": "20",
-            "DRAFTMARK_BATCH_LEASE_S": "3",
-            "DRAFTMARK_BATCH_RETRY_BACKOFF_S": "0.1",
-            "DRAFTMARK_MAX_BATCH_ITEMS": "1000",
-            **extra,
-        }
-        self.log = log
-        self.procs: list[subprocess.Popen[bytes]] = []
-        self.port = free_port()
-
-    def start(self, *args: str) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "service.cli", *args],
-            env=self.env,
-            stdout=self.log.open("ab"),
-            stderr=subprocess.STDOUT,
-        )
-        self.procs.append(proc)
-        return proc
-
-    def worker(self, concurrency: int = 4) -> subprocess.Popen[bytes]:
-        return self.start("worker", "--concurrency", str(concurrency), "--log-level", "warning")
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def api(self, workers: int) -> None:
-        self.start("serve", "--port", str(self.port), "--log-level", "warning")
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                ready = httpx.get(f"{self.url}/readyz", timeout=2)
-                if ready.status_code == 200 and ready.json()["batches"]["workers"] == workers:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError("cluster not ready:\n" + self.log.read_text()[-3000:])
-
-    def stop(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+def new_cluster(db_url: str, redis_url: str, stub_url: str, log: Path, **extra: str) -> Cluster:
+    """Short leases, timeouts and back-off, so redelivery and retries happen within a test."""
+    settings = {
+        "DRAFTMARK_REQUEST_TIMEOUT_S": "5",
+        "DRAFTMARK_TRANSPORT_RETRIES": "0",
+        "DRAFTMARK_BROKER_VISIBILITY_TIMEOUT_S": "20",
+        "DRAFTMARK_BATCH_LEASE_S": "3",
+        "DRAFTMARK_BATCH_RETRY_BACKOFF_S": "0.1",
+    }
+    return Cluster(db_url, redis_url, stub_url, log, **(settings | extra))
 
 
 def counting_responder(seen: Counter[str], times: list[float], delay_s: float) -> Any:
@@ -136,23 +81,12 @@ def counting_responder(seen: Counter[str], times: list[float], delay_s: float) -
     return respond
 
 
-def stored_once(db_url: str, batch_id: str) -> Counter[str]:
-    engine = sqlalchemy.create_engine(db_url)
-    with engine.connect() as conn:
-        rows = conn.execute(
-            sqlalchemy.text("SELECT external_id, COUNT(*) FROM markings WHERE batch_id = :b GROUP BY external_id"),
-            {"b": batch_id},
-        ).all()
-    engine.dispose()
-    return Counter({r[0]: r[1] for r in rows})
-
-
 def test_two_workers_kill_9_one_every_item_once_poison_fails_alone(
     db_url: str, redis_url: str, essay: str, tmp_path: Path
 ) -> None:
     seen: Counter[str] = Counter()
     with OpenAIStub(responder=counting_responder(seen, [], delay_s=0.05)) as stub:
-        cluster = Cluster(db_url, redis_url, stub.base_url, tmp_path / "cluster.log")
+        cluster = new_cluster(db_url, redis_url, stub.base_url, tmp_path / "cluster.log")
         try:
             victim = cluster.worker()
             cluster.worker()
@@ -174,7 +108,7 @@ def test_two_workers_kill_9_one_every_item_once_poison_fails_alone(
     assert batch["counts"] == {"queued": 0, "running": 0, "done": 199, "failed": 1, "total": 200}, batch["counts"]
     poison = next(i for i in batch["items"] if i["external_id"] == "s007")
     assert poison["error"]["code"] == "model_bad_response" and poison["error"]["retryable"] is True
-    stored = stored_once(db_url, batch_id)
+    stored = stored_per_item(db_url, batch_id)
     assert len(stored) == 199 and set(stored.values()) == {1}, "every item stored exactly once"
     assert 'draftmark_batch_items{state="done"} 199' in metrics and "draftmark_broker_up 1" in metrics
     assert seen["007"] == 3, "the poison item was tried batch_max_attempts times"
@@ -185,7 +119,7 @@ def test_global_rate_limit_holds_across_two_workers(db_url: str, redis_url: str,
     times: list[float] = []
     rpm = 120  # one request per 500 ms, across the cluster
     with OpenAIStub(responder=counting_responder(seen, times, delay_s=0.0)) as stub:
-        cluster = Cluster(
+        cluster = new_cluster(
             db_url,
             redis_url,
             stub.base_url,
@@ -218,7 +152,7 @@ def test_sigterm_finishes_in_flight_items_and_exits_cleanly(
 ) -> None:
     seen: Counter[str] = Counter()
     with OpenAIStub(responder=counting_responder(seen, [], delay_s=0.2)) as stub:
-        cluster = Cluster(db_url, redis_url, stub.base_url, tmp_path / "cluster.log")
+        cluster = new_cluster(db_url, redis_url, stub.base_url, tmp_path / "cluster.log")
         try:
             leaving = cluster.worker()
             cluster.worker()
@@ -237,5 +171,5 @@ def test_sigterm_finishes_in_flight_items_and_exits_cleanly(
             cluster.stop()
     assert code == 0, "a warm shutdown: the worker finishes what it holds and exits cleanly"
     assert batch["counts"]["done"] == 80 and batch["counts"]["failed"] == 0, batch["counts"]
-    assert set(stored_once(db_url, batch_id).values()) == {1}
+    assert set(stored_per_item(db_url, batch_id).values()) == {1}
     assert len(seen) == 80 and set(seen.values()) == {1}, "nothing the leaving worker held was marked twice"
