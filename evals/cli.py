@@ -226,9 +226,54 @@ def compare(a: Path, b: Path) -> None:
                     parts.append(f"{metric} {x[metric]:.3f} -> {y[metric]:.3f} ({y[metric] - x[metric]:+.3f})")
             console.print(f"{sid} {name}: " + "; ".join(parts), highlight=False)
         console.print(f"{sid} unmarked: {la['unmarked']} -> {rb['unmarked']}")
+    for line in paired_differences(a, b):
+        console.print(line, highlight=False)
     console.print(
         f"gate: {'PASS' if not left['gate_failures'] else 'FAIL'} -> {'PASS' if not right['gate_failures'] else 'FAIL'}"
     )
+
+
+def paired_differences(a: Path, b: Path) -> list[str]:
+    """QWK(B) - QWK(A) on the items both runs marked, with a paired bootstrap 95% interval."""
+    from evals.metrics import paired_qwk_difference
+
+    schemes = {s.id: s for s in eval_schemes().list()}
+
+    def marked(run: Path) -> dict[tuple[str, str], dict[str, Any]]:
+        return {
+            (r["scheme_id"], r["item_id"]): r
+            for r in read_records(run)
+            if r["status"] == "marked" and r["repeat"] == 0 and r["perturbation"] is None
+        }
+
+    left, right = marked(a), marked(b)
+    lines = []
+    for sid in sorted({k[0] for k in left} & {k[0] for k in right}):
+        scheme = schemes.get(sid)
+        keys = sorted(k for k in left.keys() & right.keys() if k[0] == sid)
+        if scheme is None or len(keys) < 2:
+            continue
+        scales = {ao.id: list(range(ao.min_marks, ao.max_marks + 1)) for ao in scheme.objectives}
+        if len(scheme.objectives) > 1:
+            scales["total"] = list(range(sum(ao.min_marks for ao in scheme.objectives), scheme.total_marks + 1))
+
+        def mark(record: dict[str, Any], name: str) -> int:
+            return int(sum(record.values())) if name == "total" else int(record[name])
+
+        for name, labels in scales.items():
+            human = [mark(left[k]["human"], name) for k in keys]
+            found = paired_qwk_difference(
+                human,
+                [mark(left[k]["machine"], name) for k in keys],
+                [mark(right[k]["machine"], name) for k in keys],
+                labels,
+            )
+            if found is not None:
+                lines.append(
+                    f"{sid} {name}: QWK B - A = {found.difference:+.3f} on the {found.n} essays both marked "
+                    f"(paired bootstrap 95% interval {found.low:+.3f} to {found.high:+.3f})"
+                )
+    return lines
 
 
 @eval_app.command("report")

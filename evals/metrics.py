@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
+import random
+import warnings
 from dataclasses import asdict, dataclass
 from statistics import mean, pstdev
 
 import numpy as np
 from scipy.stats import pearsonr, spearmanr
+from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import cohen_kappa_score, confusion_matrix
 
 
@@ -41,7 +44,8 @@ def quadratic_weighted_kappa(a: list[int], b: list[int], labels: list[int]) -> f
     """QWK over the full label range; None when undefined (e.g. both raters constant)."""
     if len(a) < 2:
         return None
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)  # undefined is returned as None below
         value = cohen_kappa_score(a, b, labels=labels, weights="quadratic")
     return _finite(float(value))
 
@@ -124,3 +128,44 @@ def partial_spearman(human: list[int], machine: list[int], length: list[float]) 
     if denominator < 1e-9:
         return None
     return _finite((r_hm - r_hl * r_ml) / denominator)
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """QWK of system B minus system A on the same items, with a paired bootstrap 95% interval."""
+
+    n: int
+    difference: float
+    low: float
+    high: float
+
+
+def paired_qwk_difference(
+    human: list[int], a: list[int], b: list[int], labels: list[int], *, resamples: int = 2000, seed: int = 0
+) -> PairedDifference | None:
+    """Resample items (the same draw for both systems) and read the 2.5th and 97.5th percentiles.
+
+    Says whether a change between two runs on the same essays is larger than the sampling noise of
+    that many essays; None when either QWK is undefined on the full set.
+    """
+    base_a, base_b = quadratic_weighted_kappa(human, a, labels), quadratic_weighted_kappa(human, b, labels)
+    if base_a is None or base_b is None:
+        return None
+    rng = random.Random(seed)
+    n = len(human)
+    diffs: list[float] = []
+    for _ in range(resamples):
+        pick = [rng.randrange(n) for _ in range(n)]
+        qa = quadratic_weighted_kappa([human[i] for i in pick], [a[i] for i in pick], labels)
+        qb = quadratic_weighted_kappa([human[i] for i in pick], [b[i] for i in pick], labels)
+        if qa is not None and qb is not None:
+            diffs.append(qb - qa)
+    if not diffs:
+        return None
+    diffs.sort()
+    return PairedDifference(
+        n=n,
+        difference=base_b - base_a,
+        low=diffs[int(0.025 * (len(diffs) - 1))],
+        high=diffs[int(0.975 * (len(diffs) - 1))],
+    )

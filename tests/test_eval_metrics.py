@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from evals.metrics import agreement, quadratic_weighted_kappa, stability, standardised_mean_difference
@@ -41,3 +43,17 @@ def test_stability() -> None:
     assert s.essays == 2 and s.repeats == 3 and s.exact_all_repeats == 0.5
     assert s.mean_std == pytest.approx((0 + 0.8165) / 2, abs=1e-4)
     assert s.needs_review_share == pytest.approx(1 / 6)
+
+
+def test_paired_qwk_difference_interval() -> None:
+    from evals.metrics import paired_qwk_difference
+
+    rng = random.Random(5)
+    human = [rng.randint(1, 6) for _ in range(80)]
+    noisy = [min(6, max(1, h + rng.choice([-2, -1, 0, 1, 2]))) for h in human]
+    same = paired_qwk_difference(human, noisy, noisy, list(range(1, 7)))
+    assert same is not None and same.difference == 0 and same.low == same.high == 0
+    better = paired_qwk_difference(human, noisy, human, list(range(1, 7)))
+    assert better is not None and better.n == 80
+    assert 0 < better.low <= better.difference <= better.high, better
+    assert paired_qwk_difference([3, 3, 3], [3, 3, 3], [3, 3, 3], list(range(1, 7))) is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -162,6 +163,10 @@ def test_gate_and_compare_commands(tmp_path: Path) -> None:
     assert no_ceiling.exit_code == 1 and "no human-human QWK" in no_ceiling.output
     compared = runner.invoke(app, ["eval", "compare", str(tmp_path / "oracle"), str(tmp_path / "biased")])
     assert compared.exit_code == 0 and "stalin-power-1929 total: qwk 1.000 ->" in compared.output
+    found = re.search(
+        r"stalin-power-1929 total: QWK B - A = (-\d\.\d+) on the (\d+) essays both marked", compared.output
+    )
+    assert found and float(found.group(1)) < 0, compared.output
 
 
 def test_gate_passes_with_two_raters(tmp_path: Path) -> None:
