@@ -113,6 +113,12 @@ def measure(label: str, essay_name: str, llama: Any, fn: Any) -> Run:
     return Run(label, essay_name, wall, p.n_p_eval, p.t_p_eval_ms, p.n_eval, p.t_eval_ms)
 
 
+def _grammar_steps(llm: LocalLlamaLLM) -> dict[str, int] | None:
+    """The latest generation's favourite-first counts: short path taken vs whole vocabulary checked."""
+    counters = getattr(llm._llama, "last_sampling", None)
+    return None if counters is None else {"favourite": counters.fast, "whole_vocabulary": counters.full}
+
+
 def per_objective_schemes(scheme: MarkScheme) -> list[MarkScheme]:
     """One single-objective scheme per objective: the one-call-per-objective option (issue 14)."""
     whole = scheme.model_dump()
@@ -217,6 +223,7 @@ def child(args: argparse.Namespace) -> None:
                 "outside_llama_s": (done - loaded) - (p.t_p_eval_ms + p.t_eval_ms) / 1000,
                 "outcome": outcome,
                 "calls": len(recording.texts),
+                "grammar_steps": _grammar_steps(llm),
                 "field_tokens": field_tokens(llm._llama, recording.texts) if recording.texts else {},
                 "answer": recording.texts[-1] if len(recording.texts) == 1 else recording.texts,
             }
