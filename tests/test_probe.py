@@ -123,3 +123,21 @@ def test_probe_folder_holds_one_kind(tmp_path: Path) -> None:
     _check_kind(tmp_path, "levels")
     with pytest.raises(CallerError, match="use another --out"):
         _check_kind(tmp_path, "descriptors")
+
+
+def test_probe_summary_relates_answers_to_the_human(tmp_path: Path) -> None:
+    from evals.dataset import EvalItem
+    from evals.probe_summary import summary
+
+    items = {}
+    with (tmp_path / "probes.jsonl").open("w") as handle:
+        for n in range(12):
+            items[f"e{n}"] = EvalItem(id=f"e{n}", essay="word " * (20 + n), scheme_id="s", human={"overall": 1 + n % 6})
+            answers = {"1": 1.0 - n / 12, "6": n / 12}
+            record = {"item_id": f"e{n}", "kind": "descriptors", "objectives": {"overall": {}}}
+            record["objectives"]["overall"] = {"probabilities": answers, "answer_mass": 1.0, "expected_mark": n}
+            handle.write(json.dumps(record) + "\n")
+    lines = summary(tmp_path, items)
+    assert lines[0] == "12 essays, descriptors questions"
+    assert lines[1].startswith("overall: expected mark Spearman ") and "range 0.00-11.00" in lines[1]
+    assert [line.split(":")[0].strip() for line in lines[2:]] == ["answer 1", "answer 6"]
