@@ -18,7 +18,7 @@ from pathlib import Path
 
 from benchmarks.local_model import per_objective_schemes
 from evals.cli import load_dataset
-from evals.metrics import agreement
+from evals.metrics import agreement, mark_scales, with_total
 from evals.runner import read_records
 from service.errors import ModelError
 from service.llm.factory import build_llm
@@ -68,19 +68,17 @@ def main() -> None:
     items = [i for i in data.items if i.id in per_ao and i.id in one_call]
     scheme = data.scheme_for(items[0])
     print(f"{len(items)} essays marked both ways")
-    for name in [*scheme.objective_ids, "total"]:
-        if name == "total":
-            labels = list(range(0, scheme.total_marks + 1))
-            human = [sum(i.human.values()) for i in items]
-            a = [sum(one_call[i.id]["machine"].values()) for i in items]
-            b = [sum(per_ao[i.id].values()) for i in items]
-        else:
-            ao = scheme.objective(name)
-            labels = list(range(ao.min_marks, ao.max_marks + 1))
-            human = [i.human[name] for i in items]
-            a = [one_call[i.id]["machine"][name] for i in items]
-            b = [per_ao[i.id][name] for i in items]
-        one, per = agreement(human, a, labels), agreement(human, b, labels)
+    human, a, b = (
+        [with_total(marks, scheme) for marks in column]
+        for column in (
+            [i.human for i in items],
+            [one_call[i.id]["machine"] for i in items],
+            [per_ao[i.id] for i in items],
+        )
+    )
+    for name, labels in mark_scales(scheme).items():
+        one = agreement([m[name] for m in human], [m[name] for m in a], labels)
+        per = agreement([m[name] for m in human], [m[name] for m in b], labels)
         print(
             f"{name:6} one call: QWK {one.qwk}, MAE {one.mae:.2f}, mean {one.mean_b:.2f} | "
             f"per objective: QWK {per.qwk}, MAE {per.mae:.2f}, mean {per.mean_b:.2f} | human mean {one.mean_a:.2f}"

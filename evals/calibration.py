@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from evals.dataset import Dataset, EvalItem, stratified_sample
-from evals.metrics import agreement, partial_spearman
+from evals.metrics import agreement, mark_scales, partial_spearman, with_total
 from schemas.calibration import Calibrator
 from schemas.scheme import MarkScheme
 from service.calibration.apply import predict
@@ -24,7 +24,6 @@ from service.calibration.fit import FEATURE_GROUPS, Script, fit_calibrator, word
 from service.calibration.text import words
 
 Sampling = Literal["random", "stratified"]
-TOTAL = "total"
 
 
 @dataclass(frozen=True)
@@ -78,18 +77,6 @@ def _figures(human: list[int], other: list[int], labels: list[int], length: list
         "spearman_beyond_length": partial_spearman(human, other, length),
         "mean": a.mean_b,
     }
-
-
-def _scales(scheme: MarkScheme) -> dict[str, list[int]]:
-    scales = {ao.id: list(range(ao.min_marks, ao.max_marks + 1)) for ao in scheme.objectives}
-    if len(scheme.objectives) > 1:
-        low = sum(ao.min_marks for ao in scheme.objectives)
-        scales[TOTAL] = list(range(low, scheme.total_marks + 1))
-    return scales
-
-
-def _with_total(marks: dict[str, int], scheme: MarkScheme) -> dict[str, int]:
-    return marks | ({TOTAL: sum(marks.values())} if len(scheme.objectives) > 1 else {})
 
 
 def _predictions(
@@ -162,20 +149,20 @@ def evaluate(
         own = usable[item.id] if usable else None
         calibrated = predicted[index]
         chosen = {k: v if used[k] or own is None else own[k] for k, v in calibrated.items()}
-        systems["calibrated"].append(_with_total(calibrated, scheme))
+        systems["calibrated"].append(with_total(calibrated, scheme))
         if usable:
-            systems["system"].append(_with_total(chosen, scheme))
-        systems["word_count"].append(_with_total({k: v[index] for k, v in word_count.items()}, scheme))
+            systems["system"].append(with_total(chosen, scheme))
+        systems["word_count"].append(with_total({k: v[index] for k, v in word_count.items()}, scheme))
         if "human2" in systems:
-            systems["human2"].append(_with_total(item.human2 or item.human, scheme))
+            systems["human2"].append(with_total(item.human2 or item.human, scheme))
         if own is not None:
-            systems["model"].append(_with_total(own, scheme))
+            systems["model"].append(with_total(own, scheme))
         if probed:
-            systems["probe"].append(_with_total(_rounded(probed[item.id], scheme), scheme))
-    humans = [_with_total(i.human, scheme) for i in parts.test]
+            systems["probe"].append(with_total(_rounded(probed[item.id], scheme), scheme))
+    humans = [with_total(i.human, scheme) for i in parts.test]
     length = [math.log1p(len(words(i.essay))) for i in parts.test]
     figures: dict[str, Any] = {}
-    for key, labels in _scales(scheme).items():
+    for key, labels in mark_scales(scheme).items():
         h = [m[key] for m in humans]
         figures[key] = {name: _figures(h, [m[key] for m in marks], labels, length) for name, marks in systems.items()}
     result: dict[str, Any] = {

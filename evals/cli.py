@@ -235,7 +235,7 @@ def compare(a: Path, b: Path) -> None:
 
 def paired_differences(a: Path, b: Path) -> list[str]:
     """QWK(B) - QWK(A) on the items both runs marked, with a paired bootstrap 95% interval."""
-    from evals.metrics import paired_qwk_difference
+    from evals.metrics import mark_scales, paired_qwk_difference, with_total
 
     schemes = {s.id: s for s in eval_schemes().list()}
 
@@ -253,20 +253,13 @@ def paired_differences(a: Path, b: Path) -> list[str]:
         keys = sorted(k for k in left.keys() & right.keys() if k[0] == sid)
         if scheme is None or len(keys) < 2:
             continue
-        scales = {ao.id: list(range(ao.min_marks, ao.max_marks + 1)) for ao in scheme.objectives}
-        if len(scheme.objectives) > 1:
-            scales["total"] = list(range(sum(ao.min_marks for ao in scheme.objectives), scheme.total_marks + 1))
-
-        def mark(record: dict[str, Any], name: str) -> int:
-            return int(sum(record.values())) if name == "total" else int(record[name])
-
-        for name, labels in scales.items():
-            human = [mark(left[k]["human"], name) for k in keys]
+        human, before, after = (
+            [with_total(records[k][field], scheme) for k in keys]
+            for records, field in ((left, "human"), (left, "machine"), (right, "machine"))
+        )
+        for name, labels in mark_scales(scheme).items():
             found = paired_qwk_difference(
-                human,
-                [mark(left[k]["machine"], name) for k in keys],
-                [mark(right[k]["machine"], name) for k in keys],
-                labels,
+                [m[name] for m in human], [m[name] for m in before], [m[name] for m in after], labels
             )
             if found is not None:
                 lines.append(

@@ -13,6 +13,8 @@ from scipy.stats import pearsonr, spearmanr
 from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import cohen_kappa_score, confusion_matrix
 
+from schemas.scheme import MarkScheme
+
 
 @dataclass(frozen=True)
 class Agreement:
@@ -34,6 +36,23 @@ class Agreement:
     def as_dict(self) -> dict[str, object]:
         """JSON-ready."""
         return asdict(self)
+
+
+TOTAL = "total"
+
+
+def mark_scales(scheme: MarkScheme) -> dict[str, list[int]]:
+    """Every scale agreement is measured on: each objective's marks, and the total when there are several."""
+    scales = {ao.id: list(range(ao.min_marks, ao.max_marks + 1)) for ao in scheme.objectives}
+    if len(scheme.objectives) > 1:
+        low = sum(ao.min_marks for ao in scheme.objectives)
+        scales[TOTAL] = list(range(low, scheme.total_marks + 1))
+    return scales
+
+
+def with_total(marks: dict[str, int], scheme: MarkScheme) -> dict[str, int]:
+    """``marks`` with the total added under ``TOTAL`` when the scheme has several objectives."""
+    return marks | ({TOTAL: sum(marks.values())} if len(scheme.objectives) > 1 else {})
 
 
 def _finite(value: float) -> float | None:

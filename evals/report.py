@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evals.metrics import agreement, partial_spearman, stability
+from evals.metrics import agreement, mark_scales, partial_spearman, stability, with_total
 from schemas.scheme import MarkScheme
 from service.calibration.fit import word_count_cross_validated
 
@@ -50,16 +50,10 @@ def _scheme_metrics(scheme: MarkScheme, base: list[Record]) -> dict[str, Any]:
         "unmarked_share": len(unmarked) / len(first) if first else 0.0,
         "objectives": {},
     }
-    targets: list[tuple[str, list[int], Any]] = [
-        (ao.id, list(range(ao.min_marks, ao.max_marks + 1)), ao.id) for ao in scheme.objectives
-    ]
-    low, high = sum(ao.min_marks for ao in scheme.objectives), scheme.total_marks
-    if len(scheme.objectives) > 1:
-        targets.append(("total", list(range(low, high + 1)), None))
-    for name, labels, ao_id in targets:
+    for name, labels in mark_scales(scheme).items():
 
-        def pick(marks: dict[str, int], ao: str | None = ao_id) -> int:
-            return marks[ao] if ao is not None else sum(marks.values())
+        def pick(marks: dict[str, int], scale: str = name) -> int:
+            return with_total(marks, scheme)[scale]
 
         hm = [(pick(r["human"]), pick(r["machine"])) for r in marked]
         pairs = [(pick(r["human"]), pick(r["human2"])) for r in first if r.get("human2")]
@@ -88,9 +82,7 @@ def _scheme_metrics(scheme: MarkScheme, base: list[Record]) -> dict[str, Any]:
     return out
 
 
-def _length_baseline(
-    first: list[Record], marked: list[Record], pick: Any, labels: list[int]
-) -> dict[str, Any]:
+def _length_baseline(first: list[Record], marked: list[Record], pick: Any, labels: list[int]) -> dict[str, Any]:
     """Word count alone (out-of-fold regression on log words over the run's items) and length-partialled Spearman.
 
     Runs recorded before word counts were kept have neither (``None``).

@@ -32,6 +32,11 @@ class Level(_Frozen):
     max_mark: int = Field(ge=0)
     descriptor: StorableText = Field(min_length=1, max_length=2000)
 
+    @property
+    def midpoint(self) -> float:
+        """The middle of the band: the mark an expected level stands for (probes, calibration signals)."""
+        return (self.min_mark + self.max_mark) / 2
+
     @model_validator(mode="after")
     def _band_order(self) -> Level:
         if self.min_mark > self.max_mark:

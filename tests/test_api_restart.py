@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import httpx
-import sqlalchemy
 
+from service.testing.cluster import stored_per_item
 from tests.api_support import free_port, wait_for_batch
 
 
@@ -67,12 +67,6 @@ def test_kill_9_mid_batch_then_restart_completes_each_item_once(db_url: str, tmp
     finally:
         server.kill()
         server.wait(timeout=10)
-    engine = sqlalchemy.create_engine(db_url)
-    with engine.connect() as conn:
-        rows = conn.execute(
-            sqlalchemy.text("SELECT external_id, COUNT(*) FROM markings WHERE batch_id = :b GROUP BY external_id"),
-            {"b": batch_id},
-        ).all()
-    engine.dispose()
-    assert sorted(r[0] for r in rows) == [f"stu-{i:02d}" for i in range(40)]
-    assert all(r[1] == 1 for r in rows), "an item was stored twice"
+    stored = stored_per_item(db_url, batch_id)
+    assert sorted(stored) == [f"stu-{i:02d}" for i in range(40)]
+    assert all(count == 1 for count in stored.values()), "an item was stored twice"

@@ -44,9 +44,8 @@ async def descriptor_probe(
             fits[level.level] = answer["Yes"]
             masses.append(answer[""])
         weight = sum(fits.values())
-        midpoints = {lv.level: (lv.min_mark + lv.max_mark) / 2 for lv in ao.levels}
         if weight > 0:
-            expected = sum(p * midpoints[lv] for lv, p in fits.items()) / weight
+            expected = sum(p * ao.level(lv).midpoint for lv, p in fits.items()) / weight
         else:  # "No" to every descriptor with certainty: no information, the scale's middle
             expected = (ao.min_marks + ao.max_marks) / 2
         objectives[ao.id] = ObjectiveProbe(

@@ -55,6 +55,6 @@ async def probe_essay(
         choices = tuple(str(level.level) for level in ao.levels)
         answer = await llm.next_token_probabilities(_messages(prompt, scheme, ao, essay), choices)
         probabilities = {level.level: answer[str(level.level)] for level in ao.levels}
-        expected = sum(p * (ao.level(lv).min_mark + ao.level(lv).max_mark) / 2 for lv, p in probabilities.items())
+        expected = sum(p * ao.level(lv).midpoint for lv, p in probabilities.items())
         objectives[ao.id] = ObjectiveProbe(probabilities=probabilities, answer_mass=answer[""], expected_mark=expected)
     return Probe(model=llm.model_id, prompt_sha256=prompt.sha256, objectives=objectives)
