@@ -201,10 +201,13 @@ def test_batch_of_50_with_bounded_concurrency(db_url: str, essay: str) -> None:
             csv_text = client.get(f"/v1/batches/{batch['id']}/export.csv").text
     assert fake.peak == 4, "concurrency to the LLM must be bounded by batch_concurrency"
     lines = csv_text.strip().splitlines()
-    assert lines[0].startswith(
-        "external_id,status,marking_id,source,total,max_total,draft_total,approved_total,AO1_draft,AO2_draft,AO3_draft,"
-        "AO1_approved,AO2_approved,AO3_approved,flags,approved_by,approved_at"
-    ) and len(lines) == 51
+    assert (
+        lines[0].startswith(
+            "external_id,status,marking_id,source,total,max_total,draft_total,approved_total,AO1_draft,AO2_draft,AO3_draft,"
+            "AO1_approved,AO2_approved,AO3_approved,flags,approved_by,approved_at"
+        )
+        and len(lines) == 51
+    )
 
 
 def test_batch_failures_are_never_scored_and_can_be_retried(db_url: str, essay: str) -> None:

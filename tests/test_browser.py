@@ -23,6 +23,7 @@ SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 TAKE_SCREENSHOTS = os.environ.get("DRAFTMARK_SCREENSHOTS") == "1"
 
 webdriver = pytest.importorskip("selenium.webdriver")
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
@@ -64,7 +65,9 @@ def settings_for(tmp_path: Path) -> Settings:
 
 
 def wait(driver: webdriver.Chrome, condition, timeout: float = 20):  # type: ignore[no-untyped-def]
-    return WebDriverWait(driver, timeout).until(condition)
+    """Poll ``condition`` until it holds; an element the page re-rendered mid-check (the scheme list
+    after an upload) is looked up again on the next poll instead of failing the test."""
+    return WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(condition)
 
 
 def screenshot(driver: webdriver.Chrome, name: str) -> None:

@@ -320,4 +320,3 @@ async def test_delivery_checks_the_address_against_the_servers_policy(
     engine.dispose()
     headers, body = receiver.calls[0]
     assert verify(owner_secret("whsec-test", "key_a"), headers[TIMESTAMP_HEADER], body, headers[SIGNATURE_HEADER])
-

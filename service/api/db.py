@@ -233,9 +233,7 @@ def _v5(conn: Connection) -> None:
             conn.execute(text(f"ALTER TABLE batch_items ADD COLUMN {name} {ddl}"))
     # (batch_id, external_id) identifies a batch item; markings made outside a batch have batch_id NULL,
     # which never collides in a unique index on SQLite or PostgreSQL.
-    conn.execute(
-        text("CREATE UNIQUE INDEX IF NOT EXISTS ux_markings_batch_item ON markings (batch_id, external_id)")
-    )
+    conn.execute(text("CREATE UNIQUE INDEX IF NOT EXISTS ux_markings_batch_item ON markings (batch_id, external_id)"))
     conn.execute(
         text("CREATE INDEX IF NOT EXISTS ix_batch_items_status_lease ON batch_items (status, lease_expires_at)")
     )
@@ -330,13 +328,17 @@ _MIGRATION_LOCK = 0x6472616674  # "draft": any fixed key shared by every draftma
 def migrate(engine: Engine) -> int:
     """Apply pending migrations; returns the schema version.
 
-    Processes that start together (API replicas, workers) take turns: on PostgreSQL a
-    transaction-scoped advisory lock serialises them, so none sees a half-made schema or fails
-    on a table another is creating.
+    Processes that start together (API replicas, workers) take turns, so none sees a half-made
+    schema or fails on a table another is creating: on PostgreSQL a transaction-scoped advisory
+    lock serialises them; on SQLite the migration runs in a ``BEGIN IMMEDIATE`` transaction, which
+    takes the database's write lock before the version is read (pysqlite would otherwise run the
+    DDL outside any transaction, and two processes would both see version 0).
     """
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+        elif conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")  # waits up to the busy timeout for another migrator
         conn.execute(text("CREATE TABLE IF NOT EXISTS draftmark_schema (version INTEGER NOT NULL)"))
         current = conn.execute(text("SELECT MAX(version) FROM draftmark_schema")).scalar() or 0
         for number, step in enumerate(MIGRATIONS, start=1):

@@ -48,9 +48,7 @@ async def create_marking(
 
     async def run() -> BaseModel:
         scheme = await resolve_scheme(state, principal, body)
-        calibrator = await asyncio.to_thread(
-            ExemplarStore(state.store).current, principal, scheme.id, scheme.version
-        )
+        calibrator = await asyncio.to_thread(ExemplarStore(state.store).current, principal, scheme.id, scheme.version)
         marked = await mark_essay_with_text(
             body.essay,
             scheme,

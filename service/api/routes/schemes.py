@@ -24,9 +24,7 @@ async def resolve_scheme(state: State, principal: str, choice: _SchemeChoice) ->
         await asyncio.to_thread(state.store.put_scheme, choice.scheme, owner=principal)
         return choice.scheme
     assert choice.scheme_id is not None
-    found = await asyncio.to_thread(
-        state.store.get_scheme, choice.scheme_id, choice.scheme_version, owner=principal
-    )
+    found = await asyncio.to_thread(state.store.get_scheme, choice.scheme_id, choice.scheme_version, owner=principal)
     if found is None:
         which = choice.scheme_id + (f"@{choice.scheme_version}" if choice.scheme_version else "")
         raise NotFoundError(f"no registered mark scheme {which}; list them with GET /v1/schemes or send one inline")

@@ -133,9 +133,7 @@ class QueueStore(StoreBase):
         now = utcnow()
         with self._tx() as s:
             renewed = s.execute(
-                update(BatchItemRow)
-                .where(self._held(item))
-                .values(lease_expires_at=now + timedelta(seconds=lease_s))
+                update(BatchItemRow).where(self._held(item)).values(lease_expires_at=now + timedelta(seconds=lease_s))
             )
             return bool(renewed.rowcount == 1)  # type: ignore[attr-defined]
 

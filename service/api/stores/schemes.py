@@ -115,6 +115,5 @@ class SchemeStore(StoreBase):
                 .order_by(SchemeRow.scheme_id, SchemeRow.pk)
             )
             return [
-                RegisteredScheme(MarkScheme.model_validate_json(r.body), builtin=r.owner == BUILTIN_OWNER)
-                for r in rows
+                RegisteredScheme(MarkScheme.model_validate_json(r.body), builtin=r.owner == BUILTIN_OWNER) for r in rows
             ]
