@@ -48,12 +48,18 @@ RICH = [
 PLAIN = ["the", "and", "it", "was", "so", "they", "we", "is", "good", "bad", "very", "a", "to", "of", "in", "that"]
 
 
-def synthetic_essay(mark: int, rng: random.Random, driver: Literal["length", "vocabulary"]) -> str:
-    """An on-topic essay whose mark is carried by its length or by its vocabulary (length then random)."""
+Driver = Literal["length", "vocabulary", "spelling"]
+
+
+def synthetic_essay(mark: int, rng: random.Random, driver: Driver) -> str:
+    """An on-topic essay whose mark is carried by its length, its vocabulary or its spelling (length then random)."""
+    misspelt_share = 0.0
     if driver == "length":
         n_words, rich_share = 60 + 45 * mark + rng.randint(-15, 15), 0.15
-    else:
+    elif driver == "vocabulary":
         n_words, rich_share = rng.randint(150, 330), 0.03 + 0.07 * mark
+    else:
+        n_words, rich_share, misspelt_share = rng.randint(150, 330), 0.15, 0.08 * (6 - mark)
     tokens = []
     for _ in range(n_words):
         roll = rng.random()
@@ -63,12 +69,15 @@ def synthetic_essay(mark: int, rng: random.Random, driver: Literal["length", "vo
             tokens.append(rng.choice(TOPIC))
         else:
             tokens.append(rng.choice(PLAIN))
+        if len(tokens[-1]) >= 5 and rng.random() < misspelt_share:  # the same word, two letters swapped
+            word = tokens[-1]
+            tokens[-1] = word[0] + word[2] + word[1] + word[3:]
     sentences = [" ".join(tokens[i : i + 12]).capitalize() + "." for i in range(0, len(tokens), 12)]
     paragraphs = [" ".join(sentences[i : i + 4]) for i in range(0, len(sentences), 4)]
     return "\n\n".join(paragraphs)
 
 
-def synthetic_scripts(scheme: MarkScheme, n: int, seed: int, driver: Literal["length", "vocabulary"]) -> list[Script]:
+def synthetic_scripts(scheme: MarkScheme, n: int, seed: int, driver: Driver) -> list[Script]:
     """``n`` scripts for a one-objective scheme, marks spread over its range."""
     (ao,) = scheme.objectives
     rng = random.Random(seed)

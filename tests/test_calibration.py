@@ -11,8 +11,9 @@ from schemas.scheme import MarkScheme
 from service.calibration.apply import calibrate, predict
 from service.calibration.fit import MIN_SCRIPTS, NotEnoughScriptsError, Script, fit_calibrator
 from service.calibration.importing import parse_csv, parse_jsonl
+from service.calibration.lexicon import lexicon_signals
 from service.calibration.similarity import similarity_scores
-from service.calibration.text import counted_text
+from service.calibration.text import counted_text, mechanics_signals
 from service.errors import CallerError
 from service.llm.fake import FakeMarker
 from service.pipeline import mark_essay
@@ -42,6 +43,37 @@ def test_a_calibrator_that_sees_beyond_length_is_used(holistic: MarkScheme) -> N
     predicted = [predict(calibrator, holistic, s.essay)["overall"] for s in held_out]
     errors = [abs(p - s.marks["overall"]) for p, s in zip(predicted, held_out, strict=True)]
     assert sum(errors) / len(errors) < 1.0, errors
+
+
+def test_a_calibrator_sees_spelling(holistic: MarkScheme) -> None:
+    scripts = synthetic_scripts(holistic, 40, seed=5, driver="spelling")
+    calibrator = fit_calibrator(scripts, holistic, ablations=True)
+    (fit,) = calibrator.objectives
+    assert fit.used and fit.coef[fit.features.index("misspelled_share")] < 0, "chosen, and more errors mark lower"
+    assert fit.cv.calibrated_qwk is not None and fit.cv.word_count_qwk is not None
+    assert fit.cv.calibrated_qwk > fit.cv.word_count_qwk + 0.2, fit.cv
+    assert fit.cv.ablation["spelling"] is not None and fit.cv.ablation["spelling"] < fit.cv.calibrated_qwk - 0.03
+
+
+def test_word_list_signals_count_misspellings_not_names() -> None:
+    plain = lexicon_signals("The cat sat on the mat because it was warm.")
+    assert plain["misspelled_share"] == 0.0
+    misspelt = lexicon_signals("The cat sat on the mat becuase it was wrm.")
+    assert misspelt["misspelled_share"] == pytest.approx(2 / 10)
+    names = lexicon_signals("Stalin outwitted Zinoviev and Kamenev while @PERSON1 watched in 1924.")
+    assert names["misspelled_share"] == 0.0, "capitalised names and anonymised tags are not misspellings"
+    precise = lexicon_signals("Stalin consolidated bureaucratic patronage, outmanoeuvring ideological rivals.")
+    assert precise["mean_word_zipf"] < plain["mean_word_zipf"] - 1.0, (precise, plain)
+    assert lexicon_signals("") == {"misspelled_share": 0.0, "mean_word_zipf": 0.0}
+
+
+def test_mechanics_signals_count_commas_and_small_capitals() -> None:
+    signals = mechanics_signals("i think so, and i know it. then it rained, a lot, too. It is fine.")
+    assert signals["comma_rate"] == pytest.approx(3 / 16)
+    assert signals["capitalisation_errors"] == pytest.approx((2 + 1) / 3), "two sentences begun small, one more small i"
+    clean = mechanics_signals("I think so. It's mine, I said. In Italy it rained.")
+    assert clean["capitalisation_errors"] == 0.0, "words that start with i are not the pronoun"
+    assert mechanics_signals("") == {"comma_rate": 0.0, "capitalisation_errors": 0.0}
 
 
 def test_the_models_marks_are_a_signal_only_when_they_earn_their_place(holistic: MarkScheme) -> None:

@@ -35,8 +35,10 @@ ALPHAS = tuple(float(a) for a in np.logspace(-2, 3, 11))
 FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
     "length": ("log_words", "log_unique_words"),
     "structure": ("paragraphs", "mean_sentence_words"),
-    "vocabulary": ("mean_word_length", "long_word_share", "mattr"),
+    "vocabulary": ("mean_word_length", "long_word_share", "mattr", "mean_word_zipf"),
     "question": ("question_coverage",),
+    "spelling": ("misspelled_share",),
+    "mechanics": ("comma_rate", "capitalisation_errors"),
     "exemplars": ("exemplar_similarity",),
     "model": ("llm_mark",),
     "probe": ("llm_expected",),

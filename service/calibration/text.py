@@ -15,6 +15,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from service.calibration.lexicon import LEXICON_FEATURES, lexicon_signals
+
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*|\d+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"'”’)]*\s+")
 _STOP = frozenset(
@@ -142,11 +144,15 @@ TEXT_FEATURES = (
     "long_word_share",
     "mattr",
     "question_coverage",
+    *LEXICON_FEATURES,
+    "comma_rate",
+    "capitalisation_errors",
 )
+_LOWER_I = re.compile(r"(?<![A-Za-z'’])i(?![A-Za-z])")
 
 
 def text_signals(counted: str, question: str) -> dict[str, float]:
-    """Length, structure and vocabulary measures of the counted text."""
+    """Length, structure, vocabulary and word-list (spelling, word frequency) measures of the counted text."""
     tokens = words(counted)
     n = len(tokens)
     sentence_lengths = [len(words(s)) for p in paragraphs(counted) for s in sentences(p)]
@@ -167,6 +173,23 @@ def text_signals(counted: str, question: str) -> dict[str, float]:
         "long_word_share": sum(1 for t in tokens if len(t) >= 7) / n if n else 0.0,
         "mattr": mattr,
         "question_coverage": len(question_terms & essay_terms) / len(question_terms) if question_terms else 0.0,
+        **lexicon_signals(counted),
+        **mechanics_signals(counted),
+    }
+
+
+def mechanics_signals(counted: str) -> dict[str, float]:
+    """Punctuation and capitalisation, conventions that length does not measure.
+
+    ``comma_rate`` is commas per word; ``capitalisation_errors`` is, per sentence, the sentences
+    begun in lower case plus the pronoun "i" written small.
+    """
+    n = len(words(counted))
+    all_sentences = [s for p in paragraphs(counted) for s in sentences(p)]
+    small = sum(int(s[0].islower()) + len(_LOWER_I.findall(s, 1)) for s in all_sentences)
+    return {
+        "comma_rate": counted.count(",") / n if n else 0.0,
+        "capitalisation_errors": small / len(all_sentences) if all_sentences else 0.0,
     }
 
 
