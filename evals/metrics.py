@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 import warnings
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from statistics import mean, pstdev
 
@@ -133,7 +134,7 @@ def stability(marks_by_essay: dict[str, list[int]], flagged_by_essay: dict[str, 
     )
 
 
-def partial_spearman(human: list[int], machine: list[int], length: list[float]) -> float | None:
+def partial_spearman(human: Sequence[float], machine: Sequence[float], length: Sequence[float]) -> float | None:
     """Spearman correlation of ``machine`` with ``human`` with ``length`` partialled out.
 
     "Does it see anything beyond length?": near 0 means the machine's agreement is all length.

@@ -246,3 +246,18 @@ async def test_an_unused_calibrator_leaves_the_models_marks_and_says_why(
     assert result.ao_marks[0].mark == 2 and llm.calls == 1
     info = result.provenance.calibration
     assert info.status == "not_used" and "does not beat word count alone" in info.summary
+
+
+def test_signal_survey_finds_the_signal_that_carries_the_marks(holistic: MarkScheme) -> None:
+    from evals.dataset import Dataset
+    from evals.signal_survey import survey
+
+    scripts = synthetic_scripts(holistic, 40, seed=11, driver="spelling")
+    items = [
+        EvalItem(id=f"s{n}", essay=s.essay, scheme_id=holistic.id, human=s.marks) for n, s in enumerate(scripts)
+    ]
+    lines = survey(Dataset("synthetic", items, {holistic.id: holistic}))
+    row = next(line for line in lines if line.startswith("| misspelled_share |"))
+    _, rho, beyond, _ = (cell.strip() for cell in row.split("|")[1:])
+    assert float(rho) < -0.7 and float(beyond) < -0.7, row
+    assert "40 essays" in lines[0]
