@@ -69,7 +69,7 @@ def synthetic_essay(mark: int, rng: random.Random, driver: Driver) -> str:
             tokens.append(rng.choice(TOPIC))
         else:
             tokens.append(rng.choice(PLAIN))
-        if len(tokens[-1]) >= 5 and rng.random() < misspelt_share:  # the same word, two letters swapped
+        if misspelt_share and len(tokens[-1]) >= 5 and rng.random() < misspelt_share:  # two letters swapped
             word = tokens[-1]
             tokens[-1] = word[0] + word[2] + word[1] + word[3:]
     sentences = [" ".join(tokens[i : i + 12]).capitalize() + "." for i in range(0, len(tokens), 12)]
