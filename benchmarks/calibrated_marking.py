@@ -4,9 +4,9 @@
 
 Fits a calibrator on 50 ASAP set 1 scripts (text signals, as a teacher's 50 marked scripts would
 give; the first split seed whose fit is *used*, since an unused fit changes nothing), then marks
-the same other essays with the embedded model twice each, uncalibrated and calibrated (the
-decided marks fixed in the prompt and the answer schema), alternating which goes first. One
-warm-up marking of each kind first fills the prefix cache. Prints and writes
+the same other essays with the embedded model twice each: all uncalibrated, then all calibrated
+(the decided marks fixed in the prompt and the answer schema). One warm-up marking of each kind
+first fills the prefix cache. Prints and writes
 docs/bench-calibrated-marking.json: wall seconds, generated tokens and the ratio.
 """
 
@@ -55,10 +55,12 @@ def _mark(essay: str, scheme: MarkScheme, llm: LLM, settings: Settings, cal: Cal
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--asap", type=Path, default=Path("../shared/data/asap-aes"))
-    parser.add_argument("--essays", type=int, default=3)
+    parser.add_argument("--essays", type=int, default=3, help="at least 2")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("docs/bench-calibrated-marking.json"))
     args = parser.parse_args()
+    if args.essays < 2:
+        parser.error("--essays must be at least 2 (each marking must follow another essay's)")
     data = load_asap(args.asap, 1)
     scheme = data.scheme_for(data.items[0])
     calibrator, seed = _used_calibrator(list(data.items), scheme)
@@ -68,11 +70,14 @@ def main() -> None:
     settings = Settings(backend="local", local_threads=args.threads, max_reasks=0)
     llm = build_llm(settings)
     warm_up = [_mark(essays[0], scheme, llm, settings, c) for c in (None, calibrator)]
+    # Every marking follows a marking of a *different* essay, so each pays for reading its essay
+    # (llama.cpp reuses the longest common prompt prefix: marking one essay twice in a row would
+    # make the second marking look cheap).
     rows = []
-    for n, essay in enumerate(essays[1:]):
-        order = (None, calibrator) if n % 2 == 0 else (calibrator, None)
-        rows += [_mark(essay, scheme, llm, settings, c) for c in order]
-        print(json.dumps(rows[-2:]))
+    for cal in (None, calibrator):
+        for essay in essays[1:]:
+            rows.append(_mark(essay, scheme, llm, settings, cal))
+            print(json.dumps(rows[-1]))
     plain = [r["wall_s"] for r in rows if not r["calibrated"]]
     calibrated = [r["wall_s"] for r in rows if r["calibrated"]]
     summary = {
