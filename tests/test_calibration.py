@@ -255,9 +255,7 @@ def test_signal_survey_finds_the_signal_that_carries_the_marks(holistic: MarkSch
     from evals.signal_survey import survey
 
     scripts = synthetic_scripts(holistic, 40, seed=11, driver="spelling")
-    items = [
-        EvalItem(id=f"s{n}", essay=s.essay, scheme_id=holistic.id, human=s.marks) for n, s in enumerate(scripts)
-    ]
+    items = [EvalItem(id=f"s{n}", essay=s.essay, scheme_id=holistic.id, human=s.marks) for n, s in enumerate(scripts)]
     lines = survey(Dataset("synthetic", items, {holistic.id: holistic}))
     row = next(line for line in lines if line.startswith("| misspelled_share |"))
     _, rho, beyond, _ = (cell.strip() for cell in row.split("|")[1:])
