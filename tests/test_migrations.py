@@ -4,6 +4,7 @@ and apply each step once."""
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 from sqlalchemy import text
 
@@ -35,3 +36,27 @@ def test_concurrent_start_ups_migrate_once(db_url: str) -> None:
         versions = [row[0] for row in conn.execute(text("SELECT version FROM draftmark_schema ORDER BY version"))]
     engine.dispose()
     assert versions == list(range(1, len(MIGRATIONS) + 1))
+
+
+def test_a_process_starting_while_another_writes_waits_for_wal_mode(tmp_path: Path) -> None:
+    """SQLite does not apply its busy timeout to the switch into WAL mode; make_engine waits it out."""
+    import sqlite3
+    import time
+
+    path = tmp_path / "fresh.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("CREATE TABLE t (x INTEGER)")
+    holder.execute("BEGIN IMMEDIATE")  # another process mid-migration on a file not yet in WAL mode
+    holder.execute("INSERT INTO t VALUES (1)")
+    release = threading.Timer(0.5, lambda: holder.execute("COMMIT"))
+    release.start()
+    engine = make_engine(f"sqlite:///{path}")
+    started = time.monotonic()
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert time.monotonic() - started >= 0.3, "it waited for the other writer"
+    finally:
+        release.join()
+        engine.dispose()
+        holder.close()
