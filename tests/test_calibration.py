@@ -13,7 +13,7 @@ from service.calibration.fit import MIN_SCRIPTS, NotEnoughScriptsError, Script, 
 from service.calibration.importing import parse_csv, parse_jsonl
 from service.calibration.lexicon import lexicon_signals
 from service.calibration.similarity import similarity_scores
-from service.calibration.text import counted_text, mechanics_signals
+from service.calibration.text import counted_text, text_signals
 from service.errors import CallerError
 from service.llm.fake import FakeMarker
 from service.pipeline import mark_essay
@@ -70,6 +70,9 @@ def test_word_list_signals_count_misspellings_not_names() -> None:
 
 
 def test_mechanics_signals_count_commas_and_small_capitals() -> None:
+    def mechanics_signals(text: str) -> dict[str, float]:
+        return {k: v for k, v in text_signals(text, "").items() if k in ("comma_rate", "capitalisation_errors")}
+
     signals = mechanics_signals("i think so, and i know it. then it rained, a lot, too. It is fine.")
     assert signals["comma_rate"] == pytest.approx(3 / 16)
     assert signals["capitalisation_errors"] == pytest.approx((2 + 1) / 3), "two sentences begun small, one more small i"

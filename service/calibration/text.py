@@ -152,10 +152,18 @@ _LOWER_I = re.compile(r"(?<![A-Za-z'’])i(?![A-Za-z])")
 
 
 def text_signals(counted: str, question: str) -> dict[str, float]:
-    """Length, structure, vocabulary and word-list (spelling, word frequency) measures of the counted text."""
+    """Length, structure, vocabulary, word-list and mechanics measures of the counted text.
+
+    Mechanics are conventions that length does not measure: ``comma_rate`` is commas per word;
+    ``capitalisation_errors`` is, per sentence, the sentences begun in lower case plus the pronoun
+    "i" written small.
+    """
     tokens = words(counted)
     n = len(tokens)
-    sentence_lengths = [len(words(s)) for p in paragraphs(counted) for s in sentences(p)]
+    parts = paragraphs(counted)
+    all_sentences = [s for p in parts for s in sentences(p)]
+    sentence_lengths = [len(words(s)) for s in all_sentences]
+    small = sum(int(s[0].islower()) + len(_LOWER_I.findall(s, 1)) for s in all_sentences)
     question_terms = set(content_words(question))
     essay_terms = set(content_words(counted))
     window = 50
@@ -167,27 +175,13 @@ def text_signals(counted: str, question: str) -> dict[str, float]:
     return {
         "log_words": math.log1p(n),
         "log_unique_words": math.log1p(len(set(tokens))),
-        "paragraphs": float(len(paragraphs(counted))),
+        "paragraphs": float(len(parts)),
         "mean_sentence_words": sum(sentence_lengths) / len(sentence_lengths) if sentence_lengths else 0.0,
         "mean_word_length": sum(len(t) for t in tokens) / n if n else 0.0,
         "long_word_share": sum(1 for t in tokens if len(t) >= 7) / n if n else 0.0,
         "mattr": mattr,
         "question_coverage": len(question_terms & essay_terms) / len(question_terms) if question_terms else 0.0,
         **lexicon_signals(counted),
-        **mechanics_signals(counted),
-    }
-
-
-def mechanics_signals(counted: str) -> dict[str, float]:
-    """Punctuation and capitalisation, conventions that length does not measure.
-
-    ``comma_rate`` is commas per word; ``capitalisation_errors`` is, per sentence, the sentences
-    begun in lower case plus the pronoun "i" written small.
-    """
-    n = len(words(counted))
-    all_sentences = [s for p in paragraphs(counted) for s in sentences(p)]
-    small = sum(int(s[0].islower()) + len(_LOWER_I.findall(s, 1)) for s in all_sentences)
-    return {
         "comma_rate": counted.count(",") / n if n else 0.0,
         "capitalisation_errors": small / len(all_sentences) if all_sentences else 0.0,
     }
