@@ -103,6 +103,22 @@ def _predictions(
     return marks, calibrator
 
 
+def exemplar_split(exemplars: Sequence[EvalItem], items: Sequence[EvalItem], *, test: int, seed: int) -> Split:
+    """A teacher's marked scripts as the training split, and up to ``test`` random essays of ``items``.
+
+    Refused when an exemplar is also a test essay (the same id or the same text): no script may be
+    scored by a calibrator that saw it.
+    """
+    texts = {" ".join(e.essay.split()) for e in exemplars}
+    ids = {e.id for e in exemplars}
+    shared = [i.id for i in items if i.id in ids or " ".join(i.essay.split()) in texts]
+    if shared:
+        raise ValueError(f"{len(shared)} test essay(s) are also marked scripts (first: {shared[0]}); remove them")
+    pool = list(items)
+    random.Random(seed).shuffle(pool)
+    return Split(train=list(exemplars), test=sorted(pool[:test], key=lambda i: i.id), sampling="random")
+
+
 def evaluate(
     dataset: Dataset,
     *,
@@ -113,15 +129,23 @@ def evaluate(
     llm: dict[str, dict[str, int]] | None = None,
     ablations: bool = True,
     probe: Probes | None = None,
+    exemplars: Sequence[EvalItem] | None = None,
 ) -> dict[str, Any]:
     """Every figure for one training size: per objective (and total) human–human, word count, model, calibrated.
 
     "calibrated" is the calibrator's prediction for every objective (what calibration achieves);
     "system" is what draftmark would return: calibrated where selection chose it, else the model's
-    marks (or, with no model run, the calibrator's prediction regardless).
+    marks (or, with no model run, the calibrator's prediction regardless). With ``exemplars`` (a
+    teacher's marked scripts) the calibrator is fitted on them and ``train`` is ignored; the test
+    essays are drawn from the dataset.
     """
-    parts = split(dataset.items, train=train, test=test, seed=seed, sampling=sampling)
+    if exemplars is None:
+        parts = split(dataset.items, train=train, test=test, seed=seed, sampling=sampling)
+    else:
+        parts = exemplar_split(exemplars, dataset.items, test=test, seed=seed)
     scheme = dataset.scheme_for(parts.test[0])
+    if exemplars is not None and any(e.scheme_id != scheme.id for e in exemplars):
+        raise ValueError(f"every marked script must be for the test essays' scheme ({scheme.id})")
     usable = llm if llm and all(i.id in llm for i in [*parts.train, *parts.test]) else None
     probed = probe if probe and all(i.id in probe for i in [*parts.train, *parts.test]) else None
     # The same fit gives the test predictions and says what selection would decide on these scripts.

@@ -277,6 +277,15 @@ def report(run_dir: Path, dataset: Annotated[str, typer.Option(help="Title for t
     _summary(metrics, run_dir)
 
 
+def _marked_scripts(path: Path) -> list[EvalItem]:
+    """A teacher's marked scripts from a JSONL file; errors name the file (and the line or item)."""
+    try:
+        return load_jsonl(path, {s.id: s for s in eval_schemes().list()}).items
+    except DraftmarkError as exc:
+        message = exc.message if exc.message.startswith(str(path)) else f"{path}: {exc.message}"
+        raise CallerError(message) from exc
+
+
 @eval_app.command("calibrate")
 def calibrate_command(
     dataset: Annotated[DatasetKind, typer.Option(help="Which corpus.")],
@@ -293,6 +302,13 @@ def calibrate_command(
     curve: Annotated[str, typer.Option(help="Training sizes for the learning curve.")] = "10,20,50,100",
     probe_run: Annotated[
         Path | None, typer.Option(help="An 'eval probe' folder: the model's level probabilities as a signal.")
+    ] = None,
+    exemplars: Annotated[
+        Path | None,
+        typer.Option(
+            help="A teacher's marked scripts (JSONL, the eval format) to fit on instead of a training split; "
+            "the test essays come from --dataset (--train and --curve are then unused)."
+        ),
     ] = None,
 ) -> None:
     """Fit calibration on a training split and test it on other essays, beside word count, the model and a human."""
@@ -311,6 +327,7 @@ def calibrate_command(
             data = Dataset(name=data.name, items=[i for i in data.items if i.id in probes], schemes=data.schemes)
             err.print(f"{len(data.items)} essays carry the model's next-token probabilities from {probe_run}")
         sizes = [int(s) for s in curve.split(",") if s.strip()]
+        scripts = _marked_scripts(exemplars) if exemplars else None
         metrics = run_calibration_eval(
             data,
             train=train,
@@ -322,6 +339,8 @@ def calibrate_command(
             out=out,
             probe=probes,
             probe_kind=probe_kind(probe_run) if probe_run else None,
+            exemplars=scripts,
+            exemplars_from=str(exemplars) if exemplars else None,
         )
     except (DraftmarkError, ValueError) as exc:
         raise _fail(getattr(exc, "message", str(exc))) from exc
@@ -330,7 +349,8 @@ def calibrate_command(
     for system, row in metrics["figures"][primary].items():
         console.print(f"{primary} {system}: QWK {row['qwk']}", highlight=False)
     for check, ok in metrics["verdict"]["checks"].items():
-        console.print(f"{check}: {'met' if ok else 'NOT met' if ok is not None else 'n/a'}", highlight=False)
+        result = "met" if ok else "NOT met" if ok is not None else "n/a"
+        console.print(f"{check}: {result} ({metrics['verdict']['figures'][check]})", highlight=False)
     console.print(f"report: {out / 'report.md'}")
 
 

@@ -75,6 +75,60 @@ def test_calibration_eval_reports_baselines_curve_and_verdict(tmp_path: Path) ->
     assert too_many.exit_code == 2 and "the dataset has 60" in too_many.output
 
 
+def _jsonl(path: Path, rows: list[tuple[int, str, int, int]], prefix: str) -> Path:
+    lines = [
+        json.dumps({"id": f"{prefix}-{i}", "essay": essay, "scheme_id": "asap-set-1", "human": {"overall": mark}})
+        for i, essay, mark, _ in rows
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_calibration_eval_fits_on_a_teachers_marked_scripts_and_tests_on_the_dataset(tmp_path: Path) -> None:
+    rows = _length_driven_rows(60)
+    folder = write_asap(tmp_path / "asap-aes", rows[:30])
+    exemplars = _jsonl(tmp_path / "marked.jsonl", rows[30:], "teacher")
+    out = tmp_path / "cal"
+    args = ["eval", "calibrate", "--dataset", "asap", "--path", str(folder), "--set", "1", "--out", str(out)]
+    result = runner.invoke(app, [*args, "--exemplars", str(exemplars), "--test", "12", "--seeds", "0,1"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["train"] == 30 and metrics["test"] == 12 and metrics["learning_curve"] == {}
+    assert metrics["exemplars_from"] == str(exemplars)
+    tested = {i for run in metrics["per_seed"] for i in [run["train"], run["test"]]}
+    assert tested == {30, 12}
+    spearman = metrics["figures"]["overall"]["calibrated"]["spearman"]
+    assert spearman > 0.9, "the marks are carried by length: calibration on the file ranks the test essays"
+    assert metrics["verdict"]["checks"]["reference-set target: Spearman >= 0.9"] is True
+    assert metrics["verdict"]["figures"]["reference-set target: Spearman >= 0.9"] == f"{spearman:.4f}"
+    report = (out / "report.md").read_text()
+    assert "**30** marked scripts from" in report and "## Learning curve" not in report
+    assert f"| reference-set target: Spearman >= 0.9 | {spearman:.4f} | met |" in report
+    # A test essay that is also a marked script is refused (the same text under another id).
+    leaked = _jsonl(tmp_path / "leaked.jsonl", [*rows[30:], (99, rows[3][1], rows[3][2], 0)], "teacher")
+    refused = runner.invoke(app, [*args, "--exemplars", str(leaked), "--test", "12"])
+    assert refused.exit_code == 2 and "also marked scripts" in refused.output, refused.output
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text(exemplars.read_text().replace('"overall": 1', '"overall": 9', 1), encoding="utf-8")
+    bad = runner.invoke(app, [*args, "--exemplars", str(broken)])
+    assert bad.exit_code == 2 and "broken.jsonl: item teacher-30" in bad.output and "outside 1-6" in bad.output
+
+
+def test_the_shipped_marked_scripts_for_the_reference_scheme_are_disjoint_from_the_reference_set() -> None:
+    from evals.calibration import exemplar_split
+    from evals.dataset import load_jsonl
+    from evals.loaders import eval_schemes, load_reference
+
+    reference = load_reference()
+    path = Path(__file__).parents[1] / "evals" / "data" / "stalin-exemplars.jsonl"
+    scripts = load_jsonl(path, {s.id: s for s in eval_schemes().list()}).items
+    assert len(scripts) >= 20 and {s.scheme_id for s in scripts} == {"stalin-power-1929"}
+    totals = {s.human_total for s in scripts}
+    assert min(totals) == 0 and max(totals) == 15, "the scripts span the whole mark range"
+    parts = exemplar_split(scripts, reference.items, test=len(reference.items), seed=0)
+    assert len(parts.test) == len(reference.items) == 6
+
+
 def test_calibration_eval_takes_the_models_marks_from_a_run(tmp_path: Path) -> None:
     folder = write_asap(tmp_path / "asap-aes", _length_driven_rows(50))
     run = tmp_path / "run"
