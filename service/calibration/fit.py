@@ -31,6 +31,8 @@ MODEL_SIGNAL_MARGIN = 0.02
 MIN_GAIN = 0.005
 """Forward selection adds a signal only when it raises inner cross-validated QWK by more than this."""
 """The model's marks are kept as a signal only when they add more than this to cross-validated QWK."""
+BAGS = 10
+"""Subsample fits averaged when signals are selected (``_bagged``): two repeats of a 5-fold split."""
 ALPHAS = tuple(float(a) for a in np.logspace(-2, 3, 11))
 FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
     "length": ("log_words", "log_unique_words"),
@@ -80,11 +82,19 @@ def prepare(scripts: Sequence[Script], scheme: MarkScheme) -> _Prepared:
 
 
 def _qwk(a: Sequence[int], b: Sequence[int], labels: Sequence[int]) -> float | None:
-    from sklearn.metrics import cohen_kappa_score
-
+    """Quadratic weighted kappa (as scikit-learn's ``cohen_kappa_score(weights="quadratic")``, in numpy)."""
     if len(set(a)) < 2 and len(set(b)) < 2:
         return None
-    value = float(cohen_kappa_score(list(a), list(b), labels=list(labels), weights="quadratic"))
+    index = {label: i for i, label in enumerate(labels)}
+    k = len(labels)
+    observed = np.zeros((k, k))
+    np.add.at(observed, ([index[v] for v in a], [index[v] for v in b]), 1.0)
+    expected = np.outer(observed.sum(axis=1), observed.sum(axis=0)) / observed.sum()
+    weights = (np.arange(k)[:, None] - np.arange(k)[None, :]) ** 2
+    denominator = float((weights * expected).sum())
+    if denominator == 0:
+        return None
+    value = 1.0 - float((weights * observed).sum()) / denominator
     return value if math.isfinite(value) else None
 
 
@@ -146,14 +156,48 @@ def _cutpoints(scores: NDArray[np.float64], y: NDArray[np.int64], labels: Sequen
     return [float(np.quantile(scores, s)) for s in shares]
 
 
-def _inner_scores(z: NDArray[np.float64], y: NDArray[np.int64], seed: int) -> tuple[NDArray[np.float64], float]:
-    """Inner cross-validated linear scores of the training scripts (no script scores itself), and the penalty."""
-    from sklearn.linear_model import Ridge, RidgeCV
-    from sklearn.model_selection import KFold, cross_val_predict
+def _ridge(z: NDArray[np.float64], y: NDArray[np.float64], alpha: float) -> tuple[NDArray[np.float64], float]:
+    """Ridge regression with an unpenalised intercept (scikit-learn's ``Ridge``): coefficients, intercept."""
+    mean_z = z.mean(axis=0)
+    mean_y = float(y.mean())
+    zc = z - mean_z
+    coef = np.linalg.solve(zc.T @ zc + alpha * np.eye(z.shape[1]), zc.T @ (y - mean_y))
+    return coef, mean_y - float(mean_z @ coef)
 
-    alpha = float(RidgeCV(alphas=ALPHAS).fit(z, y).alpha_)
-    folds = KFold(min(5, len(y)), shuffle=True, random_state=seed)
-    return np.asarray(cross_val_predict(Ridge(alpha=alpha), z, y, cv=folds), dtype=float), alpha
+
+def _loo_alpha(z: NDArray[np.float64], y: NDArray[np.float64]) -> float:
+    """The penalty in ``ALPHAS`` with the least leave-one-out squared error (exact, as ``RidgeCV``)."""
+    n = len(y)
+    zc = z - z.mean(axis=0)
+    u, s, _ = np.linalg.svd(zc, full_matrices=False)
+    uy = u.T @ (y - y.mean())
+    best, chosen = math.inf, ALPHAS[0]
+    for alpha in ALPHAS:
+        shrink = s**2 / (s**2 + alpha)
+        leverage = (u**2) @ shrink + 1.0 / n
+        residual = (y - (u @ (shrink * uy) + y.mean())) / (1.0 - leverage)
+        error = float(np.mean(residual**2))
+        if error < best:
+            best, chosen = error, alpha
+    return chosen
+
+
+def _inner_scores(z: NDArray[np.float64], y: NDArray[np.int64], seed: int) -> tuple[NDArray[np.float64], float]:
+    """Inner cross-validated linear scores of the training scripts (no script scores itself), and the penalty.
+
+    The penalty by leave-one-out on all of them, the scores by 5-fold cross-validation; the same
+    figures as scikit-learn's ``RidgeCV`` and ``cross_val_predict(Ridge)``, in numpy, because
+    forward selection asks for them thousands of times per fit.
+    """
+    from sklearn.model_selection import KFold
+
+    target = y.astype(float)
+    alpha = _loo_alpha(z, target)
+    scores = np.zeros(len(y))
+    for train, test in KFold(min(5, len(y)), shuffle=True, random_state=seed).split(z):
+        coef, intercept = _ridge(z[train], target[train], alpha)
+        scores[test] = z[test] @ coef + intercept
+    return scores, alpha
 
 
 def _inner_qwk(z: NDArray[np.float64], y: NDArray[np.int64], labels: Sequence[int], seed: int) -> float:
@@ -184,6 +228,37 @@ def _forward_selection(
     return sorted(chosen)
 
 
+def _bagged(
+    z: NDArray[np.float64], y: NDArray[np.int64], labels: Sequence[int], seed: int, start: Sequence[int]
+) -> tuple[NDArray[np.float64], float, float, NDArray[np.float64]]:
+    """Forward selection and ridge on each of ``BAGS`` subsamples, averaged; and out-of-bag scores.
+
+    The subsamples leave out one fold of a 5-fold split, repeated ``BAGS // 5`` times, so every
+    script is left out of ``BAGS // 5`` of them and scored only by those. Averaging over
+    subsamples steadies what one selection on a few dozen scripts gets wrong by chance (a signal
+    picked for a lucky split); measured on ASAP 1, 2 and 7 (docs/CALIBRATION.md).
+    """
+    from sklearn.model_selection import RepeatedKFold
+
+    target = y.astype(float)
+    n, width = z.shape
+    coefs, intercepts, alphas = [], [], []
+    out_of_bag, times = np.zeros(n), np.zeros(n)
+    splits = RepeatedKFold(n_splits=5, n_repeats=BAGS // 5, random_state=seed).split(z)
+    for bag, (rows, left_out) in enumerate(splits):
+        columns = _forward_selection(z[rows], y[rows], labels, seed + bag, start)
+        alpha = _loo_alpha(z[rows][:, columns], target[rows])
+        coef, intercept = _ridge(z[rows][:, columns], target[rows], alpha)
+        full = np.zeros(width)
+        full[columns] = coef
+        coefs.append(full)
+        intercepts.append(intercept)
+        alphas.append(alpha)
+        out_of_bag[left_out] += z[left_out] @ full + intercept
+        times[left_out] += 1
+    return np.mean(coefs, axis=0), float(np.mean(intercepts)), float(np.median(alphas)), out_of_bag / times
+
+
 def _fit_linear(
     x: NDArray[np.float64],
     y: NDArray[np.int64],
@@ -195,25 +270,25 @@ def _fit_linear(
 ) -> _Linear:
     """Ridge on standardised signals (penalty by leave-one-out), cut-points on inner cross-validated scores.
 
-    With ``select``, signals are chosen by forward selection inside these training scripts; the
-    others get coefficient 0.
+    With ``select`` (and more than one signal), signals are chosen by forward selection inside
+    subsamples of these training scripts and the subsample fits are averaged (``_bagged``); a
+    signal never chosen gets coefficient 0, and the cut-points come from out-of-bag scores.
     """
-    from sklearn.linear_model import RidgeCV
-
     mean = x.mean(axis=0)
     scale = x.std(axis=0)
     scale[scale < 1e-9] = 1.0
     z = (x - mean) / scale
-    columns = _forward_selection(z, y, labels, seed, start) if select and z.shape[1] > 1 else list(range(z.shape[1]))
-    chooser = RidgeCV(alphas=ALPHAS).fit(z[:, columns], y)
-    coef = np.zeros(z.shape[1])
-    coef[columns] = chooser.coef_
-    inner, alpha = _inner_scores(z[:, columns], y, seed)
+    if select and z.shape[1] > 1 and len(y) >= 5:
+        coef, intercept, alpha, inner = _bagged(z, y, labels, seed, start)
+    else:
+        alpha = _loo_alpha(z, y.astype(float))
+        coef, intercept = _ridge(z, y.astype(float), alpha)
+        inner, _ = _inner_scores(z, y, seed)
     return _Linear(
         mean=mean,
         scale=scale,
         coef=coef,
-        intercept=float(chooser.intercept_),
+        intercept=intercept,
         alpha=alpha,
         cutpoints=_cutpoints(inner, y, labels),
     )

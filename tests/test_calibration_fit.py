@@ -1,0 +1,66 @@
+"""The calibrator's numerics: numpy ridge, penalty and kappa agree with scikit-learn; bagged selection leaks nothing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.linear_model import Ridge, RidgeCV
+from sklearn.metrics import cohen_kappa_score
+from sklearn.model_selection import KFold, cross_val_predict
+
+from service.calibration import fit
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_numpy_ridge_penalty_and_inner_scores_are_scikit_learns(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(40, 3))
+    y = np.clip(np.round(z @ [1.0, 0.5, 0.0] + rng.normal(size=40)) + 3, 0, 6).astype(np.int64)
+    alpha = fit._loo_alpha(z, y.astype(float))
+    assert alpha == float(RidgeCV(alphas=fit.ALPHAS).fit(z, y).alpha_)
+    coef, intercept = fit._ridge(z, y.astype(float), alpha)
+    reference = Ridge(alpha=alpha).fit(z, y)
+    assert np.allclose(coef, reference.coef_) and intercept == pytest.approx(float(reference.intercept_))
+    scores, chosen = fit._inner_scores(z, y, seed)
+    folds = KFold(5, shuffle=True, random_state=seed)
+    assert chosen == alpha
+    assert np.allclose(scores, cross_val_predict(Ridge(alpha=alpha), z, y, cv=folds))
+
+
+def test_numpy_kappa_is_scikit_learns() -> None:
+    rng = np.random.default_rng(0)
+    labels = list(range(1, 7))
+    for _ in range(50):
+        a = [int(v) for v in rng.integers(1, 7, 30)]
+        b = [int(min(6, max(1, v + rng.integers(-2, 3)))) for v in a]
+        expected = cohen_kappa_score(a, b, labels=labels, weights="quadratic")
+        assert fit._qwk(a, b, labels) == pytest.approx(float(expected), abs=1e-12)
+    assert fit._qwk([3, 3, 3], [3, 3, 3], labels) is None, "no variation: no agreement to measure"
+
+
+def _data(seed: int, n: int = 40) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(n, 6))  # columns 0 and 1 carry the marks; 2-5 are noise
+    y = np.clip(np.round(1.2 * z[:, 0] + 0.8 * z[:, 1] + 0.5 * rng.normal(size=n)) + 3, 0, 6).astype(np.int64)
+    return z, y
+
+
+def test_a_scripts_out_of_bag_score_never_depends_on_its_own_mark() -> None:
+    z, y = _data(1)
+    labels = list(range(7))
+    _, _, _, scores = fit._bagged(z, y, labels, seed=0, start=[0])
+    for row in (0, 7, 23):
+        changed = y.copy()
+        changed[row] = 6 - changed[row]
+        _, _, _, other = fit._bagged(z, changed, labels, seed=0, start=[0])
+        assert other[row] == pytest.approx(scores[row]), f"script {row} was scored by a fit that saw its mark"
+        assert not np.allclose(other, scores), "the other scripts' scores do see the change"
+
+
+def test_bagged_selection_weights_the_signals_that_carry_the_marks() -> None:
+    z, y = _data(2)
+    model = fit._fit_linear(z, y, list(range(7)), seed=0, select=True, start=[0])
+    assert model.coef[0] > 0.5 and model.coef[1] > 0.3, model.coef
+    assert max(abs(c) for c in model.coef[2:]) < 0.25 * model.coef[0], model.coef
+    again = fit._fit_linear(z, y, list(range(7)), seed=0, select=True, start=[0])
+    assert np.array_equal(model.coef, again.coef) and model.cutpoints == again.cutpoints, "a fit is reproducible"
