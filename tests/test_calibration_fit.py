@@ -32,7 +32,7 @@ def test_numpy_kappa_is_scikit_learns() -> None:
     labels = list(range(1, 7))
     for _ in range(50):
         a = [int(v) for v in rng.integers(1, 7, 30)]
-        b = [int(min(6, max(1, v + rng.integers(-2, 3)))) for v in a]
+        b = [int(np.clip(v + rng.integers(-2, 3), 1, 6)) for v in a]
         expected = cohen_kappa_score(a, b, labels=labels, weights="quadratic")
         assert fit._qwk(a, b, labels) == pytest.approx(float(expected), abs=1e-12)
     assert fit._qwk([3, 3, 3], [3, 3, 3], labels) is None, "no variation: no agreement to measure"
