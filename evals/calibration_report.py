@@ -124,25 +124,33 @@ def verdict(metrics: dict[str, Any]) -> dict[str, Any]:
     human = figures.get("human2", {}).get("qwk")
     words = figures["word_count"]["qwk"]
     smd = figures["calibrated"]["smd"]
-    checks = {
-        "calibrated >= human-human": None if human is None else calibrated >= human,
-        "calibrated >= word count + 0.05": calibrated >= words + 0.05,
-        "gate: QWK >= 0.70": calibrated >= 0.70,
-        "gate: human-human - calibrated <= 0.10": None if human is None else human - calibrated <= 0.10,
-        "gate: |SMD| <= 0.15": None if smd is None else abs(smd) <= 0.15,
-    }
-    shown: dict[str, str] = {
-        "calibrated >= human-human": "–" if human is None else f"{calibrated:.4f} vs {human:.4f}",
-        "calibrated >= word count + 0.05": f"{calibrated:.4f} vs {words + 0.05:.4f}",
-        "gate: QWK >= 0.70": f"{calibrated:.4f}",
-        "gate: human-human - calibrated <= 0.10": "–" if human is None else f"{human - calibrated:.4f}",
-        "gate: |SMD| <= 0.15": "–" if smd is None else f"{abs(smd):.4f}",
-    }
+    # (check, result, the figures it compared): None where a figure is missing.
+    rows: list[tuple[str, bool | None, str]] = [
+        (
+            "calibrated >= human-human",
+            None if human is None else calibrated >= human,
+            "–" if human is None else f"{calibrated:.4f} vs {human:.4f}",
+        ),
+        ("calibrated >= word count + 0.05", calibrated >= words + 0.05, f"{calibrated:.4f} vs {words + 0.05:.4f}"),
+        ("gate: QWK >= 0.70", calibrated >= 0.70, f"{calibrated:.4f}"),
+        (
+            "gate: human-human - calibrated <= 0.10",
+            None if human is None else human - calibrated <= 0.10,
+            "–" if human is None else f"{human - calibrated:.4f}",
+        ),
+        ("gate: |SMD| <= 0.15", None if smd is None else abs(smd) <= 0.15, "–" if smd is None else f"{abs(smd):.4f}"),
+    ]
     if metrics.get("exemplars_from"):
         spearman = figures["calibrated"]["spearman"]
-        name = f"reference-set target: Spearman >= {REFERENCE_SPEARMAN}"
-        checks[name] = None if spearman is None else spearman >= REFERENCE_SPEARMAN
-        shown[name] = "–" if spearman is None else f"{spearman:.4f}"
+        rows.append(
+            (
+                f"reference-set target: Spearman >= {REFERENCE_SPEARMAN}",
+                None if spearman is None else spearman >= REFERENCE_SPEARMAN,
+                "–" if spearman is None else f"{spearman:.4f}",
+            )
+        )
+    checks = {name: ok for name, ok, _ in rows}
+    shown = {name: figure for name, _, figure in rows}
     return {"primary": _primary(metrics), "checks": checks, "figures": shown}
 
 

@@ -116,12 +116,12 @@ def test_calibration_eval_fits_on_a_teachers_marked_scripts_and_tests_on_the_dat
 
 def test_the_shipped_marked_scripts_for_the_reference_scheme_are_disjoint_from_the_reference_set() -> None:
     from evals.calibration import exemplar_split
-    from evals.dataset import load_jsonl
-    from evals.loaders import eval_schemes, load_reference
+    from evals.cli import load_dataset
+    from evals.loaders import load_reference
 
     reference = load_reference()
     path = Path(__file__).parents[1] / "evals" / "data" / "stalin-exemplars.jsonl"
-    scripts = load_jsonl(path, {s.id: s for s in eval_schemes().list()}).items
+    scripts = load_dataset("jsonl", path, None).items
     assert len(scripts) >= 20 and {s.scheme_id for s in scripts} == {"stalin-power-1929"}
     totals = {s.human_total for s in scripts}
     assert min(totals) == 0 and max(totals) == 15, "the scripts span the whole mark range"

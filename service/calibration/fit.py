@@ -1,9 +1,10 @@
 """Fit a calibrator on a teacher's marked scripts, choosing it only when it beats the baselines.
 
 Per objective: a ridge regression on a few standardised signals (text statistics of the counted
-text, similarity to the exemplars, and the model's own marks when every script has them), its
-penalty chosen by leave-one-out inside the training data, and cut-points that give the training
-scripts' mark distribution, chosen on inner cross-validated scores. Agreement is estimated by an
+text, similarity to the exemplars, and the model's own marks when every script has them), chosen
+by forward selection on subsamples of the training data and averaged over them, its penalty
+chosen by leave-one-out, and cut-points that give the training scripts' mark distribution, chosen
+on out-of-bag scores. Agreement is estimated by an
 outer K-fold cross-validation in which no script is ever scored by a model that saw it; the
 word-count baseline (a regression on log word count with the same cut-point rule) and the model's
 uncalibrated marks are scored on the same folds. The calibrator is used only if it beats both.
@@ -28,9 +29,9 @@ from service.calibration.text import TEXT_FEATURES, essay_signals, topic_vocabul
 
 MIN_SCRIPTS = 10
 MODEL_SIGNAL_MARGIN = 0.02
+"""The model's marks are kept as a signal only when they add more than this to cross-validated QWK."""
 MIN_GAIN = 0.005
 """Forward selection adds a signal only when it raises inner cross-validated QWK by more than this."""
-"""The model's marks are kept as a signal only when they add more than this to cross-validated QWK."""
 BAGS = 10
 """Subsample fits averaged when signals are selected (``_bagged``): two repeats of a 5-fold split."""
 ALPHAS = tuple(float(a) for a in np.logspace(-2, 3, 11))
@@ -247,8 +248,9 @@ def _bagged(
     splits = RepeatedKFold(n_splits=5, n_repeats=BAGS // 5, random_state=seed).split(z)
     for bag, (rows, left_out) in enumerate(splits):
         columns = _forward_selection(z[rows], y[rows], labels, seed + bag, start)
-        alpha = _loo_alpha(z[rows][:, columns], target[rows])
-        coef, intercept = _ridge(z[rows][:, columns], target[rows], alpha)
+        chosen = z[rows][:, columns]
+        alpha = _loo_alpha(chosen, target[rows])
+        coef, intercept = _ridge(chosen, target[rows], alpha)
         full = np.zeros(width)
         full[columns] = coef
         coefs.append(full)
@@ -281,9 +283,8 @@ def _fit_linear(
     if select and z.shape[1] > 1 and len(y) >= 5:
         coef, intercept, alpha, inner = _bagged(z, y, labels, seed, start)
     else:
-        alpha = _loo_alpha(z, y.astype(float))
+        inner, alpha = _inner_scores(z, y, seed)  # the penalty by leave-one-out, once
         coef, intercept = _ridge(z, y.astype(float), alpha)
-        inner, _ = _inner_scores(z, y, seed)
     return _Linear(
         mean=mean,
         scale=scale,
