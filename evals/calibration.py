@@ -84,17 +84,21 @@ def _predictions(
     scheme: MarkScheme,
     llm: dict[str, dict[str, int]] | None,
     *,
-    seed: int,
     exclude: frozenset[str],
     probe: Probes | None = None,
+    decide: bool = True,
 ) -> tuple[list[dict[str, int]], Calibrator]:
+    """Test predictions of the product's fit (``decide``: the delivered fitted candidate) or of the calibrator.
+
+    The fit always uses the product's own seed (0): eval and product decide the same for the same scripts.
+    """
     calibrator = fit_calibrator(
         _scripts(parts.train, llm, probe),
         scheme,
         llm_model="run" if llm else None,
-        seed=seed,
         ablations=False,
         exclude=exclude,
+        decide=decide,
     )
     marks = [
         predict(calibrator, scheme, i.essay, llm[i.id] if llm else None, probe[i.id] if probe else None)
@@ -133,9 +137,10 @@ def evaluate(
 ) -> dict[str, Any]:
     """Every figure for one training size: per objective (and total) human–human, word count, model, calibrated.
 
-    "calibrated" is the calibrator's prediction for every objective (what calibration achieves);
-    "system" is what draftmark would return: calibrated where selection chose it, else the model's
-    marks (or, with no model run, the calibrator's prediction regardless). With ``exemplars`` (a
+    "calibrated" is the calibrator's prediction for every objective (what the full calibrator
+    achieves, chosen or not); "delivered" is what draftmark returns after its decision: the
+    delivered fitted candidate (calibrator or counted length), or the model's marks where it chose
+    them. "word_count" is the sceptic's regression on log word count, rounded and clipped. With ``exemplars`` (a
     teacher's marked scripts) the calibrator is fitted on them and ``train`` is ignored; the test
     essays are drawn from the dataset.
     """
@@ -148,8 +153,10 @@ def evaluate(
         raise ValueError(f"every marked script must be for the test essays' scheme ({scheme.id})")
     usable = llm if llm and all(i.id in llm for i in [*parts.train, *parts.test]) else None
     probed = probe if probe and all(i.id in probe for i in [*parts.train, *parts.test]) else None
-    # The same fit gives the test predictions and says what selection would decide on these scripts.
-    predicted, selection = _predictions(parts, scheme, usable, seed=seed, exclude=frozenset(), probe=probed)
+    # The product's fit gives what it delivers and says what it decided; the calibrator is fitted
+    # again without the decision so that it is reported even where the product did not choose it.
+    delivered_fits, selection = _predictions(parts, scheme, usable, exclude=frozenset(), probe=probed)
+    predicted, _ = _predictions(parts, scheme, usable, exclude=frozenset(), probe=probed, decide=False)
     word_count = {
         ao.id: word_count_marks(
             [i.essay for i in parts.train],
@@ -160,9 +167,7 @@ def evaluate(
         for ao in scheme.objectives
     }
     used = {fit.ao_id: fit.used for fit in selection.objectives}
-    systems: dict[str, list[dict[str, int]]] = {"calibrated": [], "word_count": []}
-    if usable:
-        systems["system"] = []
+    systems: dict[str, list[dict[str, int]]] = {"calibrated": [], "delivered": [], "word_count": []}
     if any(i.human2 for i in parts.test):
         systems["human2"] = []
     if usable:
@@ -171,11 +176,12 @@ def evaluate(
         systems["probe"] = []
     for index, item in enumerate(parts.test):
         own = usable[item.id] if usable else None
-        calibrated = predicted[index]
-        chosen = {k: v if used[k] or own is None else own[k] for k, v in calibrated.items()}
-        systems["calibrated"].append(with_total(calibrated, scheme))
-        if usable:
-            systems["system"].append(with_total(chosen, scheme))
+        fitted = delivered_fits[index]
+        # What the product returns: the delivered fitted candidate, or the model's marks where it chose them.
+        # (Without a model run, an objective it did not calibrate shows the fitted candidate regardless.)
+        chosen = {k: v if used[k] or own is None else own[k] for k, v in fitted.items()}
+        systems["calibrated"].append(with_total(predicted[index], scheme))
+        systems["delivered"].append(with_total(chosen, scheme))
         systems["word_count"].append(with_total({k: v[index] for k, v in word_count.items()}, scheme))
         if "human2" in systems:
             systems["human2"].append(with_total(item.human2 or item.human, scheme))
@@ -200,7 +206,12 @@ def evaluate(
         "signals": _signal_label(usable is not None, probed is not None),
         "figures": figures,
         "selection": {
-            fit.ao_id: {"used": fit.used, "reason": fit.reason, "cv": fit.cv.model_dump()}
+            fit.ao_id: {
+                "used": fit.used,
+                "delivered": fit.cv.delivered,
+                "reason": fit.reason,
+                "cv": fit.cv.model_dump(),
+            }
             for fit in selection.objectives
         },
     }
@@ -231,7 +242,7 @@ def _ablation(
     for group in FEATURE_GROUPS:
         if (group == "model" and not llm) or (group == "probe" and not probe):
             continue
-        predicted, _ = _predictions(parts, scheme, llm, seed=seed, exclude=frozenset({group}), probe=probe)
+        predicted, _ = _predictions(parts, scheme, llm, exclude=frozenset({group}), probe=probe, decide=False)
         out[group] = {
             ao.id: agreement(
                 [i.human[ao.id] for i in parts.test],

@@ -14,11 +14,11 @@ from evals.runner import read_records
 
 ROWS = (
     ("human2", "second human (ceiling)"),
-    ("word_count", "word count alone (regression on log words)"),
+    ("word_count", "the sceptic's word count (least squares on log words, rounded, clipped)"),
     ("model", "the model alone (uncalibrated)"),
     ("probe", "the model's expected mark alone (next-token probabilities, rounded)"),
-    ("calibrated", "calibrated (fitted on the training split)"),
-    ("system", "draftmark's output (calibrated only where selection chose it)"),
+    ("calibrated", "the full calibrator (fitted on the training split, chosen or not)"),
+    ("delivered", "**what draftmark delivers** (after its decision)"),
 )
 REFERENCE_SPEARMAN = 0.9
 """The reference set's target: the calibrated marks rank its essays as we marked them."""
@@ -114,34 +114,37 @@ def _primary(metrics: dict[str, Any]) -> str:
 
 
 def verdict(metrics: dict[str, Any]) -> dict[str, Any]:
-    """The targets: calibrated ≥ human–human and ≥ word count + 0.05; the gate: QWK ≥ 0.70, gap ≤ 0.10, |SMD| ≤ 0.15.
+    """The targets for what draftmark delivers (≥ human–human, ≥ word count - 0.01 and + 0.05), and the gate.
+
+    The gate: QWK ≥ 0.70, gap to the humans ≤ 0.10, |SMD| ≤ 0.15.
 
     ``figures`` holds, per check, the measured figures it compares (unrounded), so a check that
     fails by less than the report's rounding can be seen to.
     """
     figures = metrics["figures"][_primary(metrics)]
-    calibrated = figures["calibrated"]["qwk"]
+    delivered = figures["delivered"]["qwk"]
     human = figures.get("human2", {}).get("qwk")
     words = figures["word_count"]["qwk"]
-    smd = figures["calibrated"]["smd"]
+    smd = figures["delivered"]["smd"]
     # (check, result, the figures it compared): None where a figure is missing.
     rows: list[tuple[str, bool | None, str]] = [
         (
-            "calibrated >= human-human",
-            None if human is None else calibrated >= human,
-            "–" if human is None else f"{calibrated:.4f} vs {human:.4f}",
+            "delivered >= human-human",
+            None if human is None else delivered >= human,
+            "–" if human is None else f"{delivered:.4f} vs {human:.4f}",
         ),
-        ("calibrated >= word count + 0.05", calibrated >= words + 0.05, f"{calibrated:.4f} vs {words + 0.05:.4f}"),
-        ("gate: QWK >= 0.70", calibrated >= 0.70, f"{calibrated:.4f}"),
+        ("delivered >= word count - 0.01", delivered >= words - 0.01, f"{delivered:.4f} vs {words - 0.01:.4f}"),
+        ("delivered >= word count + 0.05", delivered >= words + 0.05, f"{delivered:.4f} vs {words + 0.05:.4f}"),
+        ("gate: QWK >= 0.70", delivered >= 0.70, f"{delivered:.4f}"),
         (
-            "gate: human-human - calibrated <= 0.10",
-            None if human is None else human - calibrated <= 0.10,
-            "–" if human is None else f"{human - calibrated:.4f}",
+            "gate: human-human - delivered <= 0.10",
+            None if human is None else human - delivered <= 0.10,
+            "–" if human is None else f"{human - delivered:.4f}",
         ),
         ("gate: |SMD| <= 0.15", None if smd is None else abs(smd) <= 0.15, "–" if smd is None else f"{abs(smd):.4f}"),
     ]
     if metrics.get("exemplars_from"):
-        spearman = figures["calibrated"]["spearman"]
+        spearman = figures["delivered"]["spearman"]
         rows.append(
             (
                 f"reference-set target: Spearman >= {REFERENCE_SPEARMAN}",
@@ -201,14 +204,14 @@ def render(metrics: dict[str, Any]) -> str:
     if metrics["learning_curve"]:
         lines += ["", "## Learning curve (test QWK, mean over seeds)", ""]
         lines += [
-            "| training scripts | calibrated | word count | model alone | second human |",
-            "|---|---|---|---|---|",
+            "| training scripts | delivered | full calibrator | word count | model alone | second human |",
+            "|---|---|---|---|---|---|",
         ]
     for size, keys in metrics["learning_curve"].items():
         row = keys[primary]
         lines.append(
-            f"| {size} | {_fmt(row.get('calibrated'))} | {_fmt(row.get('word_count'))} | "
-            f"{_fmt(row.get('model'))} | {_fmt(row.get('human2'))} |"
+            f"| {size} | {_fmt(row.get('delivered'))} | {_fmt(row.get('calibrated'))} | "
+            f"{_fmt(row.get('word_count'))} | {_fmt(row.get('model'))} | {_fmt(row.get('human2'))} |"
         )
     ablation = [r.get("ablation", {}) for r in metrics["per_seed"]]
     if ablation and ablation[0]:
@@ -223,8 +226,8 @@ def render(metrics: dict[str, Any]) -> str:
     lines += ["", "## Selection on the training split (what draftmark would decide with these scripts)", ""]
     for run in metrics["per_seed"]:
         for ao_id, chosen in run["selection"].items():
-            decision = "used" if chosen["used"] else "not used"
-            lines.append(f"- seed {run['seed']}, {ao_id}: {decision}: {chosen['reason']}")
+            decision = chosen.get("delivered") or ("used" if chosen["used"] else "not used")
+            lines.append(f"- seed {run['seed']}, {ao_id}: delivers {decision}: {chosen['reason']}")
     lines += [
         "",
         "Reproduce: `draftmark eval calibrate --dataset ... "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -13,11 +14,25 @@ class CrossValidated(BaseModel):
     n_scripts: int
     folds: int
     calibrated_qwk: float | None
-    word_count_qwk: float | None = Field(description="Linear regression on log(word count), same folds and cut-points.")
+    word_count_qwk: float | None = Field(
+        description="The sceptic's baseline: a linear regression of the mark on log(word count) of the whole essay, "
+        "rounded and clipped, fitted on the same folds."
+    )
     llm_qwk: float | None = Field(description="The model's own marks, uncalibrated; None without model signals.")
     ablation: dict[str, float | None] = Field(
         default_factory=dict, description="Calibrated QWK without each signal group (which signals carry it)."
     )
+    repeats: int = Field(default=1, description="Repeats of the K-fold split (fixed seeds 0..repeats-1), averaged.")
+    length_qwk: float | None = Field(
+        default=None,
+        description="A regression on the counted text's length alone (padding, repeats and copied question "
+        "left out): the plain candidate the calibrator must beat.",
+    )
+    delivered: Literal["calibrator", "length", "model"] | None = Field(
+        default=None,
+        description="What marks this objective: the calibrator, the counted-length model, or the model's own marks.",
+    )
+    delivered_qwk: float | None = Field(default=None, description="Cross-validated QWK of what is delivered.")
 
 
 class ObjectiveFit(BaseModel):
@@ -32,14 +47,24 @@ class ObjectiveFit(BaseModel):
     alpha: float
     labels: list[int] = Field(description="Every mark of the objective, ascending.")
     cutpoints: list[float] = Field(description="len(labels) - 1 ascending thresholds on the linear score.")
+    seen: list[int] | None = Field(
+        default=None,
+        description="The lowest and highest mark among the marked scripts. Marks are never given more than "
+        "``reach`` outside them (distribution-matched cut-points above the highest mark all sit at one score, "
+        "so without this bound an essay scoring above every marked script got full marks). None in fits "
+        "stored before the bound.",
+    )
+    reach: int = Field(default=0, ge=0, description="How far outside ``seen`` a mark may go (then it is flagged).")
     cv: CrossValidated
     used: bool = Field(description="True only when the calibrator beats word count and the model alone.")
     reason: str
 
     def mark_for(self, score: float) -> int:
-        """The mark whose interval of the linear score holds ``score``."""
-        index = sum(1 for cut in self.cutpoints if score > cut)
-        return self.labels[index]
+        """The mark whose interval of the linear score holds ``score``, inside the marks the scripts were given."""
+        mark = self.labels[sum(1 for cut in self.cutpoints if score > cut)]
+        if self.seen is not None:
+            mark = min(self.seen[1] + self.reach, max(self.seen[0] - self.reach, mark))
+        return mark
 
 
 class Calibrator(BaseModel):

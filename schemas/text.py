@@ -11,10 +11,12 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, Field
 
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+MAX_IDENTIFIER_CHARS = 200
+"""Ids and names: the column width in every store (``varchar(200)``)."""
 
 
 def _describe(char: str) -> str:
@@ -51,8 +53,36 @@ def _plain(value: str) -> str:
     return value
 
 
+def identifier_problem(value: str, *, max_length: int = MAX_IDENTIFIER_CHARS) -> str | None:
+    """Why ``value`` cannot be an id or a name (empty, too long, a control character), or None when it can.
+
+    The one rule for every identifier that comes from outside (external ids, exemplar ids, student
+    names), whether it arrives in JSON (``Identifier``) or in a CSV cell or a file name.
+    """
+    if not value.strip():
+        return "is empty"
+    if len(value) > max_length:
+        return f"is {len(value):,} characters long; use at most {max_length}"
+    found = _CONTROL.search(value)
+    if found is not None:
+        return f"contains {_describe(found.group())} at character {found.start()}; use printable text"
+    return None
+
+
+def plain_label(value: str, *, max_length: int = MAX_IDENTIFIER_CHARS) -> str:
+    """``value`` as a storable one-line label: control characters become spaces, runs of space one, cut to length.
+
+    For names the service makes up itself from what it was sent (a zip member's file name, a CSV
+    cell used as a label), where refusing the whole set over one odd name would help nobody.
+    """
+    return " ".join(_CONTROL.sub(" ", value).split())[:max_length].strip()
+
+
 StorableText = Annotated[str, AfterValidator(require_storable)]
 """Free text (essays, comments, scheme prose): no NUL, no lone surrogates."""
 
 PlainText = Annotated[str, AfterValidator(_plain)]
 """Ids, names and terms: no control characters at all."""
+
+Identifier = Annotated[PlainText, Field(min_length=1, max_length=MAX_IDENTIFIER_CHARS)]
+"""An id or a name from outside: 1-200 printable characters (fits every store's column)."""

@@ -44,6 +44,10 @@ def parse_draft(text: str, scheme: MarkScheme, essay: EssayIndex) -> MarkingDraf
         data = json.loads(body)
     except json.JSONDecodeError as exc:
         return [f"the reply is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"]
+    except RecursionError:
+        return ["the reply is not valid JSON (nested too deeply)"]
+    except ValueError:  # an integer of more than 4,300 digits: Python refuses to read it
+        return ["the reply is not valid JSON (a number is too long; marks are small whole numbers)"]
     try:
         return MarkingDraft.model_validate(data, context={"scheme": scheme, "essay": essay})
     except ValidationError as exc:

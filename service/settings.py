@@ -82,6 +82,13 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Field(default_factory=lambda: Path.home() / ".local" / "share" / "draftmark")
     auth_disabled: bool = Field(default=False, description="Serve without API keys (local use only).")
+    ops_token: SecretStr | None = Field(
+        default=None,
+        description="When set, /metrics, /docs, /redoc and /openapi.json answer only 'Authorization: Bearer "
+        "<this token>', and /readyz gives its status alone (no model name, worker or broker details) without "
+        "it. Unset (the default), they answer anyone who can reach the port, as liveness probes and "
+        "Prometheus scrapers on a private network expect; set it on any server reachable from outside.",
+    )
     max_batch_items: int = Field(default=1000, ge=1, le=100_000)
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     batch_concurrency: int = Field(default=8, ge=1, le=256, description="Concurrent LLM calls for batch work.")
@@ -143,6 +150,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _safe(self) -> Settings:
+        if self.ops_token is not None and len(self.ops_token.get_secret_value().strip()) < 16:
+            raise ValueError(
+                "DRAFTMARK_OPS_TOKEN must be at least 16 characters (e.g. `python -c 'import secrets; "
+                "print(secrets.token_urlsafe(24))'`)"
+            )
         if self.max_prompt_chars < self.max_essay_chars:
             raise ValueError(
                 f"DRAFTMARK_MAX_PROMPT_CHARS ({self.max_prompt_chars:,}) must be at least DRAFTMARK_MAX_ESSAY_CHARS "

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -164,9 +165,23 @@ def test_class_view_sort_and_export(browser: webdriver.Chrome, tmp_path: Path, e
             ),
         )
         assert browser.find_elements(By.CSS_SELECTOR, "#batch-table tbody tr")[0].text.startswith("s3")
+        # Keep the Blob the page turns into the download, so the test reads the file the teacher gets.
+        browser.execute_script(
+            "window.__downloads = []; const original = URL.createObjectURL;"
+            "URL.createObjectURL = (blob) => { window.__downloads.push(blob); return original(blob); };"
+        )
         browser.find_element(By.ID, "export-csv").click()
-        time.sleep(0.5)
+        wait(browser, lambda d: d.execute_script("return window.__downloads.length") == 1)
+        exported = browser.execute_async_script(
+            "const done = arguments[arguments.length - 1]; window.__downloads[0].text().then(done);"
+        )
         assert browser.find_element(By.ID, "error").get_attribute("hidden") is not None
+        rows = {r["external_id"]: r for r in csv.DictReader(io.StringIO(exported))}
+        assert sorted(rows) == ["s0", "s1", "s2", "s3"], exported
+        assert (rows["s0"]["source"], rows["s0"]["total"], rows["s0"]["approved_total"]) == ("approved", "2", "2")
+        drafts = {item["external_id"]: item["draft_total"] for item in batch["items"]}
+        for sid in ("s1", "s2", "s3"):
+            assert (rows[sid]["source"], rows[sid]["total"]) == ("draft", str(drafts[sid])), rows[sid]
         browser.find_element(By.CSS_SELECTOR, "#batch-table tbody a").click()
         wait(browser, EC.presence_of_element_located((By.ID, "review-form")))
 

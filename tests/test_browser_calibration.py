@@ -45,6 +45,8 @@ def test_import_marked_scripts_then_the_mark_shows_its_calibration(
 
         browser.find_element(By.ID, "exemplar-file").send_keys(str(_marked_csv(tmp_path / "marked.csv", holistic, 40)))
         wait(browser, lambda d: "40 added" in d.find_element(By.ID, "status").text, timeout=120)
+        # The import answers before the refit; the page shows the refit pending, then its figures.
+        wait(browser, lambda d: "calibration refitted" in d.find_element(By.ID, "status").text, timeout=120)
         message = browser.find_element(By.ID, "calibration-message").text
         assert "Calibrated." in message and "calibrated on 40 of your marked scripts" in message
         row = browser.find_element(By.CSS_SELECTOR, "#calibration-table tbody tr[data-ao='overall']")
@@ -56,7 +58,9 @@ def test_import_marked_scripts_then_the_mark_shows_its_calibration(
         browser.find_element(By.CSS_SELECTOR, "#exemplars-table tbody tr button").click()
         wait(browser, EC.alert_is_present()).accept()
         wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#exemplars-table tbody tr")) == 39, timeout=120)
+        wait(browser, lambda d: d.find_element(By.ID, "status").text == "Removed; calibration refitted.", timeout=120)
         assert "39 marked script(s)" in browser.find_element(By.ID, "calibration-message").text
+        assert "Calibrated." in browser.find_element(By.ID, "calibration-message").text
 
         # The mark of a new essay carries the calibration's figures, beside the total.
         browser.get(f"{live.url}/teacher#/")

@@ -38,6 +38,23 @@ def test_numpy_kappa_is_scikit_learns() -> None:
     assert fit._qwk([3, 3, 3], [3, 3, 3], labels) is None, "no variation: no agreement to measure"
 
 
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [([3, 3, 3, 3], [2, 3, 4, 5]), ([1, 2, 4, 6], [4, 4, 4, 4]), ([6, 6, 6], [1, 6, 6])],
+)
+def test_kappa_with_one_constant_rater_is_zero_not_missing(a: list[int], b: list[int]) -> None:
+    """One rater who gives every script the same mark agrees no better than chance: 0, not n/a."""
+    labels = list(range(1, 7))
+    assert fit._qwk(a, b, labels) == pytest.approx(0.0, abs=1e-12)
+    assert float(cohen_kappa_score(a, b, labels=labels, weights="quadratic")) == pytest.approx(0.0, abs=1e-12)
+
+
+@pytest.mark.parametrize(("a", "b"), [([3, 3, 3], [3, 3, 3]), ([2, 2, 2, 2], [5, 5, 5, 5])])
+def test_kappa_with_both_raters_constant_is_missing(a: list[int], b: list[int]) -> None:
+    """Neither rater varies: there is no agreement to measure (None), whether or not they give the same mark."""
+    assert fit._qwk(a, b, list(range(1, 7))) is None
+
+
 def _data(seed: int, n: int = 40) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     z = rng.normal(size=(n, 6))  # columns 0 and 1 carry the marks; 2-5 are noise

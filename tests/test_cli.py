@@ -43,10 +43,29 @@ def test_mark_table(endpoint: OpenAIStub) -> None:
 
 
 def test_mark_with_scheme_file(endpoint: OpenAIStub, tmp_path: Path, stalin: MarkScheme) -> None:
+    # The file keeps the built-in id but differs from it: the marks must follow the file, not the library.
+    data = stalin.model_dump(mode="json")
+    data["version"] = "9.9-file"
+    data["objectives"][0]["name"] = "Knowledge, as the file names it"
+    ao3 = data["objectives"][2]
+    ao3["name"] = "Judgement, as the file names it"
+    ao3["max_marks"] = 3
+    ao3["levels"] = [level for level in ao3["levels"] if level["level"] < 3]
+    ao3["levels"][-1]["max_mark"] = 3
+    data["total_marks"] = stalin.total_marks - 1
     path = tmp_path / "s.yaml"
-    path.write_text(yaml.safe_dump(stalin.model_dump(mode="json")))
+    path.write_text(yaml.safe_dump(data))
     out = runner.invoke(app, ["mark", str(EXAMPLE_ESSAY), "-s", str(path), "-f", "json"])
     assert out.exit_code == 0, out.output
+    result = MarkingResult.model_validate_json(out.stdout)
+    assert (result.provenance.scheme_id, result.provenance.scheme_version) == ("stalin-power-1929", "9.9-file")
+    assert [m.ao_name for m in result.ao_marks] == [
+        "Knowledge, as the file names it",
+        "Analysis and explanation",
+        "Judgement, as the file names it",
+    ]
+    assert [m.max_marks for m in result.ao_marks] == [5, 6, 3] and result.max_total == stalin.total_marks - 1
+    assert "Judgement, as the file names it" in json.dumps(endpoint.requests[0]), "the model was sent the file's scheme"
 
 
 @pytest.mark.parametrize(

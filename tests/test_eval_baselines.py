@@ -62,15 +62,18 @@ def test_calibration_eval_reports_baselines_curve_and_verdict(tmp_path: Path) ->
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["train"] == 20 and metrics["test"] == 30 and metrics["seeds"] == [0, 1]
     figures = metrics["figures"]["overall"]
-    assert set(figures) == {"calibrated", "word_count", "human2"}
+    assert set(figures) == {"calibrated", "delivered", "word_count", "human2"}
     assert figures["human2"]["qwk"] == 1.0 and figures["word_count"]["qwk"] > 0.8
     assert set(metrics["learning_curve"]) == {"10", "20"}
     for run in metrics["per_seed"]:
         assert set(run["ablation"]) >= {"length", "vocabulary"} and "model" not in run["ablation"]
     checks = metrics["verdict"]["checks"]
-    assert checks["calibrated >= human-human"] is False, "nothing beats two raters who always agree"
+    assert checks["delivered >= human-human"] is False, "nothing beats two raters who always agree"
+    assert checks["delivered >= word count - 0.01"] is True, "length carries the marks: the length model is delivered"
+    assert {run["selection"]["overall"]["delivered"] for run in metrics["per_seed"]} == {"length"}
     report = (out / "report.md").read_text()
-    assert "word count alone (regression on log words)" in report and "## Learning curve" in report
+    assert "the sceptic's word count" in report and "## Learning curve" in report
+    assert "**what draftmark delivers**" in report
     too_many = runner.invoke(app, [*args, "--train", "50", "--test", "30", "--seeds", "0"])
     assert too_many.exit_code == 2 and "the dataset has 60" in too_many.output
 
@@ -97,7 +100,7 @@ def test_calibration_eval_fits_on_a_teachers_marked_scripts_and_tests_on_the_dat
     assert metrics["exemplars_from"] == str(exemplars)
     tested = {i for run in metrics["per_seed"] for i in [run["train"], run["test"]]}
     assert tested == {30, 12}
-    spearman = metrics["figures"]["overall"]["calibrated"]["spearman"]
+    spearman = metrics["figures"]["overall"]["delivered"]["spearman"]
     assert spearman > 0.9, "the marks are carried by length: calibration on the file ranks the test essays"
     assert metrics["verdict"]["checks"]["reference-set target: Spearman >= 0.9"] is True
     assert metrics["verdict"]["figures"]["reference-set target: Spearman >= 0.9"] == f"{spearman:.4f}"
@@ -142,7 +145,7 @@ def test_calibration_eval_takes_the_models_marks_from_a_run(tmp_path: Path) -> N
     assert "40 essays carry the model's marks" in result.output
     metrics = json.loads((out / "metrics.json").read_text())
     figures = metrics["figures"]["overall"]
-    assert {"model", "system", "calibrated", "word_count"} <= set(figures)
+    assert {"model", "delivered", "calibrated", "word_count"} <= set(figures)
     assert figures["model"]["qwk"] > 0.7, "fake:noisy is the human's mark +-1"
     assert metrics["signals"] == "text + model marks" and "model" in metrics["per_seed"][0]["ablation"]
 

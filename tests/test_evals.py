@@ -169,6 +169,23 @@ def test_gate_and_compare_commands(tmp_path: Path) -> None:
     assert found and float(found.group(1)) < 0, compared.output
 
 
+def _gate_metrics(hm_qwk: float, hh_qwk: float | None, smd: float = 0.0) -> dict[str, object]:
+    primary = {"human_machine": {"qwk": hm_qwk, "smd": smd}, "human_human": {"qwk": hh_qwk}}
+    scheme = {"primary": "total", "objectives": {"total": primary}, "unmarked_share": 0.0, "unmarked": 0, "items": 40}
+    return {"schemes": {"stalin-power-1929": scheme}}
+
+
+def test_gate_fails_on_the_human_human_gap_alone() -> None:
+    from evals.report import GateThresholds, gate
+
+    thresholds = GateThresholds()
+    assert gate(_gate_metrics(0.85, 0.90), thresholds) == [], "QWK, SMD and a 0.05 gap all pass"
+    failures = gate(_gate_metrics(0.85, 0.97), thresholds)  # QWK 0.85 and SMD 0 pass; only the gap (0.12) fails
+    assert failures == ["stalin-power-1929 total: human-human QWK 0.970 minus human-machine 0.850 > 0.1"]
+    assert gate(_gate_metrics(0.85, 0.97), GateThresholds(max_gap=0.15)) == [], "the gap is judged by max_gap"
+    assert any("no human-human QWK" in f for f in gate(_gate_metrics(0.85, None), thresholds))
+
+
 def test_gate_passes_with_two_raters(tmp_path: Path) -> None:
     rows = [(i, f"Essay {i} about computers and people and their families.", 1 + i % 6, 1 + i % 6) for i in range(30)]
     folder = write_asap(tmp_path / "asap-aes", rows)

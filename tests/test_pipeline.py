@@ -129,10 +129,57 @@ async def test_even_samples_take_the_lower_median(stalin: MarkScheme, essay: str
     assert all(m.sample_marks == [m.mark, m.mark] for m in result.ao_marks)
 
 
-async def test_off_topic_by_majority(stalin: MarkScheme, essay: str, settings: Settings) -> None:
-    llm = ScriptedLLM([dumps(good_draft(stalin, off_topic=True))])
-    result = await mark_essay(essay, stalin, llm=llm, settings=settings)
-    assert result.has_flag(FlagCode.OFF_TOPIC) and result.has_flag(FlagCode.NEEDS_REVIEW)
+@pytest.mark.parametrize(
+    ("ao1_marks", "median"),
+    [
+        ([1, 2], 1),  # median_high would give 2
+        ([2, 1], 1),
+        ([5, 1, 4, 2], 2),  # sorted 1 2 4 5: the lower middle is 2 (level 1), the upper 4 (level 2)
+        ([4, 4, 1, 5], 4),  # sorted 1 4 4 5: both middles 4
+        ([3, 1, 5], 3),  # odd counts: the true median
+    ],
+)
+async def test_even_samples_with_different_marks_take_the_lower_median(
+    stalin: MarkScheme, essay: str, settings: Settings, ao1_marks: list[int], median: int
+) -> None:
+    ao1 = stalin.objectives[0]
+    drafts = []
+    for i, mark in enumerate(ao1_marks):
+        draft = good_draft(stalin)
+        draft["objectives"]["AO1"].update(level=ao1.level_for_mark(mark).level, mark=mark, rationale=f"sample {i}")
+        drafts.append(dumps(draft))
+    llm = ScriptedLLM(drafts)
+    result = await mark_essay(essay, stalin, llm=llm, settings=settings, samples=len(ao1_marks))
+    aggregated = result.ao_marks[0]
+    assert aggregated.mark == median and aggregated.level == ao1.level_for_mark(median).level
+    assert aggregated.sample_marks == ao1_marks and aggregated.spread == max(ao1_marks) - min(ao1_marks)
+    assert aggregated.rationale == f"sample {ao1_marks.index(median)}", "the rationale is that of a sample so marked"
+    assert result.total == median + 3 + 1
+
+
+@pytest.mark.parametrize(
+    ("votes", "flagged"),
+    [
+        ([True], True),
+        ([False], False),
+        ([True, False], False),  # a tie is not a majority
+        ([False, True, False], False),  # one vote of three is not enough
+        ([True, False, True], True),
+        ([True, True, True], True),
+        ([True, False, True, False], False),
+        ([True, True, False, True], True),
+    ],
+)
+async def test_off_topic_by_majority(
+    stalin: MarkScheme, essay: str, settings: Settings, votes: list[bool], flagged: bool
+) -> None:
+    llm = ScriptedLLM([dumps(good_draft(stalin, off_topic=vote)) for vote in votes])
+    result = await mark_essay(essay, stalin, llm=llm, settings=settings, samples=len(votes))
+    assert result.has_flag(FlagCode.OFF_TOPIC) is flagged
+    assert result.has_flag(FlagCode.NEEDS_REVIEW) is flagged, "the marks agree: only the off-topic vote asks for review"
+    if flagged:
+        detail = next(f.detail for f in result.flags if f.code == FlagCode.OFF_TOPIC)
+        assert f"in {sum(votes)} of {len(votes)} samples" in detail
 
 
 async def test_holistic_scheme_and_grade(holistic: MarkScheme, settings: Settings) -> None:

@@ -71,6 +71,9 @@ def create_app(settings: Settings | None = None, *, llm: LLM | None = None) -> F
         description="LLM-assisted essay marking against levels-of-response mark schemes. "
         "Results are drafts for a teacher to review.",
         lifespan=lifespan,
+        docs_url=None,  # served by routes.health, behind DRAFTMARK_OPS_TOKEN when it is set
+        redoc_url=None,
+        openapi_url=None,
     )
     app.add_middleware(RequestContextMiddleware, max_body_bytes=config.max_body_bytes)
     install_handlers(app)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import math
 import time
 from dataclasses import dataclass, field
@@ -78,6 +79,28 @@ def get_state(request: Request) -> AppState:
 State = Annotated[AppState, Depends(get_state)]
 
 LOCAL_PRINCIPAL = LOCAL_OWNER
+
+
+def ops_authorized(request: Request, state: AppState) -> bool:
+    """The caller may read operational detail: no ``DRAFTMARK_OPS_TOKEN`` is set, or it sent that token."""
+    token = state.settings.ops_token
+    if token is None:
+        return True
+    expected = f"Bearer {token.get_secret_value()}".encode()
+    return hmac.compare_digest(request.headers.get("authorization", "").encode(), expected)
+
+
+async def require_ops(request: Request, state: State) -> None:
+    """401 unless ``ops_authorized`` (metrics and the API description)."""
+    if not ops_authorized(request, state):
+        raise HTTPException(
+            401,
+            "this server requires its operations token here: send 'Authorization: Bearer <DRAFTMARK_OPS_TOKEN>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+OpsOnly = Depends(require_ops)
 
 
 async def get_principal(request: Request, state: State) -> str:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
 from schemas.calibration import Calibrator, CrossValidated
 from schemas.scheme import MarkScheme
@@ -48,6 +50,11 @@ class CalibrationPublic(BaseModel):
     signals_from_model: str | None = None
     objectives: list[ObjectiveCalibration] = Field(default_factory=list)
     message: str
+    refit_pending: bool = Field(
+        default=False,
+        description="The marked scripts changed and the calibration is being refitted in the background; "
+        "these figures are the previous fit's. Ask again (GET .../calibration) in a few seconds.",
+    )
 
 
 class ExemplarsImported(BaseModel):
@@ -66,8 +73,11 @@ async def _scheme(state: State, principal: str, scheme_id: str, version: str | N
     return found
 
 
-def describe(scheme: MarkScheme, count: int, calibrator: Calibrator | None) -> CalibrationPublic:
+def describe(
+    scheme: MarkScheme, count: int, calibrator: Calibrator | None, *, refit_pending: bool = False
+) -> CalibrationPublic:
     """The calibration state as the API, CLI and teacher page show it."""
+    pending = " A refit on your changed scripts is running; these are the previous figures." if refit_pending else ""
     if calibrator is None:
         return CalibrationPublic(
             scheme_id=scheme.id,
@@ -75,7 +85,8 @@ def describe(scheme: MarkScheme, count: int, calibrator: Calibrator | None) -> C
             exemplars=count,
             status="too_few_exemplars",
             message=f"uncalibrated: {count} marked script(s); calibration starts at {MIN_SCRIPTS} "
-            "(approve scripts or import marked ones)",
+            "(approve scripts or import marked ones)" + pending,
+            refit_pending=refit_pending,
         )
     objectives = [
         ObjectiveCalibration(
@@ -92,7 +103,8 @@ def describe(scheme: MarkScheme, count: int, calibrator: Calibrator | None) -> C
         fitted_at=calibrator.fitted_at,
         signals_from_model=calibrator.llm_model,
         objectives=objectives,
-        message="; ".join(f"{o.ao_id}: {o.summary}" for o in objectives),
+        message="; ".join(f"{o.ao_id}: {o.summary}" for o in objectives) + pending,
+        refit_pending=refit_pending,
     )
 
 
@@ -105,7 +117,7 @@ async def get_calibration(
     exemplars = ExemplarStore(state.store)
     count = await asyncio.to_thread(exemplars.count, principal, scheme.id, scheme.version)
     calibrator = await asyncio.to_thread(exemplars.current, principal, scheme.id, scheme.version)
-    return describe(scheme, count, calibrator)
+    return describe(scheme, count, calibrator, refit_pending=state.refits.pending(principal, scheme))
 
 
 @router.get("/exemplars", response_model=list[ExemplarView])
@@ -123,7 +135,8 @@ async def import_exemplars(
 ) -> ExemplarsImported:
     """Import marked scripts as CSV (``essay`` + one column per objective, optional ``id``) or JSONL (eval format).
 
-    The calibration is refitted at once; the answer carries its new figures.
+    The answer comes at once: the calibration is refitted in the background (``refit_pending`` in
+    the answer; GET .../calibration shows the new figures when it is done).
     """
     scheme = await _scheme(state, principal, scheme_id, version)
     data = await read_capped(
@@ -132,44 +145,43 @@ async def import_exemplars(
     scripts = await asyncio.to_thread(parse_marked_scripts, data, request.headers.get("content-type", ""), scheme)
     exemplars = ExemplarStore(state.store)
     added, updated = await asyncio.to_thread(exemplars.add, principal, scheme, scripts, source="import")
-    calibrator = await asyncio.to_thread(exemplars.refit, principal, scheme)
+    state.refits.request(state.store, principal, scheme)
     count = await asyncio.to_thread(exemplars.count, principal, scheme.id, scheme.version)
-    return ExemplarsImported(added=added, updated=updated, calibration=describe(scheme, count, calibrator))
+    calibrator = await asyncio.to_thread(exemplars.current, principal, scheme.id, scheme.version)
+    return ExemplarsImported(
+        added=added, updated=updated, calibration=describe(scheme, count, calibrator, refit_pending=True)
+    )
 
 
 @router.delete("/exemplars/{exemplar_id}", status_code=204)
 async def delete_exemplar(
     scheme_id: str, exemplar_id: str, state: State, principal: Principal, version: Version = None
 ) -> Response:
-    """Remove one marked script (its text leaves the database, calibration included: it is refitted)."""
+    """Remove one marked script and, with it, the fit that holds its text; a refit without it runs in the background.
+
+    Until that refit ends (seconds), new markings for this scheme are uncalibrated.
+    """
     scheme = await _scheme(state, principal, scheme_id, version)
     exemplars = ExemplarStore(state.store)
     await asyncio.to_thread(exemplars.delete, principal, scheme.id, scheme.version, exemplar_id)
-    await asyncio.to_thread(exemplars.refit, principal, scheme)
+    state.refits.request(state.store, principal, scheme)
     return Response(status_code=204)
 
 
-async def learn_from_review(
-    state: State, owner: str, marking: StoredMarking, review: ReviewPublic, scheme: MarkScheme
-) -> None:
-    """An approved script becomes an exemplar (the teacher's marks; the model's own marks as its signal).
+def exemplar_from_review(
+    owner: str, marking: StoredMarking, review: ReviewPublic, scheme: MarkScheme
+) -> Callable[[Session], object]:
+    """The write that makes an approved script an exemplar (the teacher's marks; the model's own marks as its signal).
 
-    The calibration is refitted in the background (``Refits``); imports and deletions, whose
-    answers carry the new figures, refit before answering.
+    It runs inside the approval's transaction (``Store.save_review(also=...)``): the approval and
+    its exemplar are stored together or not at all. The calibration is refitted afterwards, in the
+    background (``Refits``).
     """
-    exemplars = ExemplarStore(state.store)
     script = MarkedScript(
         essay=marking.essay, marks={m.ao_id: m.mark for m in review.marks}, external_id=marking.external_id
     )
     own = model_marks(marking.result)
-    await asyncio.to_thread(
-        exemplars.add,
-        owner,
-        scheme,
-        [script],
-        source="approved",
-        marking_id=marking.id,
-        llm_marks=own,
-        llm_model=marking.result.provenance.model if own is not None else None,
+    model = marking.result.provenance.model if own is not None else None
+    return lambda s: ExemplarStore.upsert(
+        s, owner, scheme, script, source="approved", marking_id=marking.id, llm_marks=own, llm_model=model
     )
-    state.refits.request(state.store, owner, scheme)  # after the answer: approving never waits for a fit

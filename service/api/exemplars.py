@@ -9,6 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 
 from schemas.calibration import Calibrator
 from schemas.scheme import MarkScheme
@@ -18,6 +20,7 @@ from service.calibration.fit import MIN_SCRIPTS, Script, fit_calibrator
 from service.calibration.importing import MarkedScript
 from service.errors import NotFoundError
 
+_UNIQUE = ["owner", "scheme_id", "scheme_version", "essay_sha256"]
 MAX_EXEMPLARS_FITTED = 500
 """The newest this many exemplars are used for a fit (fitting stays a matter of seconds)."""
 
@@ -61,44 +64,78 @@ class ExemplarStore:
         added = updated = 0
         with self._store.transaction() as s:
             for script in scripts:
-                digest = essay_digest(script.essay)
-                row = s.scalars(
-                    select(ExemplarRow).where(
-                        ExemplarRow.owner == owner,
-                        ExemplarRow.scheme_id == scheme.id,
-                        ExemplarRow.scheme_version == scheme.version,
-                        ExemplarRow.essay_sha256 == digest,
-                    )
-                ).first()
-                if row is None:
-                    s.add(
-                        ExemplarRow(
-                            id=new_id("ex"),
-                            owner=owner,
-                            scheme_id=scheme.id,
-                            scheme_version=scheme.version,
-                            essay=script.essay,
-                            essay_sha256=digest,
-                            marks=json.dumps(script.marks),
-                            source=source,
-                            external_id=script.external_id,
-                            marking_id=marking_id,
-                            llm_marks=json.dumps(llm_marks) if llm_marks is not None else None,
-                            llm_model=llm_model,
-                        )
-                    )
+                if self.upsert(
+                    s,
+                    owner,
+                    scheme,
+                    script,
+                    source=source,
+                    marking_id=marking_id,
+                    llm_marks=llm_marks,
+                    llm_model=llm_model,
+                ):
                     added += 1
                 else:
-                    row.marks = json.dumps(script.marks)
-                    row.source = source
-                    row.external_id = script.external_id or row.external_id
-                    if marking_id is not None:
-                        row.marking_id = marking_id
-                        row.llm_marks = json.dumps(llm_marks) if llm_marks is not None else row.llm_marks
-                        row.llm_model = llm_model or row.llm_model
-                    row.created_at = utcnow()
                     updated += 1
         return added, updated
+
+    @staticmethod
+    def upsert(
+        s: Session,
+        owner: str,
+        scheme: MarkScheme,
+        script: MarkedScript,
+        *,
+        source: str,
+        marking_id: str | None = None,
+        llm_marks: dict[str, int] | None = None,
+        llm_model: str | None = None,
+    ) -> bool:
+        """One script into the caller's transaction: True if added, False if an existing one was updated.
+
+        Two writers adding the same text at once (a double-clicked approval, the same file imported
+        twice) used to both find no row and both insert; on PostgreSQL the second hit the unique key
+        (a 500 after the approval was saved). ``INSERT … ON CONFLICT DO NOTHING`` waits for the first
+        writer instead, and the second then updates the row it wrote: both succeed, one exemplar.
+        """
+        digest = essay_digest(script.essay)
+        values = {
+            "id": new_id("ex"),
+            "owner": owner,
+            "scheme_id": scheme.id,
+            "scheme_version": scheme.version,
+            "essay": script.essay,
+            "essay_sha256": digest,
+            "marks": json.dumps(script.marks),
+            "source": source,
+            "external_id": script.external_id,
+            "marking_id": marking_id,
+            "llm_marks": json.dumps(llm_marks) if llm_marks is not None else None,
+            "llm_model": llm_model,
+            "created_at": utcnow(),
+        }
+        insert = postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
+        statement = insert(ExemplarRow).values(values).on_conflict_do_nothing(index_elements=_UNIQUE)
+        # RETURNING, not rowcount: an ORM-enabled insert does not report rowcount on every driver.
+        if s.execute(statement.returning(ExemplarRow.id)).scalar_one_or_none() is not None:
+            return True
+        row = s.scalars(
+            select(ExemplarRow).where(
+                ExemplarRow.owner == owner,
+                ExemplarRow.scheme_id == scheme.id,
+                ExemplarRow.scheme_version == scheme.version,
+                ExemplarRow.essay_sha256 == digest,
+            )
+        ).one()
+        row.marks = json.dumps(script.marks)
+        row.source = source
+        row.external_id = script.external_id or row.external_id
+        if marking_id is not None:
+            row.marking_id = marking_id
+            row.llm_marks = json.dumps(llm_marks) if llm_marks is not None else row.llm_marks
+            row.llm_model = llm_model or row.llm_model
+        row.created_at = utcnow()
+        return False
 
     def _query(self, owner: str, scheme_id: str, version: str) -> Any:
         return select(ExemplarRow).where(
@@ -138,7 +175,7 @@ class ExemplarStore:
             return int(s.scalar(query) or 0)
 
     def delete(self, owner: str, scheme_id: str, version: str, exemplar_id: str) -> None:
-        """Remove one exemplar (a student's work can be withdrawn); 404 when it is not the owner's."""
+        """Remove one exemplar and the fit holding its text (work can be withdrawn); 404 if not the owner's."""
         with self._store.transaction() as s:
             done = s.execute(
                 delete(ExemplarRow).where(
@@ -150,6 +187,15 @@ class ExemplarStore:
             )
             if not done.rowcount:  # type: ignore[attr-defined]
                 raise NotFoundError(f"no exemplar {exemplar_id!r} for {scheme_id}@{version}")
+            # The fit in use holds every exemplar's text: it goes with the script, in the same
+            # transaction, and the background refit replaces it (until then, marks are uncalibrated).
+            s.execute(
+                delete(CalibratorRow).where(
+                    CalibratorRow.owner == owner,
+                    CalibratorRow.scheme_id == scheme_id,
+                    CalibratorRow.scheme_version == version,
+                )
+            )
 
     def scripts(self, owner: str, scheme_id: str, version: str) -> tuple[list[Script], str | None]:
         """The newest exemplars as calibration scripts, and the model behind their signals (if all share one)."""

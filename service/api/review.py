@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from schemas.result import MarkingResult
 from schemas.scheme import MarkScheme
@@ -18,7 +18,9 @@ class ReviewCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reviewer: PlainText = Field(min_length=1, max_length=200, description="Who approves (name or staff id).")
-    marks: dict[str, int] = Field(description="The teacher's final mark per objective id.")
+    marks: dict[str, StrictInt] = Field(
+        description="The teacher's final mark per objective id (a JSON integer: not a string, a boolean or 3.0)."
+    )
     comments: dict[str, StorableText] = Field(
         default_factory=dict, description="The teacher's comment per objective id."
     )

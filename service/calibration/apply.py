@@ -9,6 +9,7 @@ from numpy.typing import NDArray
 
 from schemas.calibration import CalibrationInfo, Calibrator, ObjectiveFit
 from schemas.scheme import MarkScheme
+from service.calibration.fit import FLOOR
 from service.calibration.similarity import cosines, neighbour_mark
 from service.calibration.text import CountedText, essay_signals
 
@@ -34,11 +35,14 @@ def _fmt(value: float | None) -> str:
 def summary(fit: ObjectiveFit, n_scripts: int, used: bool) -> str:
     """E.g. "calibrated on 32 of your marked scripts; cross-validated agreement 0.74 — word count alone 0.61…"."""
     cv = fit.cv
-    figures = f"cross-validated agreement (QWK) {_fmt(cv.calibrated_qwk)}; word count alone {_fmt(cv.word_count_qwk)}"
+    delivered = cv.delivered_qwk if cv.delivered is not None else cv.calibrated_qwk
+    figures = f"cross-validated agreement (QWK) {_fmt(delivered)}; word count alone {_fmt(cv.word_count_qwk)}"
     if cv.llm_qwk is not None:
         figures += f", the model alone {_fmt(cv.llm_qwk)}"
     if used:
-        return f"calibrated on {n_scripts} of your marked scripts; {figures}"
+        how = " (by the length of what counts, which beat the full calibrator)" if cv.delivered == "length" else ""
+        weak = "; weak agreement: treat as a rough guide" if delivered is not None and delivered < FLOOR else ""
+        return f"calibrated on {n_scripts} of your marked scripts{how}; {figures}{weak}"
     return f"not calibrated: {fit.reason} ({figures})"
 
 
@@ -139,6 +143,16 @@ def calibrate(
         unusual = unusual or bool(np.any(np.abs(z) > MAX_Z))
         mark = fit.mark_for(float(z @ np.array(fit.coef) + fit.intercept))
         marks[fit.ao_id] = mark
+        if fit.seen is not None and not fit.seen[0] <= mark <= fit.seen[1]:
+            reasons.append(
+                f"{fit.ao_id}: mark {mark} is outside the marks of your marked scripts ({fit.seen[0]}-{fit.seen[1]}); "
+                "check it"
+            )
+        if fit.cv.delivered_qwk is not None and fit.cv.delivered_qwk < FLOOR:
+            reasons.append(
+                f"{fit.ao_id}: on your marked scripts this calibration agreed only weakly with your marks "
+                f"(QWK {fit.cv.delivered_qwk:.2f} < {FLOOR:.1f}); check the mark"
+            )
         level = scheme.objective(fit.ao_id).level_for_mark(mark).level
         if llm_levels is not None and abs(level - llm_levels[fit.ao_id]) >= 2:
             reasons.append(

@@ -2,8 +2,9 @@
 
 A calibrator fitted on teacher-marked scripts will lean on length, because length predicts marks.
 So the statistics are taken over the *counted text*: the essay without repeated sentences,
-without sentences copied from the question, and without paragraphs that share (almost) no
-content words with the scheme's topic (the question, indicative content and the exemplars).
+without sentences copied from the question, and without sentences that share (almost) no
+content words with the scheme's topic (the question, indicative content and the exemplars),
+judged with their neighbours, so padding inside a paragraph is found too.
 Padding, repetition and copying the question out then cannot raise a calibrated mark. What was
 left out is reported, so a teacher can see it.
 """
@@ -35,6 +36,8 @@ _STOP = frozenset(
 # the topic vocabulary (and it has enough content words to judge).
 OFF_TOPIC_SHARE = 0.2
 _MIN_CONTENT_WORDS = 8
+_MARKS_LINE = re.compile(r"\d+ marks?")
+"""An exam paper's boilerplate, e.g. "(16 marks)", as ``_normalised`` leaves it."""
 
 
 def words(text: str) -> list[str]:
@@ -78,7 +81,7 @@ class CountedText:
     text: str
     repeated_sentences: int
     question_sentences: int
-    off_topic_paragraphs: int
+    off_topic_sentences: int
 
     @property
     def discounted(self) -> list[str]:
@@ -88,36 +91,61 @@ class CountedText:
             notes.append(f"{self.repeated_sentences} repeated sentence(s)")
         if self.question_sentences:
             notes.append(f"{self.question_sentences} sentence(s) copied from the question")
-        if self.off_topic_paragraphs:
-            notes.append(f"{self.off_topic_paragraphs} paragraph(s) off the question's topic")
+        if self.off_topic_sentences:
+            notes.append(f"{self.off_topic_sentences} sentence(s) off the question's topic")
         return notes
 
 
+def _off_topic(content: list[list[str]], vocabulary: set[str]) -> list[bool]:
+    """Which of a paragraph's sentences are off the topic, judged by sentence and not by paragraph.
+
+    A sentence is off the topic when fewer than ``OFF_TOPIC_SHARE`` of its own content words are
+    topic words *and* the same holds for it with its neighbours (enough content words to judge):
+    off-topic text inside a paragraph is not counted, and the student's own on-topic sentences
+    beside it, or a short plain sentence among on-topic ones, are never thrown away with it.
+    """
+    if not vocabulary:
+        return [False] * len(content)
+    hits = [sum(1 for w in words_ if w in vocabulary) for words_ in content]
+    sizes = [len(words_) for words_ in content]
+    flags = []
+    for i, size in enumerate(sizes):
+        own_low = size > 0 and hits[i] / size < OFF_TOPIC_SHARE
+        window = range(max(0, i - 1), min(len(sizes), i + 2))
+        window_size = sum(sizes[j] for j in window)
+        window_low = window_size >= _MIN_CONTENT_WORDS and sum(hits[j] for j in window) / window_size < OFF_TOPIC_SHARE
+        flags.append(own_low and window_low)
+    return flags
+
+
 def counted_text(essay: str, question: str, topic_vocabulary: Iterable[str]) -> CountedText:
-    """``essay`` without repeats, copied question sentences and off-topic paragraphs."""
+    """``essay`` without repeats, copied question sentences and off-topic sentences."""
     vocabulary = set(topic_vocabulary) | set(content_words(question))
     question_grams = _ngrams(words(question))
+    question_keys = {_normalised(s) for p in paragraphs(question) for s in sentences(p)}
     seen: set[str] = set()
     repeated = copied = off_topic = 0
     kept_paragraphs = []
     for paragraph in paragraphs(essay):
-        content = content_words(paragraph)
-        if len(content) >= _MIN_CONTENT_WORDS and vocabulary:
-            share = sum(1 for w in content if w in vocabulary) / len(content)
-            if share < OFF_TOPIC_SHARE:
-                off_topic += 1
-                continue
+        parts = sentences(paragraph)
+        off = _off_topic([content_words(sentence) for sentence in parts], vocabulary)
         kept = []
-        for sentence in sentences(paragraph):
+        for sentence, is_off in zip(parts, off, strict=True):
             key = _normalised(sentence)
             if not key:
+                continue
+            if is_off:
+                off_topic += 1
                 continue
             if key in seen and len(key.split()) >= 4:
                 repeated += 1
                 continue
             seen.add(key)
             grams = _ngrams(key.split())
-            if grams and question_grams and len(grams & question_grams) / len(grams) >= 0.6:
+            # Copied from the question: most of its 4-word runs are the question's, or (too short to
+            # have them, e.g. "Explain your answer." or "(16 marks)") it is one of the question's sentences.
+            from_question = grams and question_grams and len(grams & question_grams) / len(grams) >= 0.6
+            if from_question or key in question_keys or _MARKS_LINE.fullmatch(key):
                 copied += 1
                 continue
             kept.append(sentence)

@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from evals.dataset import EvalItem
 from service.api.deps import LOCAL_PRINCIPAL, OwnedMarking, Principal, State
-from service.api.exemplar_routes import learn_from_review
+from service.api.exemplar_routes import exemplar_from_review
 from service.api.review import ReviewCreate, ReviewPublic, build_review
 from service.errors import NotFoundError
 
@@ -32,8 +32,9 @@ async def approve_marking(
     if scheme is None:
         raise NotFoundError(f"scheme {provenance.scheme_id}@{provenance.scheme_version} is no longer registered")
     review = build_review(marking.id, body, marking.result, scheme, datetime.now(UTC))
-    await asyncio.to_thread(state.store.save_review, review)
-    await learn_from_review(state, principal, marking, review, scheme)
+    exemplar = exemplar_from_review(principal, marking, review, scheme)
+    await asyncio.to_thread(state.store.save_review, review, also=exemplar)
+    state.refits.request(state.store, principal, scheme)  # after the answer: approving never waits for a fit
     return review
 
 

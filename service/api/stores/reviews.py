@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from service.api.db import MarkingRow, ReviewRow
 from service.api.review import ReviewPublic
@@ -12,9 +15,14 @@ from service.api.stores.markings import MarkingStore, StoredMarking
 class ReviewStore(MarkingStore):
     """Reviews, and the reviewed markings they belong to."""
 
-    def save_review(self, review: ReviewPublic) -> None:
-        """Store a teacher's approval (history is kept; the latest one counts)."""
+    def save_review(self, review: ReviewPublic, *, also: Callable[[Session], object] | None = None) -> None:
+        """Store a teacher's approval (history is kept; the latest one counts).
+
+        ``also`` writes in the same transaction (the exemplar the approval makes): both are stored or neither.
+        """
         with self._tx() as s:
+            if also is not None:
+                also(s)
             s.add(
                 ReviewRow(
                     marking_id=review.marking_id,

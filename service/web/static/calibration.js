@@ -39,10 +39,20 @@ export async function renderCalibration(ref) {
         el("td", {}, x.words), el("td", { class: "preview" }, x.preview),
         el("td", {}, el("button", { type: "button", class: "secondary small", "aria-label": `Remove ${x.external_id || x.preview}`, onclick: async () => {
           if (!window.confirm("Remove this marked script? Calibration is refitted without it.")) return;
-          try { await api(`${base}/exemplars/${encodeURIComponent(x.id)}${q}`, { method: "DELETE" }); status("Removed; calibration refitted."); await refresh(); }
+          try { await api(`${base}/exemplars/${encodeURIComponent(x.id)}${q}`, { method: "DELETE" }); status("Removed; refitting the calibration…"); await refresh(); status("Removed; calibration refitted."); }
           catch (err) { showError(`Could not remove it: ${err.message}`); } } }, "Remove")))))));
   };
-  const refresh = async () => { show(await api(`${base}/calibration${q}`)); await listExemplars(); };
+  // Imports and removals answer at once and refit in the background: show the previous figures
+  // (marked as such), then ask again until the refit has finished.
+  const settle = async (cal) => {
+    show(cal);
+    for (let waited = 0; cal.refit_pending && waited < 600; waited++) {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      cal = await api(`${base}/calibration${q}`);
+      show(cal);
+    }
+  };
+  const refresh = async () => { await listExemplars(); await settle(await api(`${base}/calibration${q}`)); };
   $("#exemplar-file").addEventListener("change", async (event) => {
     const file = event.target.files[0];
     if (!file) return;
@@ -51,9 +61,10 @@ export async function renderCalibration(ref) {
     status(`Importing ${file.name} and refitting the calibration…`);
     try {
       const body = await api(`${base}/exemplars${q}`, { method: "POST", body: file, headers: { "Content-Type": type } });
-      show(body.calibration);
       await listExemplars();
-      status(`Imported ${file.name}: ${body.added} added, ${body.updated} updated.`);
+      status(`Imported ${file.name}: ${body.added} added, ${body.updated} updated; refitting the calibration…`);
+      await settle(body.calibration);
+      status(`Imported ${file.name}: ${body.added} added, ${body.updated} updated; calibration refitted.`);
     } catch (err) { status(""); showError(`Could not import ${file.name}: ${err.message}`, err.items || []); }
     event.target.value = "";
   });

@@ -17,6 +17,7 @@ async function essaysFrom(files, shown) {
     const body = await api("/v1/essays/extract-set", { method: "POST", body: f, headers: { "Content-Type": zip ? "application/zip" : "text/csv" } });
     essays.push(...body.essays.map((e) => ({ external_id: e.external_id, essay: e.text })));
     skipped.push(...body.skipped.map((s) => `${f.name}: ${s.name}: ${s.reason}`));
+    if (body.skipped_count > body.skipped.length) skipped.push(`${f.name}: ${body.skipped_count - body.skipped.length} more entries without an essay (not listed)`);
   }
   let done = 0;
   const queue = [...singles];
