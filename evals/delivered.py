@@ -120,6 +120,7 @@ def report(rows: list[dict[str, Any]], sizes: list[int], names: list[str]) -> st
 
 
 def main() -> None:
+    """Run (or resume) the cells and write the report."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--seeds", type=int, default=20)
