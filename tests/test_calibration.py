@@ -153,6 +153,9 @@ def test_eval_splits_are_disjoint(holistic: MarkScheme) -> None:
         ("repeated", "repeated sentence"),
         ("question", "copied from the question"),
         ("padding", "off the question's topic"),
+        ("padding_inside_a_paragraph", "off the question's topic"),
+        ("question_inline", "copied from the question"),
+        ("question_boilerplate", "copied from the question"),
     ],
 )
 def test_gaming_does_not_raise_a_length_leaning_calibrated_mark(
@@ -169,6 +172,10 @@ def test_gaming_does_not_raise_a_length_leaning_calibrated_mark(
         "repeated": essay + "\n\n" + essay,
         "question": holistic.question + "\n\n" + holistic.question + "\n\n" + essay,
         "padding": essay + "\n\n" + OFF_TOPIC_PADDING * 3,
+        # Issue 21: 300 fluent words about football appended to the last paragraph, no blank line.
+        "padding_inside_a_paragraph": essay + " " + OFF_TOPIC_PADDING * 3,
+        "question_inline": essay + " " + holistic.question + " " + holistic.question,
+        "question_boilerplate": essay + "\n\n(16 marks)\n\n(6 marks)",
     }[gaming]
     before = predict(calibrator, holistic, essay)["overall"]
     after = predict(calibrator, holistic, gamed)["overall"]
@@ -289,3 +296,19 @@ def test_signal_survey_finds_the_signal_that_carries_the_marks(holistic: MarkSch
     _, rho, beyond, _ = (cell.strip() for cell in row.split("|")[1:])
     assert float(rho) < -0.7 and float(beyond) < -0.7, row
     assert "40 essays" in lines[0]
+
+
+def test_padding_inside_a_paragraph_is_not_counted_and_the_students_sentences_are_kept(holistic: MarkScheme) -> None:
+    from evals.robustness import OFF_TOPIC_PADDING
+
+    own = (
+        "Schools should ban mobile phones in lessons because phones distract students from learning. "
+        "Teachers report that students check social media instead of listening. "
+        "A ban would also protect students from cyberbullying during the school day."
+    )
+    vocabulary = {"school", "phone", "mobile", "student", "lesson", "teacher", "ban", "learning", "cyberbullying"}
+    counted = counted_text(own + " " + OFF_TOPIC_PADDING * 3, holistic.question, vocabulary)
+    assert counted.text == own, "the football is dropped, every sentence of the student's own is kept"
+    assert counted.off_topic_sentences == 12 and "12 sentence(s) off the question's topic" in counted.discounted
+    plain = own + " It matters. " + own.replace("Schools", "Colleges")
+    assert "It matters." in counted_text(plain, holistic.question, vocabulary).text, "a short plain sentence stays"

@@ -111,9 +111,14 @@ def _off_topic(content: list[list[str]], vocabulary: set[str]) -> list[bool]:
     flags = []
     for i, size in enumerate(sizes):
         own_low = size > 0 and hits[i] / size < OFF_TOPIC_SHARE
-        window = range(max(0, i - 1), min(len(sizes), i + 2))
-        window_size = sum(sizes[j] for j in window)
-        window_low = window_size >= _MIN_CONTENT_WORDS and sum(hits[j] for j in window) / window_size < OFF_TOPIC_SHARE
+        # With the neighbour on either side (the sentence alone when it has none): low with either
+        # means it sits in an off-topic run, such as the first sentence of padding after the essay.
+        windows = [w for w in ((i - 1, i), (i, i + 1)) if 0 <= w[0] and w[1] < len(sizes)] or [(i, i)]
+        window_low = False
+        for first, last in windows:
+            words_in = sum(sizes[first : last + 1])
+            topic_in = sum(hits[first : last + 1])
+            window_low = window_low or (words_in >= _MIN_CONTENT_WORDS and topic_in / words_in < OFF_TOPIC_SHARE)
         flags.append(own_low and window_low)
     return flags
 
