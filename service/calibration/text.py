@@ -113,7 +113,7 @@ def _off_topic(content: list[list[str]], vocabulary: set[str]) -> list[bool]:
         own_low = size > 0 and hits[i] / size < OFF_TOPIC_SHARE
         # With the neighbour on either side (the sentence alone when it has none): low with either
         # means it sits in an off-topic run, such as the first sentence of padding after the essay.
-        windows = [w for w in ((i - 1, i), (i, i + 1)) if 0 <= w[0] and w[1] < len(sizes)] or [(i, i)]
+        windows = [w for w in ((i - 1, i), (i, i + 1)) if w[0] >= 0 and w[1] < len(sizes)] or [(i, i)]
         window_low = False
         for first, last in windows:
             words_in = sum(sizes[first : last + 1])
