@@ -67,9 +67,7 @@ PERTURBATIONS: tuple[Perturbation, ...] = (
     Perturbation("noise_whitespace", "small_change", _whitespace),
     Perturbation("noise_typos", "small_change", _typos),
     Perturbation("padding_off_topic", "no_reward", lambda e, r: e + "\n\n" + OFF_TOPIC_PADDING * 3),
-    Perturbation(
-        "padding_off_topic_in_paragraph", "no_reward", lambda e, r: e.rstrip() + " " + OFF_TOPIC_PADDING * 3
-    ),
+    Perturbation("padding_off_topic_in_paragraph", "no_reward", lambda e, r: e.rstrip() + " " + OFF_TOPIC_PADDING * 3),
     Perturbation("repeat_essay", "no_reward", lambda e, r: e + "\n\n" + e),
     Perturbation("three_words", "too_short_lowest", lambda e, r: " ".join(e.split()[:3])),
     Perturbation("empty", "refused", lambda e, r: "   "),
