@@ -23,6 +23,7 @@ from schemas.calibration import Calibrator
 from service.errors import CallerError, DraftmarkError
 from service.llm.factory import build_llm
 from service.llm.port import LLM
+from service.schemes import load_scheme_file
 from service.settings import Settings
 
 eval_app = typer.Typer(help="Agreement evals against human-marked essays.", no_args_is_help=True)
@@ -35,8 +36,22 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def load_dataset(kind: DatasetKind, path: Path | None, essay_set: int | None) -> Dataset:
-    """The named dataset (reading corpora from ``path``)."""
+SchemeFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--scheme",
+        help="A scheme file (YAML/JSON) for a JSONL dataset whose items name it by id: your own scheme, "
+        "beside the built-in ones.",
+    ),
+]
+
+
+def load_dataset(
+    kind: DatasetKind, path: Path | None, essay_set: int | None, scheme_file: Path | None = None
+) -> Dataset:
+    """The named dataset (reading corpora from ``path``); ``scheme_file`` adds a scheme for JSONL datasets."""
+    if scheme_file is not None and kind != "jsonl":
+        raise CallerError(f"--scheme is for --dataset jsonl; {kind} brings its own schemes")
     if kind == "reference":
         return load_reference()
     if path is None:
@@ -47,7 +62,11 @@ def load_dataset(kind: DatasetKind, path: Path | None, essay_set: int | None) ->
         return load_asap_pp(path, essay_set or 1)
     if kind == "ellipse":
         return load_ellipse(path)
-    return load_jsonl(path, {s.id: s for s in eval_schemes().list()})
+    schemes = {s.id: s for s in eval_schemes().list()}
+    if scheme_file is not None:
+        own = load_scheme_file(scheme_file)
+        schemes[own.id] = own
+    return load_jsonl(path, schemes)
 
 
 def choose_model(spec: str, dataset: Dataset, settings: Settings, seed: int) -> LLM:
@@ -89,11 +108,12 @@ def run(
             "robustness suite then measure the calibrated system."
         ),
     ] = None,
+    scheme_file: SchemeFile = None,
 ) -> None:
     """Mark a (sampled) dataset with the production pipeline and write report.md, metrics.json, items.jsonl, plots."""
     try:
         settings = Settings()
-        data = load_dataset(dataset, path, essay_set)
+        data = load_dataset(dataset, path, essay_set, scheme_file)
         items = [
             i.model_copy(update={"metadata": i.metadata | {"sample": sample}})
             for i in (stratified_sample if sample == "stratified" else random_sample)(data.items, limit, seed)
@@ -310,13 +330,14 @@ def calibrate_command(
             "the test essays come from --dataset (--train and --curve are then unused)."
         ),
     ] = None,
+    scheme_file: SchemeFile = None,
 ) -> None:
     """Fit calibration on a training split and test it on other essays, beside word count, the model and a human."""
     from evals.calibration_report import model_marks, run_calibration_eval
     from evals.probe_run import probe_kind, read_probes
 
     try:
-        data = load_dataset(dataset, path, essay_set)
+        data = load_dataset(dataset, path, essay_set, scheme_file)
         marks = model_marks(llm_run) if llm_run else None
         if marks is not None:
             # With a model run, only the essays the model marked can be split (its marks are a signal).

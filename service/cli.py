@@ -18,6 +18,7 @@ from typer.core import TyperGroup
 
 from service.errors import CallerError, ConfigurationError, DraftmarkError, MarkingFailedError
 from service.llm.factory import build_llm
+from service.llm.port import LLM
 from service.local_model import QWEN_1_5B, assemble, choose_local_model
 from service.pipeline import mark_essay
 from service.render import print_result
@@ -135,6 +136,14 @@ def mark(
     redact_term: Annotated[
         list[str] | None, typer.Option(help="Replace this term (e.g. the student's name) before the essay leaves.")
     ] = None,
+    fake_model: Annotated[
+        bool,
+        typer.Option(
+            "--fake-model",
+            help="Try the whole pipeline without a model: an instant fake answers (its marks mean nothing; "
+            "the result says endpoint_kind=fake). Calibration on your marked scripts still applies.",
+        ),
+    ] = False,
 ) -> None:
     """Mark one essay and print the result."""
     settings = load_settings()
@@ -142,8 +151,14 @@ def mark(
     try:
         mark_scheme = SchemeLibrary().resolve(scheme)
         calibrator = _local_calibrator(settings, mark_scheme)
-        with err.status(f"loading the {settings.resolved_backend} model..."):
-            llm = build_llm(settings)
+        llm: LLM
+        if fake_model:
+            from service.llm.fake import FakeMarker
+
+            llm = FakeMarker()
+        else:
+            with err.status(f"loading the {settings.resolved_backend} model..."):
+                llm = build_llm(settings)
         started = time.monotonic()
         with err.status(f"marking with {llm.model_id} (samples: {samples or settings.samples})..."):
             result = asyncio.run(
