@@ -26,4 +26,4 @@ def test_mark_with_the_fake_model_needs_no_model_and_says_so(tmp_path: Path, mon
     result = MarkingResult.model_validate(json.loads(out.stdout))
     assert result.provenance.endpoint_kind == "fake" and result.provenance.model == "fake-marker"
     without = runner.invoke(app, ["mark", str(EXAMPLE_ESSAY), "--scheme", "stalin-power-1929", "--format", "json"])
-    assert without.exit_code == 4 and "does not exist" in without.output, "without the flag the missing model is the error"
+    assert without.exit_code == 4 and "does not exist" in without.output, "the missing model is the error"

@@ -48,6 +48,6 @@ def test_a_teachers_scheme_file_works_with_a_jsonl_dataset(tmp_path: Path, holis
     assert marked.exit_code == 0, marked.output
     records = [json.loads(x) for x in (tmp_path / "run" / "items.jsonl").read_text().splitlines()]
     assert {r["status"] for r in records} == {"marked"} and len(records) == 6
-    wrong = runner.invoke(app, ["eval", "calibrate", "--dataset", "reference", "--out", str(tmp_path / "c"),
-                                "--scheme", str(scheme)])  # fmt: skip
+    reference = ["eval", "calibrate", "--dataset", "reference", "--out", str(tmp_path / "c")]
+    wrong = runner.invoke(app, [*reference, "--scheme", str(scheme)])
     assert wrong.exit_code == 2 and "--scheme is for --dataset jsonl" in wrong.output
