@@ -33,6 +33,15 @@ class CrossValidated(BaseModel):
         description="What marks this objective: the calibrator, the counted-length model, or the model's own marks.",
     )
     delivered_qwk: float | None = Field(default=None, description="Cross-validated QWK of what is delivered.")
+    delivered_exact: float | None = Field(
+        default=None, description="Share of the scripts whose cross-validated delivered mark equals the teacher's."
+    )
+    delivered_within_one: float | None = Field(
+        default=None, description="Share within one mark of the teacher's (what the teacher page says first)."
+    )
+    word_count_within_one: float | None = Field(
+        default=None, description="The same for the sceptic's word count, for comparison."
+    )
 
 
 class ObjectiveFit(BaseModel):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import random
 from typing import Literal
 
@@ -86,3 +88,13 @@ def synthetic_scripts(scheme: MarkScheme, n: int, seed: int, driver: Driver) -> 
         mark = ao.min_marks + i % (ao.max_marks - ao.min_marks + 1)
         scripts.append(Script(essay=synthetic_essay(mark, rng, driver), marks={ao.id: mark}))
     return scripts
+
+
+def marked_csv(scheme: MarkScheme, n: int, seed: int, prefix: str = "stu") -> bytes:
+    """A one-objective import file (``student``, ``essay``, ``mark``) of ``n`` vocabulary-driven scripts."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["student", "essay", "mark"])
+    for i, script in enumerate(synthetic_scripts(scheme, n, seed, "vocabulary")):
+        writer.writerow([f"{prefix}-{i}", script.essay, script.marks["overall"]])
+    return out.getvalue().encode()

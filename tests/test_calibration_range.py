@@ -52,3 +52,20 @@ def test_a_calibrated_mark_stays_near_the_marked_scripts_range_and_is_flagged_ou
     assert matched.reach == 0 and matched.mark_for(1e9) == 3, "matched cut-points cannot extrapolate: held at the edge"
     assert fit.model_copy(update={"seen": None}).mark_for(1e9) == 6, "fits stored before the bound keep their cuts"
     assert predict(calibrator, holistic, longest)["overall"] == above.marks["overall"]
+
+
+def test_the_sentence_beside_a_mark_speaks_plainly(holistic: MarkScheme) -> None:
+    from service.calibration.apply import summary
+    from service.calibration.fit import _cross_validate, prepare
+
+    scripts = [Script(essay=synthetic_essay(m, random.Random(m * 7 + i), "length"), marks={"overall": m})
+               for i in range(4) for m in (1, 2, 3, 4, 5)]  # fmt: skip
+    fit = fit_calibrator(scripts, holistic).objective("overall")
+    assert fit.cv.delivered == "length"
+    y = [s.marks["overall"] for s in scripts]
+    runs = [_cross_validate(("log_words",), prepare(scripts, holistic), scripts, "overall", list(range(1, 7)), k)
+            for k in (0, 1, 2)]  # fmt: skip
+    within = sum(abs(p - t) <= 1 for r in runs for p, t in zip(r, y, strict=True)) / (len(y) * 3)
+    assert fit.cv.delivered_within_one == within
+    text = summary(fit, len(scripts), fit.used)
+    assert f"within one mark of yours {within:.0%} of the time" in text and "marking by length alone" in text

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import time
 from collections.abc import Iterator
@@ -14,7 +12,7 @@ import pytest
 from schemas.scheme import MarkScheme
 from service.llm.fake import FakeMarker
 from tests.api_support import LiveServer
-from tests.calibration_support import synthetic_essay, synthetic_scripts
+from tests.calibration_support import marked_csv, synthetic_essay
 from tests.test_api import assert_problem, make_settings
 
 
@@ -30,12 +28,7 @@ def _client(live: LiveServer, name: str) -> httpx.Client:
 
 
 def _csv(holistic: MarkScheme, n: int, seed: int) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["student", "essay", "mark"])
-    for i, script in enumerate(synthetic_scripts(holistic, n, seed, "vocabulary")):
-        writer.writerow([f"stu-{i}", script.essay, script.marks["overall"]])
-    return out.getvalue().encode()
+    return marked_csv(holistic, n, seed)
 
 
 def _settled(client: httpx.Client, base: str) -> dict:  # type: ignore[type-arg]

@@ -6,7 +6,6 @@ racing approvals and the over-long ids were PostgreSQL-only 500s.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import threading
@@ -35,7 +34,7 @@ from service.pipeline import mark_essay
 from service.reask import parse_draft
 from service.settings import Settings
 from tests.api_support import CountingFake, LiveServer
-from tests.calibration_support import synthetic_scripts
+from tests.calibration_support import marked_csv
 from tests.conftest import good_draft
 from tests.test_hostile_input import make_settings
 
@@ -191,12 +190,7 @@ def test_a_repeated_script_with_the_same_marks_is_one_exemplar(holistic: MarkSch
 
 
 def _marked_csv(scheme: MarkScheme, n: int, seed: int) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["student", "essay", "mark"])
-    for i, script in enumerate(synthetic_scripts(scheme, n, seed, "vocabulary")):
-        writer.writerow([f"stu-{seed}-{i}", script.essay, script.marks["overall"]])
-    return out.getvalue().encode()
+    return marked_csv(scheme, n, seed, prefix=f"stu-{seed}")
 
 
 def test_an_import_answers_before_its_refit_and_says_one_is_pending(

@@ -402,6 +402,13 @@ def _paired_gain(better: Sequence[float | None], than: Sequence[float | None]) -
     return sum(b - t for b, t in pairs) / len(pairs)
 
 
+def _share_within(y: Sequence[int], repeats: Sequence[Sequence[int]], marks: int) -> float | None:
+    """The share of scripts whose out-of-fold mark is within ``marks`` of the teacher's, over the repeats."""
+    if not repeats:
+        return None
+    return sum(sum(abs(p - t) <= marks for p, t in zip(r, y, strict=True)) for r in repeats) / (len(y) * len(repeats))
+
+
 @dataclass(frozen=True)
 class _Decision:
     delivered: Candidate | None
@@ -463,27 +470,34 @@ def fit_objective(
     y = [s.marks[ao_id] for s in scripts]
     seeds = [seed + r for r in range(REPEATS)] if decide else []
 
-    def repeated(features: tuple[str, ...]) -> list[float | None]:
-        return [_qwk(y, _cross_validate(features, prepared, scripts, ao_id, labels, k), labels) for k in seeds]
+    predictions: dict[str, list[list[int]]] = {}
+
+    def repeated(features: tuple[str, ...], name: str) -> list[float | None]:
+        predictions[name] = [_cross_validate(features, prepared, scripts, ao_id, labels, k) for k in seeds]
+        return [_qwk(y, p, labels) for p in predictions[name]]
 
     all_features = tuple(f for group, names in FEATURE_GROUPS.items() if group not in exclude for f in names)
     features = _features_for(prepared, all_features)
-    calibrated = repeated(features)
-    length = repeated(LENGTH) if "length" not in exclude else [None] * len(seeds)
+    calibrated = repeated(features, "calibrator")
+    length = repeated(LENGTH, "length") if "length" not in exclude else [None] * len(seeds)
     raw_words = [len(words(script.essay)) for script in scripts]
-    word_count = [_qwk(y, _sceptic_cross_validated(raw_words, y, labels, k), labels) for k in seeds]
+    predictions["word_count"] = [_sceptic_cross_validated(raw_words, y, labels, k) for k in seeds]
+    word_count = [_qwk(y, p, labels) for p in predictions["word_count"]]
     llm = _qwk(y, [(s.llm_marks or {})[ao_id] for s in scripts], labels) if prepared.llm else None
+    if prepared.llm:
+        predictions["model"] = [[(s.llm_marks or {})[ao_id] for s in scripts]]
     ablation: dict[str, float | None] = {}
     model_features = set(FEATURE_GROUPS.get("model", ()))
     if decide and model_features & set(features):
         # The model's marks must earn their place: without them the levels can be decided before
         # the model writes, so the model is asked once, for feedback that argues for that level.
         text_only = tuple(f for f in features if f not in model_features)
-        without = repeated(text_only)
+        without = repeated(text_only, "text_only")
         ablation["model"] = _mean(without)
         gain = _paired_gain(calibrated, without)
         if _mean(calibrated) is None or (gain is not None and gain <= MODEL_SIGNAL_MARGIN):
             features, calibrated = text_only, without
+            predictions["calibrator"] = predictions["text_only"]
     if ablations:
         for group, names in FEATURE_GROUPS.items():
             kept = tuple(f for f in features if f not in names)
@@ -497,7 +511,11 @@ def fit_objective(
     delivered_qwk = {"calibrator": _mean(calibrated), "length": _mean(length), "model": llm}.get(
         decision.delivered or ""
     )
+    delivered_predictions = predictions.get(decision.delivered or "", [])
     cv = CrossValidated(
+        delivered_exact=_share_within(y, delivered_predictions, 0),
+        delivered_within_one=_share_within(y, delivered_predictions, 1),
+        word_count_within_one=_share_within(y, predictions["word_count"], 1),
         n_scripts=len(scripts),
         folds=min(5, len(scripts)),
         repeats=max(1, len(seeds)),
