@@ -49,6 +49,9 @@ def test_import_marked_scripts_then_the_mark_shows_its_calibration(
         wait(browser, lambda d: "calibration refitted" in d.find_element(By.ID, "status").text, timeout=120)
         message = browser.find_element(By.ID, "calibration-message").text
         assert "Calibrated." in message and "calibrated on 40 of your marked scripts" in message
+        plain = browser.find_element(By.CSS_SELECTOR, "#calibration-plain li[data-ao='overall']").text
+        assert "within one mark of yours" in plain and "of the time" in plain, plain
+        browser.find_element(By.CSS_SELECTOR, "#calibration-details summary").click()
         row = browser.find_element(By.CSS_SELECTOR, "#calibration-table tbody tr[data-ao='overall']")
         calibrated_qwk = float(row.find_element(By.CSS_SELECTOR, ".qwk").text)
         assert 0 < calibrated_qwk <= 1 and "yes" in row.text

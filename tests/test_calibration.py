@@ -230,7 +230,9 @@ async def test_calibrated_marks_are_explained_by_one_model_call(holistic: MarkSc
     assert result.ao_marks[0].mark == expected and f"mark {expected}" in result.ao_marks[0].rationale
     info = result.provenance.calibration
     assert info.status == "calibrated" and info.version == calibrator.version and info.n_scripts == 40
-    assert info.summary.startswith("calibrated on 40 of your marked scripts; cross-validated agreement (QWK)")
+    assert info.summary.startswith("calibrated on 40 of your marked scripts: tried on each script without seeing")
+    assert "within one mark of yours 100% of the time" in info.summary
+    assert "cross-validated agreement (QWK)" in info.summary
     assert "word count alone" in info.summary
     assert not result.has_flag(FlagCode.INDICATIVE_MODEL), "the marks are the calibrator's, not the small model's"
 

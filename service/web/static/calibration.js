@@ -8,12 +8,25 @@ function figures(cal) {
     el("strong", {}, { calibrated: "Calibrated. ", not_used: "Calibration not used. ", too_few_exemplars: "Not calibrated yet. " }[cal.status] || ""),
     `${cal.exemplars} marked script(s) for this scheme. `, cal.message)];
   if (cal.objectives.length) {
-    parts.push(el("table", { id: "calibration-table" },
-      el("caption", { class: "hint" }, `Cross-validated agreement (QWK) with your marks over ${cal.objectives[0].cv.folds} folds; calibration is used only where it beats both baselines.`),
-      el("thead", {}, el("tr", {}, ["Objective", "Used", "Calibrated", "Word count alone", "The model alone", "Scripts"].map((h) => el("th", { scope: "col" }, h)))),
-      el("tbody", {}, cal.objectives.map((o) => el("tr", { "data-ao": o.ao_id },
-        el("th", { scope: "row" }, o.ao_id), el("td", {}, o.used ? "yes" : "no"), el("td", { class: "qwk" }, fmt(o.cv.calibrated_qwk)),
-        el("td", {}, fmt(o.cv.word_count_qwk)), el("td", {}, fmt(o.cv.llm_qwk)), el("td", {}, o.cv.n_scripts))))));
+    const pct = (x) => (x === null || x === undefined ? null : `${Math.round(100 * x)}%`);
+    const by = { calibrator: "the calibrator", length: "the length of what counts", model: "the model's own marks" };
+    // Plain words first: how often the marks were within one of the teacher's, tried on scripts they had not seen.
+    parts.push(el("ul", { id: "calibration-plain" }, cal.objectives.map((o) => el("li", { "data-ao": o.ao_id },
+      el("strong", {}, `${o.ao_id}: `),
+      o.used && pct(o.cv.delivered_within_one)
+        ? `within one mark of yours ${pct(o.cv.delivered_within_one)} of the time (exactly yours ${pct(o.cv.delivered_exact)})`
+          + (pct(o.cv.word_count_within_one) ? `; marking by length alone, ${pct(o.cv.word_count_within_one)}` : "")
+          + `. Marked by ${by[o.cv.delivered] || "calibration"}.`
+        : o.summary))));
+    parts.push(el("details", { id: "calibration-details" },
+      el("summary", {}, "Details: agreement figures (QWK)"),
+      el("table", { id: "calibration-table" },
+        el("caption", { class: "hint" }, `Quadratic weighted kappa with your marks, each script scored by a fit that did not see it (${cal.objectives[0].cv.repeats || 1} × ${cal.objectives[0].cv.folds} folds): 1 is full agreement, 0 no better than chance, below 0 worse than chance. "—": not measurable (the marks do not vary).`),
+        el("thead", {}, el("tr", {}, ["Objective", "Used", "Delivered", "Full calibrator", "Length of what counts", "Word count alone", "The model alone", "Scripts"].map((h) => el("th", { scope: "col" }, h)))),
+        el("tbody", {}, cal.objectives.map((o) => el("tr", { "data-ao": o.ao_id },
+          el("th", { scope: "row" }, o.ao_id), el("td", {}, o.used ? "yes" : "no"), el("td", { class: "qwk" }, fmt(o.cv.delivered_qwk ?? o.cv.calibrated_qwk)),
+          el("td", {}, fmt(o.cv.calibrated_qwk)), el("td", {}, fmt(o.cv.length_qwk)),
+          el("td", {}, fmt(o.cv.word_count_qwk)), el("td", {}, fmt(o.cv.llm_qwk)), el("td", {}, o.cv.n_scripts)))))));
     if (cal.fitted_at) parts.push(el("p", { class: "hint" }, `Fitted ${when(cal.fitted_at)} (${cal.version})` + (cal.signals_from_model ? `; the model's marks from ${cal.signals_from_model} are a signal.` : ".")));
   }
   return parts;
