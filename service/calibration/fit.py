@@ -31,7 +31,7 @@ from numpy.typing import NDArray
 from schemas.calibration import Calibrator, CrossValidated, ObjectiveFit
 from schemas.scheme import MarkScheme
 from service.calibration.similarity import similarity_scores
-from service.calibration.text import TEXT_FEATURES, essay_signals, topic_vocabulary, words
+from service.calibration.text import TEXT_FEATURES, essay_signals, key_vocabulary, topic_vocabulary, words
 
 MIN_SCRIPTS = 10
 MODEL_SIGNAL_MARGIN = 0.02
@@ -92,7 +92,7 @@ class _Prepared:
 def prepare(scripts: Sequence[Script], scheme: MarkScheme) -> _Prepared:
     """Counted texts and text signals for every script (the topic vocabulary comes from all of them)."""
     extra = [c for ao in scheme.objectives for c in ao.indicative_content]
-    vocabulary = topic_vocabulary([s.essay for s in scripts]) | topic_vocabulary(extra, min_documents=1)
+    vocabulary = key_vocabulary([s.essay for s in scripts]) | topic_vocabulary(extra, min_documents=1)
     counted, base = [], []
     for script in scripts:
         c, signals = essay_signals(script.essay, scheme.question, vocabulary)

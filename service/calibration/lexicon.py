@@ -50,3 +50,10 @@ def lexicon_signals(text: str) -> dict[str, float]:
     known = [frequencies[w] for w in (w.lower() for w in raw) if len(w) >= 3 and frequencies.get(w, 0) > 0]
     zipf = sum(math.log10(f / total * 1e9) for f in known) / len(known) if known else 0.0
     return {"misspelled_share": misspelled / len(raw), "mean_word_zipf": zipf}
+
+
+def general_share(word: str) -> float:
+    """How often ``word`` occurs in general English (its share of the word list's counts; add-one smoothed)."""
+    checker, total = _word_list()
+    counts = checker.word_frequency.dictionary
+    return (counts.get(word, 0) + 1) / total
