@@ -314,3 +314,23 @@ def test_padding_inside_a_paragraph_is_not_counted_and_the_students_sentences_ar
     assert counted.off_topic_sentences == 12 and "12 sentence(s) off the question's topic" in counted.discounted
     plain = own + " It matters. " + own.replace("Schools", "Colleges")
     assert "It matters." in counted_text(plain, holistic.question, vocabulary).text, "a short plain sentence stays"
+
+
+def test_the_topic_is_what_the_exemplars_say_more_than_english_does() -> None:
+    from service.calibration.text import content_words, key_vocabulary, topic_vocabulary
+
+    body = (
+        "Stalin outmanoeuvred Trotsky through the secretariat, appointing loyal officials to the party "
+        "apparatus. The Politburo backed Stalin against Trotsky, Zinoviev and Kamenev in turn, and the "
+        "Lenin enrolment filled the party with members grateful to the general secretary."
+    )
+    texts = [f"{body} Essay {n}." for n in range(60)]
+    texts[3] += " It was a good plan."
+    texts[7] += " Good or bad, it worked."
+    tokens = sum(len(content_words(t)) for t in texts)
+    assert tokens > 1000
+    shared = topic_vocabulary(texts)
+    key = key_vocabulary(texts)
+    assert {"stalin", "trotsky", "politburo", "secretariat"} <= key
+    assert "good" in shared, "two exemplars share it"
+    assert "good" not in key, "but the exemplars use it no more than English does: not the topic"
