@@ -395,3 +395,11 @@ def test_marks_as_parsed_are_unchanged_for_valid_files(holistic: MarkScheme) -> 
     assert [(s.external_id, s.marks) for s in scripts] == [("stu-1", {"overall": 1}), ("stu-2", {"overall": 6})]
     with pytest.raises(CallerError, match="line 2: overall mark 7 is outside 1-6"):
         parse_marked_scripts(b"essay,mark\nText.,7\n", "text/csv", holistic)
+
+
+def test_a_zip64_entry_marker_is_counted_after_parsing_not_refused() -> None:
+    data = bytearray(_zip({"a.txt": b"First essay.", "b.txt": b"Second essay."}))
+    at = data.rfind(b"PK\x05\x06")
+    data[at + 8 : at + 12] = b"\xff\xff\xff\xff"  # "see the zip64 record": the 16-bit counts say nothing
+    found = from_zip(bytes(data), max_files=1000, max_file_bytes=10_000, max_chars=30_000)
+    assert [e.external_id for e in found.essays] == ["a", "b"]

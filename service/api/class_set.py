@@ -105,7 +105,7 @@ class _Collector:
 
 
 def _zip_entry_count(data: bytes) -> int | None:
-    """Entries the zip's end-of-central-directory record declares (None: no record found; 0xFFFF: zip64).
+    """Entries the zip's end-of-central-directory record declares (None: no record, or a zip64 marker).
 
     Read before ``zipfile`` parses the directory, so a zip of a million empty files is refused
     without building a million ``ZipInfo`` objects.
@@ -114,7 +114,7 @@ def _zip_entry_count(data: bytes) -> int | None:
     if at < 0 or at + 22 > len(data):
         return None
     (total,) = struct.unpack_from("<H", data, at + 10)
-    return int(total)
+    return None if total == 0xFFFF else int(total)  # zip64 keeps the real count elsewhere: counted after parsing
 
 
 def _member_text(name: str, data: bytes) -> str:
