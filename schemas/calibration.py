@@ -44,6 +44,17 @@ class CrossValidated(BaseModel):
     )
 
 
+def mark_at(score: float, labels: list[int], cutpoints: list[float], seen: list[int] | None, reach: int) -> int:
+    """The mark whose interval of the linear score holds ``score``, at most ``reach`` outside ``seen``.
+
+    The one rule from a score to a mark: fits use it when they are cross-validated and when they mark.
+    """
+    mark = labels[sum(1 for cut in cutpoints if score > cut)]
+    if seen is not None:
+        mark = min(seen[1] + reach, max(seen[0] - reach, mark))
+    return mark
+
+
 class ObjectiveFit(BaseModel):
     """A regularised linear model for one objective, with cut-points onto its marks."""
 
@@ -70,10 +81,7 @@ class ObjectiveFit(BaseModel):
 
     def mark_for(self, score: float) -> int:
         """The mark whose interval of the linear score holds ``score``, inside the marks the scripts were given."""
-        mark = self.labels[sum(1 for cut in self.cutpoints if score > cut)]
-        if self.seen is not None:
-            mark = min(self.seen[1] + self.reach, max(self.seen[0] - self.reach, mark))
-        return mark
+        return mark_at(score, self.labels, self.cutpoints, self.seen, self.reach)
 
 
 class Calibrator(BaseModel):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator
 
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
@@ -57,7 +57,7 @@ def identifier_problem(value: str, *, max_length: int = MAX_IDENTIFIER_CHARS) ->
     """Why ``value`` cannot be an id or a name (empty, too long, a control character), or None when it can.
 
     The one rule for every identifier that comes from outside (external ids, exemplar ids, student
-    names), whether it arrives in JSON (``Identifier``) or in a CSV cell or a file name.
+    names) that arrives in a CSV cell or a JSON field read outside a pydantic model.
     """
     if not value.strip():
         return "is empty"
@@ -83,6 +83,3 @@ StorableText = Annotated[str, AfterValidator(require_storable)]
 
 PlainText = Annotated[str, AfterValidator(_plain)]
 """Ids, names and terms: no control characters at all."""
-
-Identifier = Annotated[PlainText, Field(min_length=1, max_length=MAX_IDENTIFIER_CHARS)]
-"""An id or a name from outside: 1-200 printable characters (fits every store's column)."""

@@ -38,6 +38,17 @@ class ExemplarView(BaseModel):
     created_at: datetime
 
 
+def _drop_fits(s: Session, owner: str, scheme_id: str, version: str) -> None:
+    """Delete the owner's fits for a scheme version (each holds its exemplars' text)."""
+    s.execute(
+        delete(CalibratorRow).where(
+            CalibratorRow.owner == owner,
+            CalibratorRow.scheme_id == scheme_id,
+            CalibratorRow.scheme_version == version,
+        )
+    )
+
+
 def essay_digest(essay: str) -> str:
     """Identity of an essay's text (one exemplar per owner, scheme version and text)."""
     return hashlib.sha256(essay.encode("utf-8")).hexdigest()
@@ -120,12 +131,7 @@ class ExemplarStore:
         if s.execute(statement.returning(ExemplarRow.id)).scalar_one_or_none() is not None:
             return True
         row = s.scalars(
-            select(ExemplarRow).where(
-                ExemplarRow.owner == owner,
-                ExemplarRow.scheme_id == scheme.id,
-                ExemplarRow.scheme_version == scheme.version,
-                ExemplarRow.essay_sha256 == digest,
-            )
+            ExemplarStore._query(owner, scheme.id, scheme.version).where(ExemplarRow.essay_sha256 == digest)
         ).one()
         row.marks = json.dumps(script.marks)
         row.source = source
@@ -137,7 +143,8 @@ class ExemplarStore:
         row.created_at = utcnow()
         return False
 
-    def _query(self, owner: str, scheme_id: str, version: str) -> Any:
+    @staticmethod
+    def _query(owner: str, scheme_id: str, version: str) -> Any:
         return select(ExemplarRow).where(
             ExemplarRow.owner == owner, ExemplarRow.scheme_id == scheme_id, ExemplarRow.scheme_version == version
         )
@@ -189,13 +196,7 @@ class ExemplarStore:
                 raise NotFoundError(f"no exemplar {exemplar_id!r} for {scheme_id}@{version}")
             # The fit in use holds every exemplar's text: it goes with the script, in the same
             # transaction, and the background refit replaces it (until then, marks are uncalibrated).
-            s.execute(
-                delete(CalibratorRow).where(
-                    CalibratorRow.owner == owner,
-                    CalibratorRow.scheme_id == scheme_id,
-                    CalibratorRow.scheme_version == version,
-                )
-            )
+            _drop_fits(s, owner, scheme_id, version)
 
     def scripts(self, owner: str, scheme_id: str, version: str) -> tuple[list[Script], str | None]:
         """The newest exemplars as calibration scripts, and the model behind their signals (if all share one)."""
@@ -228,13 +229,7 @@ class ExemplarStore:
         scripts, model = self.scripts(owner, scheme.id, scheme.version)
         calibrator = fit_calibrator(scripts, scheme, llm_model=model) if len(scripts) >= MIN_SCRIPTS else None
         with self._store.transaction() as s:
-            s.execute(
-                delete(CalibratorRow).where(
-                    CalibratorRow.owner == owner,
-                    CalibratorRow.scheme_id == scheme.id,
-                    CalibratorRow.scheme_version == scheme.version,
-                )
-            )
+            _drop_fits(s, owner, scheme.id, scheme.version)
             if calibrator is not None:
                 s.add(
                     CalibratorRow(

@@ -30,8 +30,10 @@ class Refits:
     per_owner: int = 1
     _running: dict[Key, asyncio.Task[None]] = field(default_factory=dict)
     _again: set[Key] = field(default_factory=set)
-    _slots: asyncio.Semaphore | None = None
     _owner_slots: dict[str, asyncio.Semaphore] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._slots = asyncio.Semaphore(self.total)  # binds to the running loop on first use, not here
 
     def request(self, store: Store, owner: str, scheme: MarkScheme) -> None:
         """Refit soon (now, or once the running refit for the same scheme ends)."""
@@ -48,8 +50,6 @@ class Refits:
         return task is not None and not task.done()
 
     async def _run(self, store: Store, key: Key, owner: str, scheme: MarkScheme) -> None:
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(self.total)
         owner_slots = self._owner_slots.setdefault(owner, asyncio.Semaphore(self.per_owner))
         async with owner_slots, self._slots:
             while True:

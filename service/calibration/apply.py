@@ -47,7 +47,11 @@ def summary(fit: ObjectiveFit, n_scripts: int, used: bool) -> str:
 
 
 def _plain(cv: CrossValidated) -> str:
-    """E.g. ": its marks were within one mark of yours 78% of the time (exactly 40%); by length alone, 70%"."""
+    """The plain-words part of the sentence beside a calibrated mark.
+
+    E.g. ": tried on each script without seeing its mark, its marks were within one mark of yours 78%
+    of the time (exactly yours 40%); marking by length alone, 70%".
+    """
     if cv.delivered_within_one is None or cv.delivered_exact is None:
         return ""
     words = "" if cv.word_count_within_one is None else f"; marking by length alone, {cv.word_count_within_one:.0%}"

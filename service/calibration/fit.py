@@ -28,7 +28,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from schemas.calibration import Calibrator, CrossValidated, ObjectiveFit
+from schemas.calibration import Calibrator, CrossValidated, ObjectiveFit, mark_at
 from schemas.scheme import MarkScheme
 from service.calibration.similarity import similarity_scores
 from service.calibration.text import TEXT_FEATURES, essay_signals, key_vocabulary, topic_vocabulary, words
@@ -349,8 +349,8 @@ def _anchor(features: tuple[str, ...]) -> list[int]:
 
 
 def _predict(model: _Linear, x: NDArray[np.float64], labels: Sequence[int]) -> list[int]:
-    low, high = model.seen[0] - model.reach, model.seen[1] + model.reach
-    return [min(high, max(low, labels[int(sum(1 for c in model.cutpoints if s > c))])) for s in model.score(x)]
+    seen = list(model.seen)
+    return [mark_at(float(s), list(labels), model.cutpoints, seen, model.reach) for s in model.score(x)]
 
 
 def _cross_validate(
@@ -362,12 +362,10 @@ def _cross_validate(
     seed: int,
 ) -> list[int]:
     """Out-of-fold predictions: each script is scored by a model fitted without it."""
-    from sklearn.model_selection import KFold
-
     n = len(scripts)
     y = np.array([s.marks[ao_id] for s in scripts])
     predictions = [0] * n
-    for train, test in KFold(min(5, n), shuffle=True, random_state=seed).split(np.zeros(n)):
+    for train, test in _folds(n, seed):
         train_rows, test_rows = list(train), list(test)
         x_train = _matrix(train_rows, train_rows, features, prepared, scripts, ao_id, exclude_self=True)
         model = _fit_linear(
@@ -483,9 +481,10 @@ def fit_objective(
     raw_words = [len(words(script.essay)) for script in scripts]
     predictions["word_count"] = [_sceptic_cross_validated(raw_words, y, labels, k) for k in seeds]
     word_count = [_qwk(y, p, labels) for p in predictions["word_count"]]
-    llm = _qwk(y, [(s.llm_marks or {})[ao_id] for s in scripts], labels) if prepared.llm else None
+    llm = None
     if prepared.llm:
         predictions["model"] = [[(s.llm_marks or {})[ao_id] for s in scripts]]
+        llm = _qwk(y, predictions["model"][0], labels)
     ablation: dict[str, float | None] = {}
     model_features = set(FEATURE_GROUPS.get("model", ()))
     if decide and model_features & set(features):
@@ -622,10 +621,8 @@ def sceptic_marks(
 def _sceptic_cross_validated(
     counts: Sequence[float], marks: Sequence[int], labels: Sequence[int], seed: int
 ) -> list[int]:
-    from sklearn.model_selection import KFold
-
     predictions = [0] * len(counts)
-    for train, test in KFold(min(5, len(counts)), shuffle=True, random_state=seed).split(np.zeros(len(counts))):
+    for train, test in _folds(len(counts), seed):
         predicted = sceptic_marks(
             [counts[i] for i in train], [marks[i] for i in train], [counts[i] for i in test], labels
         )

@@ -114,11 +114,11 @@ def _off_topic(content: list[list[str]], vocabulary: set[str]) -> list[bool]:
         # With the neighbour on either side (the sentence alone when it has none): low with either
         # means it sits in an off-topic run, such as the first sentence of padding after the essay.
         windows = [w for w in ((i - 1, i), (i, i + 1)) if w[0] >= 0 and w[1] < len(sizes)] or [(i, i)]
-        window_low = False
-        for first, last in windows:
-            words_in = sum(sizes[first : last + 1])
-            topic_in = sum(hits[first : last + 1])
-            window_low = window_low or (words_in >= _MIN_CONTENT_WORDS and topic_in / words_in < OFF_TOPIC_SHARE)
+        window_low = any(
+            sum(sizes[a : b + 1]) >= _MIN_CONTENT_WORDS
+            and sum(hits[a : b + 1]) / sum(sizes[a : b + 1]) < OFF_TOPIC_SHARE
+            for a, b in windows
+        )
         flags.append(own_low and window_low)
     return flags
 

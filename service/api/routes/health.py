@@ -38,11 +38,11 @@ async def readyz(request: Request, state: State) -> Response:
     except Exception as exc:  # any driver error means not ready; report it, do not raise
         return problem(request, 503, "not_ready", "Not ready", f"database unreachable: {type(exc).__name__}")
     batches = await state.runner.health()
+    status, code = ("ready", 200) if batches.ready else ("not_ready", 503)
     if not ops_authorized(request, state):
-        ready = "ready" if batches.ready else "not_ready"
-        return JSONResponse({"status": ready}, status_code=200 if batches.ready else 503)
+        return JSONResponse({"status": status}, status_code=code)
     body = {
-        "status": "ready" if batches.ready else "not_ready",
+        "status": status,
         "database": "ok",
         "model": state.llm.model_id,
         "backend": state.llm.endpoint_kind,
@@ -50,7 +50,7 @@ async def readyz(request: Request, state: State) -> Response:
         | ({"broker": batches.broker, "queue_depth": batches.queue_depth} if batches.broker else {})
         | ({"detail": batches.detail} if batches.detail else {}),
     }
-    return JSONResponse(body, status_code=200 if batches.ready else 503)
+    return JSONResponse(body, status_code=code)
 
 
 @router.get("/metrics", response_class=PlainTextResponse, dependencies=[OpsOnly])
