@@ -63,9 +63,11 @@ SELECTION_MARGIN = 0.02
 than this, averaged over the repeats; otherwise the plainer one is."""
 REACH = 2
 """A rounded prediction may fall this many marks outside the marked scripts' range (and is then flagged for
-checking); beyond that it is held at the edge. Clamping to the range itself cost ~0.07 QWK on ASAP 1 dev splits."""
+checking); beyond that it is held at the edge. Clamping to the range itself cost ~0.07 QWK on ASAP 1 dev splits
+(``benchmarks/calibration_design.py range``)."""
 ROUND_CALIBRATOR = False
-"""The calibrator's cut-point rule: distribution matching (False) or rounding (True); see ``_fit_linear``."""
+"""The calibrator's cut-point rule: distribution matching (False) or rounding (True); see ``_fit_linear``
+(compared by ``benchmarks/calibration_design.py rounding``)."""
 FLOOR = 0.4
 """Below this cross-validated QWK nothing is called trustworthy: the marks carry a review reason saying so."""
 

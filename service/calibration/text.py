@@ -173,7 +173,8 @@ MIN_KEYNESS = 2.0
 general English does. Every word two exemplars share let everyday words ("play", "school", "football")
 pass as topic, so padding read as on-topic: 12.8% of in-paragraph football padding counted on ASAP 2
 and 33% on ASAP 7 (40 essays each, fit on 50, seed 7); with keyness 2, 1.7% and 26%, keeping 99.5% and
-99.0% of honest essays' words. Chosen on those sets (ASAP 1 is where it is reported)."""
+99.0% of honest essays' words (``benchmarks/calibration_design.py keyness``). Chosen on those sets (ASAP 1
+is where it is reported)."""
 
 
 def key_vocabulary(texts: Sequence[str], min_documents: int = 2, min_keyness: float = MIN_KEYNESS) -> set[str]:
