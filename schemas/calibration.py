@@ -44,6 +44,15 @@ class CrossValidated(BaseModel):
     )
 
 
+Basis = Literal["imported", "blind", "anchored", "unchanged_draft"]
+"""How a marked script's marks were given. ``blind``: entered before the draft was shown;
+``anchored``: with the draft in view, and at least one mark changed; ``unchanged_draft``: the draft
+approved as it was, with the draft in view. Every basis but ``unchanged_draft`` is counted by
+calibration: an unchanged draft would teach draftmark its own marks (``COUNTED``)."""
+
+COUNTED: frozenset[str] = frozenset({"imported", "blind", "anchored"})
+
+
 def mark_at(score: float, labels: list[int], cutpoints: list[float], seen: list[int] | None, reach: int) -> int:
     """The mark whose interval of the linear score holds ``score``, at most ``reach`` outside ``seen``.
 

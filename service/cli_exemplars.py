@@ -54,9 +54,12 @@ def local_calibrator(settings: Settings, scheme: MarkScheme) -> Calibrator | Non
 
 
 def _print_calibration(exemplars: ExemplarStore, scheme: MarkScheme, console: Console) -> None:
-    count = exemplars.count(LOCAL_PRINCIPAL, scheme.id, scheme.version)
-    shown = describe(scheme, count, exemplars.current(LOCAL_PRINCIPAL, scheme.id, scheme.version))
-    console.print(f"[bold]{scheme.ref}[/bold]: {count} marked script(s); status {shown.status}", highlight=False)
+    counts = exemplars.counts(LOCAL_PRINCIPAL, scheme.id, scheme.version)
+    shown = describe(scheme, counts, exemplars.current(LOCAL_PRINCIPAL, scheme.id, scheme.version))
+    console.print(
+        f"[bold]{scheme.ref}[/bold]: {counts.total} marked script(s), {counts.counted} counted; status {shown.status}",
+        highlight=False,
+    )
     for objective in shown.objectives:
         console.print(f"  {objective.ao_id}: {objective.summary}", highlight=False, soft_wrap=True)
     if not shown.objectives:

@@ -64,6 +64,8 @@ def test_import_marked_scripts_then_the_mark_shows_its_calibration(
         wait(browser, lambda d: d.find_element(By.ID, "status").text == "Removed; calibration refitted.", timeout=120)
         assert "39 marked script(s)" in browser.find_element(By.ID, "calibration-message").text
         assert "Calibrated." in browser.find_element(By.ID, "calibration-message").text
+        browser.find_element(By.ID, "refit-now").click()  # approvals refit every 10 scripts; the teacher can ask
+        wait(browser, lambda d: d.find_element(By.ID, "status").text == "Calibration refitted.", timeout=120)
 
         # The mark of a new essay carries the calibration's figures, beside the total.
         browser.get(f"{live.url}/teacher#/")

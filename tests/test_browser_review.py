@@ -213,3 +213,63 @@ def test_scheme_picker_drafts_and_messages(browser: webdriver.Chrome, tmp_path: 
         wait(browser, lambda d: "still here" in d.find_element(By.ID, "error").text)
         text = browser.find_element(By.ID, "error").text
         assert re.search(r"overloaded\. .*You can retry in about 30 s\. Your essay text is still here\.", text), text
+
+
+def test_mark_blind_hides_the_draft_until_marks_are_in_and_stores_a_blind_exemplar(
+    browser: webdriver.Chrome,  # noqa: F811
+    tmp_path: Path,
+    essay: str,
+) -> None:
+    with LiveServer(settings_for(tmp_path), FakeMarker()) as live:
+        first = _marking(live, essay[:1500], external_id="s-1")
+        second = _marking(live, essay[:1400], external_id="s-2")
+        draft = {m["ao_id"]: m["mark"] for m in second["result"]["ao_marks"]}
+        _open_review(browser, live, first["id"])
+        assert browser.find_element(By.CSS_SELECTOR, ".ao .draft").is_displayed(), "not blind by default"
+        browser.find_element(By.ID, "blind-toggle").click()  # from the next script on
+
+        _open_review(browser, live, second["id"])
+        hidden = ["#essay-text", ".ao .draft", ".quotes", "#calibration", "#reset-AO1"]
+        for selector in hidden:
+            for node in browser.find_elements(By.CSS_SELECTOR, selector):
+                assert not node.is_displayed(), f"{selector} shows the draft before the marks are in"
+        assert browser.find_element(By.ID, "essay-plain").is_displayed()
+        assert "model draft" not in browser.find_element(By.ID, "total").text
+        page = browser.find_element(By.ID, "review-form").text
+        assert "Model draft" not in page and second["result"]["feedback"]["what_went_well"] not in page
+        assert all(browser.find_element(By.ID, f"mark-{ao}").get_attribute("value") == "" for ao in draft)
+        reveal = browser.find_element(By.ID, "reveal")
+        assert not reveal.is_enabled(), "the draft stays hidden until every mark is entered"
+
+        mine = {ao: (mark + 1) % 3 for ao, mark in draft.items()}  # 0-2: inside every objective's range
+        for ao, mark in mine.items():
+            browser.find_element(By.ID, f"mark-{ao}").send_keys(str(mark))
+        wait(browser, lambda d: d.find_element(By.ID, "reveal").is_enabled())
+        reveal.click()
+        wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".ao .draft").is_displayed())
+        assert browser.find_element(By.ID, "essay-text").is_displayed()
+        assert not browser.find_element(By.ID, "essay-plain").is_displayed()
+
+        browser.find_element(By.ID, "reviewer").send_keys("Ms Reed")
+        browser.find_element(By.ID, "approve").click()
+        if browser.find_element(By.ID, "confirm-approve").is_displayed():
+            browser.find_element(By.ID, "confirm-yes").click()
+        wait(browser, lambda d: "marked blind" in d.find_element(By.ID, "status").text)
+        stored = httpx.get(f"{live.url}/v1/markings/{second['id']}").json()["review"]
+        assert stored["mode"] == "blind" and {m["ao_id"]: m["mark"] for m in stored["marks"]} == mine
+        exemplars = httpx.get(f"{live.url}/v1/schemes/stalin-power-1929/exemplars").json()
+        assert [(e["external_id"], e["basis"], e["counted"]) for e in exemplars] == [("s-2", "blind", True)]
+
+        # Changing a mark after the draft was shown makes the approval anchored (the draft was in view).
+        _open_review(browser, live, first["id"])
+        for ao in draft:
+            browser.find_element(By.ID, f"mark-{ao}").send_keys("0")
+        browser.find_element(By.ID, "reveal").click()
+        mark = browser.find_element(By.ID, "mark-AO1")
+        mark.clear()
+        mark.send_keys("1")
+        browser.find_element(By.ID, "approve").click()
+        if browser.find_element(By.ID, "confirm-approve").is_displayed():
+            browser.find_element(By.ID, "confirm-yes").click()
+        wait(browser, lambda d: d.find_element(By.ID, "status").text == "Approved and saved.")
+        assert httpx.get(f"{live.url}/v1/markings/{first['id']}").json()["review"]["mode"] == "anchored"

@@ -145,15 +145,18 @@ def test_approval_answers_before_the_refit_and_refits_coalesce(
             for i in range(4)
         ]
         review = {"reviewer": "Ms Reed", "marks": {"AO1": 2, "AO2": 3, "AO3": 1}}
+        refit = "/v1/schemes/stalin-power-1929/calibration/refit"
         assert a.post(f"/v1/markings/{ids[0]}/review", json=review).status_code == 201
-        assert started.wait(10), "the refit runs after the approval"
+        assert a.post(refit).status_code == 202
+        assert started.wait(10), "the refit runs after the answer"
         for marking_id in ids[1:]:
             assert a.post(f"/v1/markings/{marking_id}/review", json=review).status_code == 201, "no wait for the fit"
-        assert len(calls) == 1, "a refit is running: the approvals wait for it to end, not in the request"
+            assert a.post(refit).status_code == 202, "no wait for the fit"
+        assert len(calls) == 1, "a refit is running: the requests wait for it to end, not in the request"
         release.set()
         deadline = time.monotonic() + 20
         while len(calls) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
         time.sleep(0.3)
-        assert len(calls) == 2, "three approvals during one refit make one more refit, not three"
+        assert len(calls) == 2, "three requests during one refit make one more refit, not three"
         assert a.get("/v1/schemes/stalin-power-1929/calibration").json()["exemplars"] == 4

@@ -175,6 +175,8 @@ class ExemplarRow(Base):
     marking_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     llm_marks: Mapped[str | None] = mapped_column(Text, nullable=True)
     llm_model: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    basis: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    """How the teacher's marks were given (``schemas.calibration.Basis``); NULL: imported."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -320,7 +322,13 @@ def _v8(conn: Connection) -> None:
             conn.execute(text(f"ALTER TABLE idempotency ADD COLUMN {name} {ddl}"))
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8]
+def _v9(conn: Connection) -> None:
+    """Exemplars record how their marks were given (blind, with the draft in view, or the draft left unchanged)."""
+    if "basis" not in {c["name"] for c in inspect(conn).get_columns("exemplars")}:
+        conn.execute(text("ALTER TABLE exemplars ADD COLUMN basis VARCHAR(16)"))
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9]
 """Append-only: migration N brings the schema from version N-1 to N."""
 
 

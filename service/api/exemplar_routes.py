@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from schemas.calibration import Calibrator, CrossValidated
 from schemas.scheme import MarkScheme
 from service.api.deps import Principal, State
-from service.api.exemplars import ExemplarStore, ExemplarView
+from service.api.exemplars import REFIT_EVERY, ExemplarCounts, ExemplarStore, ExemplarView
 from service.api.review import ReviewPublic
 from service.api.stores import StoredMarking
 from service.api.uploads import read_capped
@@ -43,6 +43,15 @@ class CalibrationPublic(BaseModel):
     scheme_id: str
     scheme_version: str
     exemplars: int
+    counted_exemplars: int = Field(
+        description="Marked scripts calibration learns from: all but drafts approved unchanged with the draft in view."
+    )
+    new_since_fit: int = Field(description="Counted scripts added or changed since the current fit.")
+    refit_every: int = Field(
+        default=REFIT_EVERY,
+        description="Approvals refit once this many new counted scripts came in (imports, deletions and "
+        "POST .../calibration/refit refit at once), so marks do not shift script by script during a sitting.",
+    )
     min_exemplars: int = MIN_SCRIPTS
     status: str = Field(description="calibrated | not_used | too_few_exemplars")
     version: str | None = None
@@ -74,19 +83,36 @@ async def _scheme(state: State, principal: str, scheme_id: str, version: str | N
 
 
 def describe(
-    scheme: MarkScheme, count: int, calibrator: Calibrator | None, *, refit_pending: bool = False
+    scheme: MarkScheme, counts: ExemplarCounts, calibrator: Calibrator | None, *, refit_pending: bool = False
 ) -> CalibrationPublic:
     """The calibration state as the API, CLI and teacher page show it."""
     pending = " A refit on your changed scripts is running; these are the previous figures." if refit_pending else ""
+    not_counted = counts.total - counts.counted
+    if not_counted:
+        pending += (
+            f" {not_counted} approved draft(s) left unchanged with the draft in view are kept but not counted "
+            "(they would teach draftmark its own marks; mark blind to have every script count)."
+        )
+    waiting = counts.new_since_fit if calibrator is not None and not refit_pending else 0
+    if waiting:
+        pending += (
+            f" {waiting} new marked script(s) since this fit: approvals refit after {REFIT_EVERY}, "
+            "or refit now from the calibration page."
+        )
+    common = {
+        "scheme_id": scheme.id,
+        "scheme_version": scheme.version,
+        "exemplars": counts.total,
+        "counted_exemplars": counts.counted,
+        "new_since_fit": counts.new_since_fit,
+        "refit_pending": refit_pending,
+    }
     if calibrator is None:
         return CalibrationPublic(
-            scheme_id=scheme.id,
-            scheme_version=scheme.version,
-            exemplars=count,
+            **common,
             status="too_few_exemplars",
-            message=f"uncalibrated: {count} marked script(s); calibration starts at {MIN_SCRIPTS} "
+            message=f"uncalibrated: {counts.counted} counted marked script(s); calibration starts at {MIN_SCRIPTS} "
             "(approve scripts or import marked ones)" + pending,
-            refit_pending=refit_pending,
         )
     objectives = [
         ObjectiveCalibration(
@@ -95,17 +121,21 @@ def describe(
         for fit in calibrator.objectives
     ]
     return CalibrationPublic(
-        scheme_id=scheme.id,
-        scheme_version=scheme.version,
-        exemplars=count,
+        **common,
         status="calibrated" if calibrator.used else "not_used",
         version=calibrator.version,
         fitted_at=calibrator.fitted_at,
         signals_from_model=calibrator.llm_model,
         objectives=objectives,
         message="; ".join(f"{o.ao_id}: {o.summary}" for o in objectives) + pending,
-        refit_pending=refit_pending,
     )
+
+
+async def _calibration(state: State, principal: str, scheme: MarkScheme, *, pending: bool) -> CalibrationPublic:
+    exemplars = ExemplarStore(state.store)
+    counts = await asyncio.to_thread(exemplars.counts, principal, scheme.id, scheme.version)
+    calibrator = await asyncio.to_thread(exemplars.current, principal, scheme.id, scheme.version)
+    return describe(scheme, counts, calibrator, refit_pending=pending)
 
 
 @router.get("/calibration", response_model=CalibrationPublic)
@@ -114,10 +144,17 @@ async def get_calibration(
 ) -> CalibrationPublic:
     """Your calibration for the scheme version: cross-validated agreement beside word count and the model alone."""
     scheme = await _scheme(state, principal, scheme_id, version)
-    exemplars = ExemplarStore(state.store)
-    count = await asyncio.to_thread(exemplars.count, principal, scheme.id, scheme.version)
-    calibrator = await asyncio.to_thread(exemplars.current, principal, scheme.id, scheme.version)
-    return describe(scheme, count, calibrator, refit_pending=state.refits.pending(principal, scheme))
+    return await _calibration(state, principal, scheme, pending=state.refits.pending(principal, scheme))
+
+
+@router.post("/calibration/refit", response_model=CalibrationPublic, status_code=202)
+async def refit_calibration(
+    scheme_id: str, state: State, principal: Principal, version: Version = None
+) -> CalibrationPublic:
+    """Refit on your marked scripts now (approvals refit every ``refit_every`` new scripts); in the background."""
+    scheme = await _scheme(state, principal, scheme_id, version)
+    state.refits.request(state.store, principal, scheme)
+    return await _calibration(state, principal, scheme, pending=True)
 
 
 @router.get("/exemplars", response_model=list[ExemplarView])
@@ -146,10 +183,8 @@ async def import_exemplars(
     exemplars = ExemplarStore(state.store)
     added, updated = await asyncio.to_thread(exemplars.add, principal, scheme, scripts, source="import")
     state.refits.request(state.store, principal, scheme)
-    count = await asyncio.to_thread(exemplars.count, principal, scheme.id, scheme.version)
-    calibrator = await asyncio.to_thread(exemplars.current, principal, scheme.id, scheme.version)
     return ExemplarsImported(
-        added=added, updated=updated, calibration=describe(scheme, count, calibrator, refit_pending=True)
+        added=added, updated=updated, calibration=await _calibration(state, principal, scheme, pending=True)
     )
 
 
@@ -183,5 +218,13 @@ def exemplar_from_review(
     own = model_marks(marking.result)
     model = marking.result.provenance.model if own is not None else None
     return lambda s: ExemplarStore.upsert(
-        s, owner, scheme, script, source="approved", marking_id=marking.id, llm_marks=own, llm_model=model
+        s,
+        owner,
+        scheme,
+        script,
+        source="approved",
+        marking_id=marking.id,
+        llm_marks=own,
+        llm_model=model,
+        basis=review.basis,
     )

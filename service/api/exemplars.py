@@ -8,11 +8,11 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from schemas.calibration import Calibrator
+from schemas.calibration import COUNTED, Basis, Calibrator
 from schemas.scheme import MarkScheme
 from service.api.db import CalibratorRow, ExemplarRow, utcnow
 from service.api.stores import Store, new_id
@@ -23,6 +23,21 @@ from service.errors import NotFoundError
 _UNIQUE = ["owner", "scheme_id", "scheme_version", "essay_sha256"]
 MAX_EXEMPLARS_FITTED = 500
 """The newest this many exemplars are used for a fit (fitting stays a matter of seconds)."""
+REFIT_EVERY = 10
+"""Approvals refit the calibration once this many new counted scripts have come in since the last fit
+(or when the teacher asks): marks do not shift script by script while a teacher works through a class."""
+
+
+class ExemplarCounts(BaseModel):
+    """How many marked scripts there are, how many calibration counts, and how many came since the last fit."""
+
+    total: int
+    counted: int
+    new_since_fit: int
+
+
+def _counted(query: Any) -> Any:
+    return query.where(or_(ExemplarRow.basis.is_(None), ExemplarRow.basis.in_(sorted(COUNTED))))
 
 
 class ExemplarView(BaseModel):
@@ -36,6 +51,8 @@ class ExemplarView(BaseModel):
     words: int
     preview: str
     created_at: datetime
+    basis: Basis
+    counted: bool
 
 
 def _drop_fits(s: Session, owner: str, scheme_id: str, version: str) -> None:
@@ -70,6 +87,7 @@ class ExemplarStore:
         marking_id: str | None = None,
         llm_marks: dict[str, int] | None = None,
         llm_model: str | None = None,
+        basis: Basis = "imported",
     ) -> tuple[int, int]:
         """Insert or update (same text → new marks); returns (added, updated)."""
         added = updated = 0
@@ -84,6 +102,7 @@ class ExemplarStore:
                     marking_id=marking_id,
                     llm_marks=llm_marks,
                     llm_model=llm_model,
+                    basis=basis,
                 ):
                     added += 1
                 else:
@@ -101,6 +120,7 @@ class ExemplarStore:
         marking_id: str | None = None,
         llm_marks: dict[str, int] | None = None,
         llm_model: str | None = None,
+        basis: Basis = "imported",
     ) -> bool:
         """One script into the caller's transaction: True if added, False if an existing one was updated.
 
@@ -123,6 +143,7 @@ class ExemplarStore:
             "marking_id": marking_id,
             "llm_marks": json.dumps(llm_marks) if llm_marks is not None else None,
             "llm_model": llm_model,
+            "basis": basis,
             "created_at": utcnow(),
         }
         insert = postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
@@ -135,6 +156,7 @@ class ExemplarStore:
         ).one()
         row.marks = json.dumps(script.marks)
         row.source = source
+        row.basis = basis
         row.external_id = script.external_id or row.external_id
         if marking_id is not None:
             row.marking_id = marking_id
@@ -163,14 +185,17 @@ class ExemplarStore:
                     words=len(r.essay.split()),
                     preview=r.essay[:120],
                     created_at=r.created_at,
+                    basis=r.basis or "imported",
+                    counted=(r.basis or "imported") in COUNTED,
                 )
                 for r in rows
             ]
 
-    def count(self, owner: str, scheme_id: str, version: str) -> int:
-        """How many exemplars the owner has for the scheme version."""
+    def counts(self, owner: str, scheme_id: str, version: str) -> ExemplarCounts:
+        """All the owner's marked scripts for the scheme version, the counted ones, and those newer than the fit."""
+        fitted = self.current(owner, scheme_id, version)
         with self._store.session() as s:
-            query = (
+            base = (
                 select(func.count())
                 .select_from(ExemplarRow)
                 .where(
@@ -179,7 +204,22 @@ class ExemplarStore:
                     ExemplarRow.scheme_version == version,
                 )
             )
-            return int(s.scalar(query) or 0)
+            counted = _counted(base)
+            newer = counted if fitted is None else counted.where(ExemplarRow.created_at > fitted.fitted_at)
+            return ExemplarCounts(
+                total=int(s.scalar(base) or 0),
+                counted=int(s.scalar(counted) or 0),
+                new_since_fit=int(s.scalar(newer) or 0),
+            )
+
+    def refit_due(self, owner: str, scheme_id: str, version: str) -> bool:
+        """After an approval: refit when calibration can start, or ``REFIT_EVERY`` new counted scripts came in."""
+        counts = self.counts(owner, scheme_id, version)
+        if counts.counted < MIN_SCRIPTS:
+            return False
+        if self.current(owner, scheme_id, version) is None:
+            return True
+        return counts.new_since_fit >= REFIT_EVERY
 
     def delete(self, owner: str, scheme_id: str, version: str, exemplar_id: str) -> None:
         """Remove one exemplar and the fit holding its text (work can be withdrawn); 404 if not the owner's."""
@@ -199,11 +239,11 @@ class ExemplarStore:
             _drop_fits(s, owner, scheme_id, version)
 
     def scripts(self, owner: str, scheme_id: str, version: str) -> tuple[list[Script], str | None]:
-        """The newest exemplars as calibration scripts, and the model behind their signals (if all share one)."""
+        """The newest counted exemplars as calibration scripts, and the model behind their signals (if shared)."""
         with self._store.session() as s:
             rows = list(
                 s.scalars(
-                    self._query(owner, scheme_id, version)
+                    _counted(self._query(owner, scheme_id, version))
                     .order_by(ExemplarRow.created_at.desc(), ExemplarRow.id.desc())
                     .limit(MAX_EXEMPLARS_FITTED)
                 )
@@ -226,8 +266,11 @@ class ExemplarStore:
         Superseded fits are deleted, not kept: a fit holds its exemplars' text, and a withdrawn
         script must leave the database. Each result keeps its calibrator's version and figures.
         """
+        read_at = utcnow()  # the fit stands for the scripts as they were now ("new since the fit" counts from here)
         scripts, model = self.scripts(owner, scheme.id, scheme.version)
-        calibrator = fit_calibrator(scripts, scheme, llm_model=model) if len(scripts) >= MIN_SCRIPTS else None
+        calibrator = None
+        if len(scripts) >= MIN_SCRIPTS:
+            calibrator = fit_calibrator(scripts, scheme, llm_model=model).model_copy(update={"fitted_at": read_at})
         with self._store.transaction() as s:
             _drop_fits(s, owner, scheme.id, scheme.version)
             if calibrator is not None:

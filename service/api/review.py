@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
+from schemas.calibration import Basis
 from schemas.result import MarkingResult
 from schemas.scheme import MarkScheme
 from schemas.text import PlainText, StorableText
 from service.errors import CallerError
+
+ReviewMode = Literal["anchored", "blind"]
 
 
 class ReviewCreate(BaseModel):
@@ -25,6 +29,12 @@ class ReviewCreate(BaseModel):
         default_factory=dict, description="The teacher's comment per objective id."
     )
     overall_comment: StorableText = Field(default="", max_length=5000)
+    mode: ReviewMode = Field(
+        default="anchored",
+        description="How the marks were given: 'blind' when the teacher entered them before the draft was shown "
+        "(the teacher page's 'Mark blind'), 'anchored' when the draft was in view. Calibration counts blind marks "
+        "always, and anchored ones unless every mark is the draft's (that would teach draftmark its own marks).",
+    )
 
 
 class ReviewedMark(BaseModel):
@@ -48,6 +58,14 @@ class ReviewPublic(BaseModel):
     draft_total: int
     max_total: int
     overall_comment: str
+    mode: ReviewMode = "anchored"
+
+    @property
+    def basis(self) -> Basis:
+        """How calibration treats these marks (see ``schemas.calibration.Basis``)."""
+        if self.mode == "blind":
+            return "blind"
+        return "unchanged_draft" if all(m.mark == m.draft_mark for m in self.marks) else "anchored"
 
 
 def build_review(
@@ -83,4 +101,5 @@ def build_review(
         draft_total=result.total,
         max_total=result.max_total,
         overall_comment=body.overall_comment,
+        mode=body.mode,
     )

@@ -11,6 +11,7 @@ from starlette.responses import Response
 from evals.dataset import EvalItem
 from service.api.deps import LOCAL_PRINCIPAL, OwnedMarking, Principal, State
 from service.api.exemplar_routes import exemplar_from_review
+from service.api.exemplars import ExemplarStore
 from service.api.review import ReviewCreate, ReviewPublic, build_review
 from service.errors import NotFoundError
 
@@ -34,7 +35,10 @@ async def approve_marking(
     review = build_review(marking.id, body, marking.result, scheme, datetime.now(UTC))
     exemplar = exemplar_from_review(principal, marking, review, scheme)
     await asyncio.to_thread(state.store.save_review, review, also=exemplar)
-    state.refits.request(state.store, principal, scheme)  # after the answer: approving never waits for a fit
+    # Refit in the background, and only when calibration can start or REFIT_EVERY new counted scripts came
+    # in: approving never waits for a fit, and marks do not shift script by script during a sitting.
+    if await asyncio.to_thread(ExemplarStore(state.store).refit_due, principal, scheme.id, scheme.version):
+        state.refits.request(state.store, principal, scheme)
     return review
 
 

@@ -3,10 +3,20 @@ import { $, api, el, fillSchemePicker, showError, splitScheme, status, view, whe
 
 const fmt = (x) => (x === null || x === undefined ? "—" : Number(x).toFixed(2));
 
-function figures(cal) {
+const BASIS = { imported: "imported", blind: "marked blind", anchored: "marked with the draft in view", unchanged_draft: "draft approved unchanged: not counted" };
+
+function figures(cal, onRefit) {
+  const counted = cal.counted_exemplars === cal.exemplars ? "" : ` (${cal.counted_exemplars} counted)`;
   const parts = [el("p", { id: "calibration-message", class: `calibration ${cal.status}` },
     el("strong", {}, { calibrated: "Calibrated. ", not_used: "Calibration not used. ", too_few_exemplars: "Not calibrated yet. " }[cal.status] || ""),
-    `${cal.exemplars} marked script(s) for this scheme. `, cal.message)];
+    `${cal.exemplars} marked script(s) for this scheme${counted}. `, cal.message)];
+  // Approvals refit every `refit_every` new scripts, so marks do not shift during a sitting; the teacher can refit now.
+  if (cal.counted_exemplars >= cal.min_exemplars && !cal.refit_pending) {
+    parts.push(el("p", { class: "hint" }, cal.new_since_fit
+      ? `${cal.new_since_fit} new marked script(s) since the last fit. Approvals refit after every ${cal.refit_every} new scripts, so marks stay put while you work through a class. `
+      : `Approvals refit after every ${cal.refit_every} new marked scripts, so marks stay put while you work through a class. `,
+      el("button", { type: "button", id: "refit-now", class: "secondary small", onclick: onRefit }, "Refit now")));
+  }
   if (cal.objectives.length) {
     const pct = (x) => (x === null || x === undefined ? null : `${Math.round(100 * x)}%`);
     const by = { calibrator: "the calibrator", length: "the length of what counts", model: "the model's own marks" };
@@ -41,14 +51,19 @@ export async function renderCalibration(ref) {
   const [schemeId, version] = splitScheme(ref);
   const base = `/v1/schemes/${encodeURIComponent(schemeId)}`, q = `?version=${encodeURIComponent(version)}`;
   const summary = $("#calibration-figures"), list = $("#exemplar-list");
-  const show = (cal) => summary.replaceChildren(...figures(cal));
+  const show = (cal) => summary.replaceChildren(...figures(cal, async () => {
+    showError("");
+    status("Refitting the calibration…");
+    try { await settle(await api(`${base}/calibration/refit${q}`, { method: "POST" })); status("Calibration refitted."); }
+    catch (err) { status(""); showError(`Could not refit: ${err.message}`); }
+  }));
   const listExemplars = async () => {
     const rows = await api(`${base}/exemplars${q}`);
     if (!rows.length) { list.replaceChildren(el("p", { class: "empty" }, "No marked scripts yet: import some, or approve scripts marked with this scheme.")); return; }
     list.replaceChildren(el("table", { id: "exemplars-table" },
-      el("thead", {}, el("tr", {}, ["Reference", "Source", "Marks", "Words", "Opening", ""].map((h) => el("th", { scope: "col" }, h)))),
-      el("tbody", {}, rows.map((x) => el("tr", { "data-id": x.id },
-        el("td", {}, x.external_id || "—"), el("td", {}, x.source), el("td", {}, Object.entries(x.marks).map(([k, v]) => `${k} ${v}`).join(", ")),
+      el("thead", {}, el("tr", {}, ["Reference", "Source", "Marks", "Words", "Opening", "Remove"].map((h) => el("th", { scope: "col" }, h)))),
+      el("tbody", {}, rows.map((x) => el("tr", { "data-id": x.id, "data-basis": x.basis, class: x.counted ? "" : "not-counted" },
+        el("td", {}, x.external_id || "—"), el("td", {}, `${x.source} (${BASIS[x.basis] || x.basis})`), el("td", {}, Object.entries(x.marks).map(([k, v]) => `${k} ${v}`).join(", ")),
         el("td", {}, x.words), el("td", { class: "preview" }, x.preview),
         el("td", {}, el("button", { type: "button", class: "secondary small", "aria-label": `Remove ${x.external_id || x.preview}`, onclick: async () => {
           if (!window.confirm("Remove this marked script? Calibration is refitted without it.")) return;

@@ -69,12 +69,18 @@ export async function renderReview(id, { setGuard, onLeave, live }) {
   const essayText = marking.essay ?? "";
   const r = marking.result;
   let review = marking.review;
+  // Mark blind: the teacher's marks go in before anything the model wrote is shown, so they are
+  // independent evidence for calibration (an approval with the draft in view is "anchored").
+  let blind = !review && localStorage.getItem("draftmark-blind") === "1";
+  let blindMarks = null; // the marks entered before the draft was shown
   const objectives = Object.fromEntries(scheme.objectives.map((o) => [o.id, o]));
   const colour = Object.fromEntries(r.ao_marks.map((ao, i) => [ao.ao_id, i % COLOURS]));
-  const flags = el("ul", { class: "flags", "aria-label": "Flags" },
+  const flags = el("ul", { class: "flags model-draft", "aria-label": "Flags" },
     r.flags.map((f) => el("li", { class: `flag ${LOUD.has(f.code) ? "loud" : ""}` }, `${FLAG_TEXT[f.code] || f.code}: ${f.detail}`)));
   const total = el("output", { id: "total", "aria-live": "polite" });
   const essayBox = highlightedEssay(essayText, r.ao_marks, colour);
+  essayBox.classList.add("model-draft");
+  const plainEssay = el("div", { class: "essay blind-only", id: "essay-plain", tabindex: "0", "aria-label": "Essay" }, essayText);
   const jump = (evId) => {
     const pieces = $$(`mark[data-ev~="${evId}"]`, essayBox);
     $$("mark.active", essayBox).forEach((x) => x.classList.remove("active"));
@@ -123,15 +129,16 @@ export async function renderReview(id, { setGuard, onLeave, live }) {
     const card = el("section", { class: "ao", id: `card-${ao.ao_id}`, "aria-labelledby": `h-${ao.ao_id}` },
       el("h3", { id: `h-${ao.ao_id}`, tabindex: "-1" }, el("span", { class: `swatch c${colour[ao.ao_id]}`, "aria-hidden": "true" }), `${ao.ao_id} · ${ao.ao_name}`),
       objective.description ? el("p", { class: "hint" }, objective.description) : "",
-      el("p", { class: "draft" }, `Model draft: level ${ao.level}, ${ao.mark}/${ao.max_marks}` + (ao.sample_marks.length ? ` (samples ${ao.sample_marks.join(", ")})` : "")),
+      el("p", { class: "draft model-draft" }, `Model draft: level ${ao.level}, ${ao.mark}/${ao.max_marks}` + (ao.sample_marks.length ? ` (samples ${ao.sample_marks.join(", ")})` : "")),
       el("div", { class: "edit" }, el("div", {}, el("label", { for: `mark-${ao.ao_id}` }, `Final mark (${objective.levels[0].min_mark}–${ao.max_marks})`), input), level,
-        el("button", { type: "button", class: "secondary small", id: `reset-${ao.ao_id}`, onclick: () => { input.value = ao.mark; update(); input.focus(); } }, "Reset to draft")),
+        el("button", { type: "button", class: "secondary small model-draft", id: `reset-${ao.ao_id}`, onclick: () => { input.value = ao.mark; update(); input.focus(); } }, "Reset to draft")),
       descriptor,
       el("details", { class: "levels" }, el("summary", {}, `All levels for ${ao.ao_id}`), ladder),
-      el("p", {}, ao.rationale),
-      ao.evidence.length ? el("div", {}, el("strong", {}, "Evidence"), quotes) : el("p", { class: "empty" }, "No quotation given."),
-      ao.strengths.length ? el("div", {}, el("strong", {}, "Strengths"), el("ul", {}, ao.strengths.map((s) => el("li", {}, s)))) : "",
-      ao.improvements.length ? el("div", {}, el("strong", {}, "Next steps"), el("ul", {}, ao.improvements.map((s) => el("li", {}, s)))) : "",
+      el("div", { class: "model-draft" },
+        el("p", {}, ao.rationale),
+        ao.evidence.length ? el("div", {}, el("strong", {}, "Evidence"), quotes) : el("p", { class: "empty" }, "No quotation given."),
+        ao.strengths.length ? el("div", {}, el("strong", {}, "Strengths"), el("ul", {}, ao.strengths.map((s) => el("li", {}, s)))) : "",
+        ao.improvements.length ? el("div", {}, el("strong", {}, "Next steps"), el("ul", {}, ao.improvements.map((s) => el("li", {}, s)))) : ""),
       el("label", { for: `comment-${ao.ao_id}` }, "Your comment"), comment);
     card.update = update;
     return card;
@@ -157,7 +164,8 @@ export async function renderReview(id, { setGuard, onLeave, live }) {
   const approvedBox = el("div", { id: "approved", role: "status", tabindex: "-1", hidden: true });
   function changed() {
     const sum = Object.values(current().marks).reduce((acc, m) => acc + (m || 0), 0);
-    total.textContent = `Final total: ${sum} / ${r.max_total} (model draft ${r.total})`;
+    total.textContent = `Final total: ${sum} / ${r.max_total}` + (blind ? "" : ` (model draft ${r.total})`);
+    revealButton.disabled = r.ao_marks.some((ao) => $(`#mark-${ao.ao_id}`)?.value === "");
     const isDirty = dirty();
     unsaved.hidden = !isDirty;
     unsaved.textContent = review ? "Unsaved changes since approval: approve again to save them." : "Unsaved changes: approve to save them.";
@@ -194,11 +202,15 @@ export async function renderReview(id, { setGuard, onLeave, live }) {
     localStorage.setItem("draftmark-reviewer", reviewer.value);
     approveButton.disabled = true;
     try {
-      review = await api(`/v1/markings/${encodeURIComponent(id)}/review`, { method: "POST", json: { reviewer: reviewer.value, ...current() } });
+      const now = current();
+      // Blind when the marks were entered (and kept) before the draft was shown; else the draft was in view.
+      const mode = blind || (blindMarks && JSON.stringify(blindMarks) === JSON.stringify(now.marks)) ? "blind" : "anchored";
+      review = await api(`/v1/markings/${encodeURIComponent(id)}/review`, { method: "POST", json: { reviewer: reviewer.value, ...now, mode } });
+      if (blind && !thenNext) reveal();
       saved = savedOf(review);
       approveButton.textContent = "Approve again";
       changed();
-      status("Approved and saved.");
+      status(review.mode === "blind" ? "Approved and saved (marked blind)." : "Approved and saved.");
       if (thenNext && near?.next) location.hash = `#/markings/${near.next.marking_id}`;
       else approvedBox.focus();
       return true;
@@ -207,6 +219,25 @@ export async function renderReview(id, { setGuard, onLeave, live }) {
   }
   const approveButton = el("button", { type: "button", id: "approve", onclick: () => approve(false) }, review ? "Approve again" : "Approve");
   const approveNext = near?.next ? el("button", { type: "button", id: "approve-next", class: "secondary", onclick: () => approve(true) }, "Approve and go to next") : "";
+
+  const revealButton = el("button", { type: "button", id: "reveal", class: "secondary", onclick: () => reveal() }, "Show the draft");
+  const blindToggle = el("input", { type: "checkbox", id: "blind-toggle", checked: blind || localStorage.getItem("draftmark-blind") === "1",
+    onchange: () => { localStorage.setItem("draftmark-blind", blindToggle.checked ? "1" : "0"); } });
+  const blindBar = el("div", { class: "blind-bar", id: "blind-bar" },
+    el("label", { for: "blind-toggle" }, blindToggle, " Mark blind: enter your marks before the draft is shown (from the next script; your marks then count fully for calibration)"),
+    el("span", { class: "blind-only", id: "blind-note" }, "The draft is hidden until you have entered every mark. "), el("span", { class: "blind-only" }, revealButton));
+  function reveal() {
+    if (!blind) return;
+    blindMarks = current().marks;
+    blind = false;
+    applyBlind();
+    changed();
+    status("The draft is shown. Marks you keep as entered count as blind marks.");
+  }
+  function applyBlind() {
+    $$(".model-draft", form).forEach((node) => { node.hidden = blind; });
+    $$(".blind-only", form).forEach((node) => { node.hidden = !blind; });
+  }
 
   const go = (item) => { if (item) location.hash = `#/markings/${item.marking_id}`; };
   const navBar = near ? el("nav", { class: "script-nav", "aria-label": "Scripts in this class set" },
@@ -226,20 +257,21 @@ export async function renderReview(id, { setGuard, onLeave, live }) {
   const form = el("form", { id: "review-form", onsubmit: (event) => event.preventDefault() },
     navBar,
     el("h2", {}, titleOf(marking)),
+    blindBar,
     el("p", { class: "hint" }, `${scheme.title} · `, el("a", { href: `#/markings/${id}/sheet`, id: "sheet-link" }, "Student feedback sheet")),
     flags,
     el("div", { class: "review" },
       el("div", {},
         el("details", { class: "question", open: true }, el("summary", {}, "Question"), el("p", {}, scheme.question)),
-        el("h3", {}, "Essay"), essayBox),
+        el("h3", {}, "Essay"), essayBox, plainEssay),
       el("div", {}, cards,
-        el("section", { class: "ao" }, el("h3", {}, "Feedback for the student"),
+        el("section", { class: "ao model-draft" }, el("h3", {}, "Feedback for the student"),
           el("p", {}, el("strong", {}, "What went well: "), r.feedback.what_went_well),
           el("p", {}, el("strong", {}, "Even better if: "), r.feedback.even_better_if),
           r.teacher_notes ? el("p", {}, el("strong", {}, "Model's notes for you: "), r.teacher_notes) : "",
           el("label", { for: "overall-comment" }, "Your overall comment"), overall),
         el("p", { class: "totals" }, total),
-        calibrationLine(r.provenance.calibration, `${scheme.id}@${scheme.version}`),
+        el("div", { class: "model-draft" }, calibrationLine(r.provenance.calibration, `${scheme.id}@${scheme.version}`)),
         unsaved,
         el("div", { class: "edit" }, el("div", {}, el("label", { for: "reviewer" }, "Approved by"), reviewer), approveButton, approveNext),
         approvedBox,
@@ -252,5 +284,9 @@ export async function renderReview(id, { setGuard, onLeave, live }) {
     $(`#comment-${ao.ao_id}`).value = values.comments[ao.ao_id];
   }
   overall.value = values.overall_comment;
+  if (blind) for (const ao of r.ao_marks) $(`#mark-${ao.ao_id}`).value = "";
+  applyBlind();
   cards.forEach((c) => c.update());
+  if (blind) saved = current(); // empty boxes are where a blind review starts, not unsaved edits
+  changed();
 }
