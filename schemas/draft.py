@@ -9,6 +9,7 @@ minimum/maximum. Everything is validated again here against the scheme and the e
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
@@ -63,14 +64,16 @@ class MarkingDraft(BaseModel):
         essay = context.get("essay")
         if not isinstance(scheme, MarkScheme) or not isinstance(essay, EssayIndex):
             raise ValueError("MarkingDraft must be validated with scheme and essay context")
-        problems = draft_problems(self, scheme, essay)
+        # ``evidence: False``: the structure only; ``evidence_faults`` then says which quotes fail, so
+        # a caller can keep valid marks and drop bad evidence (``without``) instead of failing the marking.
+        problems = draft_problems(self, scheme, essay, evidence=context.get("evidence", True) is not False)
         if problems:
             raise ValueError("\n".join(problems))
         return self
 
 
-def draft_problems(draft: MarkingDraft, scheme: MarkScheme, essay: EssayIndex) -> list[str]:
-    """Every way ``draft`` breaks the scheme or misquotes the essay, as fix-it sentences."""
+def draft_problems(draft: MarkingDraft, scheme: MarkScheme, essay: EssayIndex, *, evidence: bool = True) -> list[str]:
+    """Every way ``draft`` breaks the scheme (and, with ``evidence``, misquotes the essay), as fix-it sentences."""
     problems: list[str] = []
     expected = set(scheme.objective_ids)
     unknown = sorted(set(draft.objectives) - expected)
@@ -93,13 +96,56 @@ def draft_problems(draft: MarkingDraft, scheme: MarkScheme, essay: EssayIndex) -
                 f"{ao_id}: mark {ao_draft.mark} is outside level {band.level}'s band "
                 f"{band.min_mark}-{band.max_mark}; give a mark inside the band or change the level"
             )
-        if ao_draft.mark > ao.min_marks and not ao_draft.evidence:
-            problems.append(f"{ao_id}: a mark above {ao.min_marks} needs at least one quotation as evidence")
-        for quote in ao_draft.evidence:
-            problem = quote_problem(quote, essay)
-            if problem:
-                problems.append(f"{ao_id}: {problem}")
+    if evidence:
+        problems += [fault.message for fault in evidence_faults(draft, scheme, essay)]
     return problems
+
+
+@dataclass(frozen=True)
+class Fault:
+    """Something in a structurally valid draft that can be left out rather than fail the marking.
+
+    ``quote``: one evidence item of objective ``where`` (left out); ``field``: a text field
+    (``rationale`` of objective ``where``, or a top-level field such as ``what_went_well``; blanked);
+    neither: the objective has no evidence left (nothing to drop; the result says so).
+    """
+
+    where: str
+    message: str
+    quote: str | None = None
+    field: str | None = None
+
+
+def evidence_faults(draft: MarkingDraft, scheme: MarkScheme, essay: EssayIndex) -> list[Fault]:
+    """Quotes not found in the essay (or too short), and marks above the minimum left without evidence."""
+    faults: list[Fault] = []
+    for ao in scheme.objectives:
+        ao_draft = draft.objectives.get(ao.id)
+        if ao_draft is None:
+            continue
+        bad = [(quote, problem) for quote in ao_draft.evidence if (problem := quote_problem(quote, essay))]
+        faults += [Fault(ao.id, f"{ao.id}: {problem}", quote=quote) for quote, problem in bad]
+        if ao_draft.mark > ao.min_marks and len(bad) == len(ao_draft.evidence):
+            faults.append(
+                Fault(ao.id, f"{ao.id}: a mark above {ao.min_marks} needs at least one quotation as evidence")
+            )
+    return faults
+
+
+def without(draft: MarkingDraft, faults: list[Fault]) -> MarkingDraft:
+    """``draft`` with the faulty quotes left out and the faulty text fields blanked (nothing else changes)."""
+    objectives = {}
+    for ao_id, ao_draft in draft.objectives.items():
+        dropped = {f.quote for f in faults if f.where == ao_id and f.quote is not None}
+        blank = any(f.where == ao_id and f.field == "rationale" for f in faults)
+        objectives[ao_id] = ao_draft.model_copy(
+            update={
+                "evidence": [q for q in ao_draft.evidence if q not in dropped],
+                "rationale": "" if blank else ao_draft.rationale,
+            }
+        )
+    fields = {f.field: "" for f in faults if f.field is not None and f.field != "rationale"}
+    return draft.model_copy(update={"objectives": objectives, **fields})
 
 
 def _string(max_length: int) -> JsonObject:

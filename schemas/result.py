@@ -23,6 +23,8 @@ class FlagCode(StrEnum):
     OFF_TOPIC = "off_topic"
     INCONSISTENT_SAMPLES = "inconsistent_samples"
     CALIBRATION_CHECK = "calibration_check"
+    EVIDENCE_MISSING = "evidence_missing"
+    COPIED_TEXT = "copied_text"
 
 
 class Flag(BaseModel):

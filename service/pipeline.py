@@ -7,9 +7,10 @@ import time
 import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal
 
 from schemas.calibration import Calibrator
-from schemas.draft import output_json_schema
+from schemas.draft import Fault, output_json_schema
 from schemas.grounding import EssayIndex
 from schemas.result import AOMark, Evidence, Flag, FlagCode, MarkingResult, Provenance, StudentFeedback, TokenUsage
 from schemas.scheme import MarkScheme
@@ -85,6 +86,30 @@ def _input_flags(essay: str, scheme: MarkScheme) -> list[Flag]:
     signals = injection_signals(essay)
     if signals:
         flags.append(Flag(code=FlagCode.POSSIBLE_PROMPT_INJECTION, detail="; ".join(signals)))
+    return flags
+
+
+def _dropped_flags(faults: list[Fault]) -> list[Flag]:
+    """What was left out of the model's answer when its re-asks ran out (the marks stand; a teacher checks)."""
+    flags = []
+    evidence = [f.message for f in faults if f.field is None]
+    copied = [f.message for f in faults if f.field is not None]
+    if evidence:
+        flags.append(
+            Flag(
+                code=FlagCode.EVIDENCE_MISSING,
+                detail="evidence the model gave could not be found in the essay and was left out: "
+                + "; ".join(dict.fromkeys(evidence)),
+            )
+        )
+    if copied:
+        flags.append(
+            Flag(
+                code=FlagCode.COPIED_TEXT,
+                detail="text the model copied instead of writing about this essay was left out (blank): "
+                + "; ".join(dict.fromkeys(copied)),
+            )
+        )
     return flags
 
 
@@ -176,9 +201,9 @@ async def mark_essay_with_text(
     redaction = redact(text, redact_terms) if settings.redact or redact_terms else None
     model_text = redaction.text if redaction else text
     check_prompt_size(template, scheme, model_text, settings)
-    evidence_mode = settings.evidence_mode
-    if evidence_mode == "auto":
-        evidence_mode = "sentences" if llm.endpoint_kind == "local" else "free"
+    # Sentence references on every endpoint unless free quotes are asked for: a small model behind
+    # Ollama or llama.cpp's server paraphrases free quotes constantly (issue 26).
+    evidence_mode: Literal["sentences", "free"] = "free" if settings.evidence_mode == "free" else "sentences"
     index = EssayIndex(model_text, sentence_refs=evidence_mode == "sentences")
     refs = index.sentences.citable_refs() if index.sentences else None
 
@@ -209,16 +234,18 @@ async def mark_essay_with_text(
         scheme, [o.draft for o in outcomes], model_text, index, review_spread=settings.review_spread
     )
     decided_after = await asyncio.to_thread(step.decided_after, {m.ao_id: m.mark for m in ao_marks})
+    used = outcomes  # the samples whose text the result shows
     if decided_after:
         # The model argued for its own marks; it writes again for the calibrated ones.
         rewritten = await ask(1, decided_after)
-        outcomes = [*outcomes, *rewritten]
+        outcomes, used = [*outcomes, *rewritten], rewritten
         ao_marks, feedback, notes, _ = aggregate(
             scheme, [o.draft for o in rewritten], model_text, index, review_spread=settings.review_spread
         )
     if redaction is not None:
         ao_marks, feedback, notes = _restore(ao_marks, feedback, notes, redaction, EssayIndex(text), text)
-    flags = _input_flags(text, scheme) + sample_flags + step.flags()
+    flags = _input_flags(text, scheme) + sample_flags + _dropped_flags([f for o in used for f in o.dropped])
+    flags += step.flags()
     if llm.indicative_only and not step.calibrates_all():
         flags.append(
             Flag(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 from dataclasses import dataclass
 from functools import cache, cached_property, lru_cache
 from importlib import resources
@@ -24,6 +26,17 @@ FENCE_CLOSE = "<<<STUDENT_ESSAY_END>>>"
 def fence_safe(essay: str) -> str:
     """The essay with any copy of our fence markers defused, so it cannot close the fence."""
     return essay.replace("<<<", "< < <").replace(">>>", "> > >")
+
+
+@dataclass(frozen=True)
+class PromptExample:
+    """The one-shot format example a template shows: its question and the prose of its answer."""
+
+    question: str
+    prose: tuple[str, ...]
+
+
+_EXAMPLE_QUESTION = re.compile(r'question \("([^"]+)"\)')
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,6 +91,23 @@ class PromptTemplate:
             variant="sentences" if sentence_refs else "free",
         )
         return ChatMessage(role="system", content=text, prefix=tag)
+
+    def example(self, scheme: MarkScheme) -> PromptExample:
+        """The format example in the rendered system message (its last line, a JSON answer), for copy checks.
+
+        Empty when the template shows none. The answer's rationales, feedback and notes are its prose.
+        """
+        lines = self.system(scheme, sentence_refs=True).content.strip().splitlines()
+        try:
+            answer = json.loads(lines[-1])
+        except (json.JSONDecodeError, IndexError):
+            return PromptExample(question="", prose=())
+        if not isinstance(answer, dict) or not isinstance(answer.get("objectives"), dict):
+            return PromptExample(question="", prose=())
+        prose = [str(o.get("rationale", "")) for o in answer["objectives"].values() if isinstance(o, dict)]
+        prose += [str(answer.get(k, "")) for k in ("what_went_well", "even_better_if", "teacher_notes")]
+        found = _EXAMPLE_QUESTION.search(lines[-2]) if len(lines) > 1 else None
+        return PromptExample(question=found.group(1) if found else "", prose=tuple(p for p in prose if p))
 
     def essay(self, essay: str, sentences: SentenceTable | None = None) -> ChatMessage:
         """The essay, fenced and last; with ``sentences``, one numbered sentence a line."""

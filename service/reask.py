@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
-from schemas.draft import JsonObject, MarkingDraft
+from schemas.draft import Fault, JsonObject, MarkingDraft, evidence_faults, without
 from schemas.grounding import EssayIndex
 from schemas.result import TokenUsage
 from schemas.scheme import MarkScheme
+from service.copying import copy_faults
 from service.errors import MarkingFailedError
 from service.llm.port import LLM, ChatMessage, CompletionRequest
 from service.prompting import PromptTemplate
@@ -29,15 +30,20 @@ class _InvalidOutput(Exception):
 
 @dataclass(frozen=True)
 class SampleOutcome:
-    """One valid draft and what it cost."""
+    """One valid draft and what it cost; ``dropped``: what was left out of it when the re-asks ran out."""
 
     draft: MarkingDraft
     attempts: int
     usage: TokenUsage
+    dropped: tuple[Fault, ...] = ()
 
 
-def parse_draft(text: str, scheme: MarkScheme, essay: EssayIndex) -> MarkingDraft | list[str]:
-    """The validated draft, or the list of problems to send back to the model."""
+def parse_draft(text: str, scheme: MarkScheme, essay: EssayIndex, *, evidence: bool = True) -> MarkingDraft | list[str]:
+    """The validated draft, or the list of problems to send back to the model.
+
+    ``evidence=False`` checks the structure only (objectives, levels, marks in band): the caller
+    checks the evidence itself (``evidence_faults``) so that bad quotes can be dropped, not fatal.
+    """
     fenced = _CODE_FENCE.match(text)
     body = fenced.group(1) if fenced else text
     try:
@@ -49,7 +55,7 @@ def parse_draft(text: str, scheme: MarkScheme, essay: EssayIndex) -> MarkingDraf
     except ValueError:  # an integer of more than 4,300 digits: Python refuses to read it
         return ["the reply is not valid JSON (a number is too long; marks are small whole numbers)"]
     try:
-        return MarkingDraft.model_validate(data, context={"scheme": scheme, "essay": essay})
+        return MarkingDraft.model_validate(data, context={"scheme": scheme, "essay": essay, "evidence": evidence})
     except ValidationError as exc:
         return format_validation_error(exc)
 
@@ -76,8 +82,12 @@ async def ask_until_valid(
     json_schema: JsonObject,
     decided: dict[str, int] | None = None,
 ) -> SampleOutcome:
-    """One sample: ask, validate, re-ask with the problems; ``MarkingFailedError`` when out of tries.
+    """One sample: ask, validate, re-ask with the problems; ``MarkingFailedError`` when no valid marks came back.
 
+    A reply whose structure and marks are valid but whose evidence is not in the essay, or whose
+    text copies the prompt's example or a descriptor, is re-asked for those faults alone; when the
+    re-asks run out, the best such reply (fewest faults) is kept with the faults left out
+    (``SampleOutcome.dropped``), so one paraphrased quote never costs the teacher the marks.
     ``decided`` (objective id -> mark) are marks the model must keep and explain (calibration).
     ``ModelError``s from the adapter (timeouts, truncation...) are not re-asked: they propagate.
     """
@@ -88,6 +98,7 @@ async def ask_until_valid(
     attempts = 0
     last_text = ""
     problems: list[str] = []
+    fallback: tuple[MarkingDraft, list[Fault]] | None = None
     retrying = AsyncRetrying(
         stop=stop_after_attempt(max_reasks + 1),
         retry=retry_if_exception_type(_InvalidOutput),
@@ -109,17 +120,26 @@ async def ask_until_valid(
                 attempts += 1
                 usage = usage + completion.usage
                 last_text = completion.text
-                outcome = parse_draft(completion.text, scheme, essay_index)
+                outcome = parse_draft(completion.text, scheme, essay_index, evidence=False)
                 if isinstance(outcome, MarkingDraft):
-                    changed = _changed_decided_marks(outcome, decided or {})
-                    if not changed:
-                        return SampleOutcome(draft=outcome, attempts=attempts, usage=usage)
-                    outcome = changed
-                problems = outcome
+                    problems = _changed_decided_marks(outcome, decided or {})
+                    if not problems:
+                        faults = evidence_faults(outcome, scheme, essay_index)
+                        faults += copy_faults(outcome, prompt, scheme, essay)
+                        if not faults:
+                            return SampleOutcome(draft=outcome, attempts=attempts, usage=usage)
+                        if fallback is None or len(faults) <= len(fallback[1]):
+                            fallback = (outcome, faults)
+                        problems = [f.message for f in faults]
+                else:
+                    problems = outcome
                 messages += [ChatMessage("assistant", completion.text), prompt.reask(problems)]
                 raise _InvalidOutput(problems)
     except _InvalidOutput:
         pass
+    if fallback is not None:
+        draft, faults = fallback
+        return SampleOutcome(draft=without(draft, faults), attempts=attempts, usage=usage, dropped=tuple(faults))
     raise MarkingFailedError(
         f"the model gave no valid marking in {attempts} attempt(s); last problems: " + "; ".join(problems[:5]),
         last_output=last_text,

@@ -50,8 +50,9 @@ class Settings(BaseSettings):
     )
     evidence_mode: Literal["auto", "sentences", "free"] = Field(
         default="auto",
-        description="sentences: evidence must be whole essay sentences (enum in the schema); free: any verbatim "
-        "passage; auto: sentences for the embedded model, free for endpoints.",
+        description="sentences: the model cites the essay's numbered sentences (S12) and code turns each into "
+        "the verbatim quote and its offsets (an enum in JSON-schema mode, checked in code in JSON mode); free: "
+        "the model copies passages, checked against the essay; auto (default): sentences on every endpoint.",
     )
     redact: bool = Field(
         default=False, description="Replace names, emails, phones and candidate numbers before text leaves the process."

@@ -208,7 +208,11 @@ async def test_sentence_evidence_mode_constrains_quotes(stalin: MarkScheme, essa
     assert evidence and all(ev.quote in cited and essay[ev.start : ev.end] == ev.quote for ev in evidence)
 
 
-async def test_auto_evidence_mode_is_free_for_endpoints(stalin: MarkScheme, essay: str, settings: Settings) -> None:
-    recorder = ScriptedLLM([FakeMarker().answer])
+async def test_evidence_is_by_sentence_on_every_endpoint_unless_free_is_asked(
+    stalin: MarkScheme, essay: str, settings: Settings
+) -> None:
+    recorder = ScriptedLLM([FakeMarker().answer, FakeMarker().answer])
     result = await mark_essay(essay, stalin, llm=recorder, settings=settings)
-    assert result.provenance.evidence_mode == "free"
+    assert recorder.endpoint_kind == "fake" and result.provenance.evidence_mode == "sentences"
+    free = await mark_essay(essay, stalin, llm=recorder, settings=settings.model_copy(update={"evidence_mode": "free"}))
+    assert free.provenance.evidence_mode == "free"

@@ -44,7 +44,7 @@ def test_essay_cannot_close_the_fence(stalin: MarkScheme) -> None:
 
 def test_hash_and_version_recorded() -> None:
     prompt = load_prompt()
-    assert prompt.ref.id == "marking" and prompt.ref.version == "2.2" and len(prompt.sha256) == 64
+    assert prompt.ref.id == "marking" and prompt.ref.version == "2.3" and len(prompt.sha256) == 64
 
 
 def test_strict_undefined() -> None:

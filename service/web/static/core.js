@@ -9,6 +9,8 @@ export const FLAG_TEXT = {
   off_topic: "Off topic",
   inconsistent_samples: "Samples disagree",
   calibration_check: "Check the calibrated mark",
+  evidence_missing: "Evidence left out",
+  copied_text: "Copied text left out",
 };
 export const CALIBRATION_TEXT = { calibrated: "calibrated", not_used: "calibration not used", uncalibrated: "uncalibrated" };
 export const COLOURS = 6; // objective colours c0..c5 in teacher.css
