@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from schemas.calibration import CalibrationInfo
+from schemas.reading import Reading
 
 EndpointKind = Literal["openai_compatible", "local", "fake"]
 
@@ -24,7 +25,7 @@ class FlagCode(StrEnum):
     INCONSISTENT_SAMPLES = "inconsistent_samples"
     CALIBRATION_CHECK = "calibration_check"
     EVIDENCE_MISSING = "evidence_missing"
-    COPIED_TEXT = "copied_text"
+    TEXT_REPLACED = "text_replaced"
 
 
 class Flag(BaseModel):
@@ -144,6 +145,12 @@ class MarkingResult(BaseModel):
     feedback: StudentFeedback
     teacher_notes: str
     flags: list[Flag]
+    reading: Reading | None = Field(
+        default=None,
+        description="What code found in the essay against the scheme, before the model was asked: indicative points "
+        "addressed (with their sentences) and missed per objective, the conclusion, the period reached, words run "
+        "together. The feedback checks hold the model's text to it.",
+    )
     provenance: Provenance
 
     @model_validator(mode="after")

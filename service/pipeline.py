@@ -12,6 +12,7 @@ from typing import Literal
 from schemas.calibration import Calibrator
 from schemas.draft import Fault, output_json_schema
 from schemas.grounding import EssayIndex
+from schemas.reading import Reading
 from schemas.result import AOMark, Evidence, Flag, FlagCode, MarkingResult, Provenance, StudentFeedback, TokenUsage
 from schemas.scheme import MarkScheme
 from schemas.text import unstorable_problem
@@ -21,6 +22,8 @@ from service.errors import EssayError, PromptTooLargeError
 from service.flags import injection_signals, word_count
 from service.llm.port import LLM
 from service.prompting import PromptTemplate, load_prompt
+from service.reading import read_essay
+from service.reading.feedback import from_facts_next, from_facts_rationale, from_facts_well
 from service.reask import SampleOutcome, ask_until_valid
 from service.redact import Redaction, redact
 from service.settings import Settings
@@ -93,7 +96,7 @@ def _dropped_flags(faults: list[Fault]) -> list[Flag]:
     """What was left out of the model's answer when its re-asks ran out (the marks stand; a teacher checks)."""
     flags = []
     evidence = [f.message for f in faults if f.field is None]
-    copied = [f.message for f in faults if f.field is not None]
+    replaced = [f.message for f in faults if f.field is not None]
     if evidence:
         flags.append(
             Flag(
@@ -102,15 +105,34 @@ def _dropped_flags(faults: list[Fault]) -> list[Flag]:
                 + "; ".join(dict.fromkeys(evidence)),
             )
         )
-    if copied:
+    if replaced:
         flags.append(
             Flag(
-                code=FlagCode.COPIED_TEXT,
-                detail="text the model copied instead of writing about this essay was left out (blank): "
-                + "; ".join(dict.fromkeys(copied)),
+                code=FlagCode.TEXT_REPLACED,
+                detail="text the model wrote failed its checks and was replaced by a sentence written from what "
+                "the essay covers: " + "; ".join(dict.fromkeys(replaced)),
             )
         )
     return flags
+
+
+def _filled_from_facts(
+    ao_marks: list[AOMark], feedback: StudentFeedback, reading: Reading
+) -> tuple[list[AOMark], StudentFeedback]:
+    """Text left out of the model's answer (``_dropped_flags``) written from the reading's facts: never blank."""
+    coverage = {c.ao_id: c for c in reading.coverage}
+    marks = [
+        m
+        if m.rationale.strip()
+        else m.model_copy(update={"rationale": from_facts_rationale(coverage.get(m.ao_id), m.level)})
+        for m in ao_marks
+    ]
+    weakest_ao = min(ao_marks, key=lambda m: m.mark / m.max_marks).ao_id if ao_marks else None
+    weakest = coverage.get(weakest_ao) if weakest_ao else None
+    return marks, StudentFeedback(
+        what_went_well=feedback.what_went_well.strip() or from_facts_well(reading),
+        even_better_if=feedback.even_better_if.strip() or from_facts_next(reading, weakest),
+    )
 
 
 def _restore(
@@ -223,11 +245,13 @@ async def mark_essay_with_text(
                     max_reasks=settings.max_reasks,
                     json_schema=schema,
                     decided=decided,
+                    reading=reading,
                 )
                 for i in range(count)
             )
         )
 
+    reading = await asyncio.to_thread(read_essay, model_text, scheme)
     step = CalibrationStep(calibrator, scheme, text)
     outcomes = await ask(k, await asyncio.to_thread(step.decided_before))
     ao_marks, feedback, notes, sample_flags = aggregate(
@@ -242,6 +266,7 @@ async def mark_essay_with_text(
         ao_marks, feedback, notes, _ = aggregate(
             scheme, [o.draft for o in rewritten], model_text, index, review_spread=settings.review_spread
         )
+    ao_marks, feedback = _filled_from_facts(ao_marks, feedback, reading)
     if redaction is not None:
         ao_marks, feedback, notes = _restore(ao_marks, feedback, notes, redaction, EssayIndex(text), text)
     flags = _input_flags(text, scheme) + sample_flags + _dropped_flags([f for o in used for f in o.dropped])
@@ -267,6 +292,7 @@ async def mark_essay_with_text(
         feedback=feedback,
         teacher_notes=notes,
         flags=flags,
+        reading=reading if redaction is None else read_essay(text, scheme),
         provenance=Provenance(
             model=llm.model_id,
             endpoint_kind=llm.endpoint_kind,

@@ -11,12 +11,14 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
 from schemas.draft import Fault, JsonObject, MarkingDraft, evidence_faults, without
 from schemas.grounding import EssayIndex
+from schemas.reading import Reading
 from schemas.result import TokenUsage
 from schemas.scheme import MarkScheme
 from service.copying import copy_faults
 from service.errors import MarkingFailedError
 from service.llm.port import LLM, ChatMessage, CompletionRequest
 from service.prompting import PromptTemplate
+from service.reading.feedback import praise_faults
 from service.validation import format_validation_error
 
 _CODE_FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.S)
@@ -81,6 +83,7 @@ async def ask_until_valid(
     max_reasks: int,
     json_schema: JsonObject,
     decided: dict[str, int] | None = None,
+    reading: Reading | None = None,
 ) -> SampleOutcome:
     """One sample: ask, validate, re-ask with the problems; ``MarkingFailedError`` when no valid marks came back.
 
@@ -89,6 +92,7 @@ async def ask_until_valid(
     re-asks run out, the best such reply (fewest faults) is kept with the faults left out
     (``SampleOutcome.dropped``), so one paraphrased quote never costs the teacher the marks.
     ``decided`` (objective id -> mark) are marks the model must keep and explain (calibration).
+    ``reading``: what code found in the essay; feedback that contradicts it or its levels is a fault.
     ``ModelError``s from the adapter (timeouts, truncation...) are not re-asked: they propagate.
     """
     messages: list[ChatMessage] = list(prompt.messages(scheme, essay, essay_index.sentences))
@@ -126,6 +130,8 @@ async def ask_until_valid(
                     if not problems:
                         faults = evidence_faults(outcome, scheme, essay_index)
                         faults += copy_faults(outcome, prompt, scheme, essay)
+                        if reading is not None:
+                            faults += praise_faults(outcome, scheme, reading)
                         if not faults:
                             return SampleOutcome(draft=outcome, attempts=attempts, usage=usage)
                         if fallback is None or len(faults) <= len(fallback[1]):

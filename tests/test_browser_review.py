@@ -273,3 +273,23 @@ def test_mark_blind_hides_the_draft_until_marks_are_in_and_stores_a_blind_exempl
             browser.find_element(By.ID, "confirm-yes").click()
         wait(browser, lambda d: d.find_element(By.ID, "status").text == "Approved and saved.")
         assert httpx.get(f"{live.url}/v1/markings/{first['id']}").json()["review"]["mode"] == "anchored"
+
+
+def test_the_reading_shows_points_addressed_and_missed_beside_each_objective(
+    browser: webdriver.Chrome,  # noqa: F811
+    tmp_path: Path,
+    essay: str,
+) -> None:
+    with LiveServer(settings_for(tmp_path), FakeMarker()) as live:
+        marking = _marking(live, essay)
+        _open_review(browser, live, marking["id"])
+        coverage = browser.find_element(By.ID, "coverage-AO1")
+        assert "2 of 12 addressed" in coverage.text
+        coverage.find_element(By.TAG_NAME, "summary").click()
+        addressed = coverage.find_element(By.CSS_SELECTOR, "ul.addressed").text
+        assert "General Secretary (1922)" in addressed and "Stalin was rewarded" in addressed
+        assert "Lenin's Testament" in coverage.find_element(By.CSS_SELECTOR, "ul.missing").text
+        facts = browser.find_element(By.ID, "reading").text
+        assert "No concluding judgement" in facts and "latest year in the essay's body is 1922" in facts
+        assert "Stalinstayed" in facts
+        assert browser.execute_script("return window.__errors") == []

@@ -104,8 +104,10 @@ async def test_feedback_copied_every_time_is_left_out_and_flagged(
     copied = "Explain how each cause led to war, then judge which mattered most."
     llm = ScriptedLLM([lambda r: _answer(r, even_better_if=copied)] * 3)
     result = await mark_essay(essay, stalin, llm=llm, settings=settings)
-    assert result.feedback.even_better_if == "" and result.feedback.what_went_well == "Fake: what went well."
-    flag = next(f for f in result.flags if f.code == FlagCode.COPIED_TEXT)
+    assert result.feedback.what_went_well == "Fake: what went well."
+    # Never blank: the left-out sentence is written from what the reading found (the essay stops at 1922).
+    assert result.feedback.even_better_if.startswith("Carry your answer on from 1922 to 1929")
+    flag = next(f for f in result.flags if f.code == FlagCode.TEXT_REPLACED)
     assert "even_better_if" in flag.detail
 
 
@@ -160,3 +162,18 @@ def _answer_for(scheme: MarkScheme, essay: str) -> str:
         seed=0,
     )
     return FakeMarker().answer(request)
+
+
+async def test_false_praise_is_reasked_then_replaced_from_facts(
+    stalin: MarkScheme, essay: str, settings: Settings
+) -> None:
+    low = FakeMarker(policy=lambda *_: 1)  # level 1 everywhere: 3/15
+    praise = "A comprehensive analysis of how Stalin rose to power."
+    llm = ScriptedLLM([lambda r: json.dumps(json.loads(low.answer(r)) | {"what_went_well": praise})] * 3)
+    result = await mark_essay(essay, stalin, llm=llm, settings=settings)
+    assert result.total * 2 <= result.max_total and result.provenance.attempts == 3
+    assert "comprehensive" in llm.history[1].messages[-1].content
+    assert result.feedback.what_went_well.startswith("You bring in General Secretary")
+    assert result.reading is not None and result.reading.stops_short
+    flag = next(f for f in result.flags if f.code == FlagCode.TEXT_REPLACED)
+    assert "what_went_well calls the essay 'comprehensive'" in flag.detail

@@ -94,5 +94,5 @@ async def test_the_example_essay_marks_through_llama_cpp_server_in_json_mode(
     shown = " ".join(text for *_, text in fields)
     assert "Serbia" not in shown and "ultimatum" not in shown and "1914" not in shown
     codes = {f.code for f in result.flags}
-    if codes & {FlagCode.EVIDENCE_MISSING, FlagCode.COPIED_TEXT}:
+    if codes & {FlagCode.EVIDENCE_MISSING, FlagCode.TEXT_REPLACED}:
         assert FlagCode.NEEDS_REVIEW in codes, "whatever was left out sends the script to a teacher"

@@ -57,3 +57,9 @@ def general_share(word: str) -> float:
     checker, total = _word_list()
     counts = checker.word_frequency.dictionary
     return (counts.get(word, 0) + 1) / total
+
+
+def is_word(word: str) -> bool:
+    """Whether ``word`` (lower case) is in the English word list."""
+    checker, _ = _word_list()
+    return word in checker.word_frequency.dictionary

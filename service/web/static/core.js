@@ -10,7 +10,7 @@ export const FLAG_TEXT = {
   inconsistent_samples: "Samples disagree",
   calibration_check: "Check the calibrated mark",
   evidence_missing: "Evidence left out",
-  copied_text: "Copied text left out",
+  text_replaced: "Model text replaced",
 };
 export const CALIBRATION_TEXT = { calibrated: "calibrated", not_used: "calibration not used", uncalibrated: "uncalibrated" };
 export const COLOURS = 6; // objective colours c0..c5 in teacher.css

@@ -26,6 +26,32 @@ function highlightedEssay(text, marks, colour) {
   return container;
 }
 
+// What code found in the essay (no model): indicative points addressed, with their sentences, and missed.
+function coverageOf(reading, aoId) {
+  const c = reading?.coverage?.find((x) => x.ao_id === aoId);
+  if (!c || !(c.addressed.length + c.missing.length)) return "";
+  const total = c.addressed.length + c.missing.length;
+  return el("details", { class: "coverage", id: `coverage-${aoId}` },
+    el("summary", {}, `Indicative points: ${c.addressed.length} of ${total} addressed`),
+    c.addressed.length ? el("ul", { class: "addressed" }, c.addressed.map((p) => el("li", {}, el("strong", {}, "✓ "), p.point,
+      el("span", { class: "hint" }, ` (${p.sentences.map((s) => `${s.ref}: “${s.quote.split(" ").slice(0, 12).join(" ")}…”`).join("; ")})`)))) : "",
+    c.missing.length ? el("ul", { class: "missing" }, c.missing.map((p) => el("li", {}, el("strong", {}, "✗ "), p))) : "");
+}
+
+function readingFacts(reading) {
+  if (!reading) return "";
+  const facts = [];
+  facts.push(reading.conclusion ? `Concluding judgement: “${reading.conclusion.quote}”` : "No concluding judgement found in the last paragraph.");
+  if (reading.period && reading.latest_year) {
+    facts.push(reading.stops_short
+      ? `Stops short: the latest year in the essay's body is ${reading.latest_year}; the question runs ${reading.period[0]}–${reading.period[1]}.`
+      : `Reaches ${reading.latest_year} (the question runs ${reading.period[0]}–${reading.period[1]}).`);
+  }
+  if (reading.run_together.length) facts.push(`Words run together: ${reading.run_together.join(", ")}.`);
+  return el("section", { class: "ao", id: "reading" }, el("h3", {}, "Found in the essay (by draftmark's reading, not the model)"),
+    el("ul", {}, facts.map((f) => el("li", {}, f))));
+}
+
 function levelFor(objective, mark) {
   return objective.levels.find((lv) => lv.min_mark <= mark && mark <= lv.max_mark);
 }
@@ -134,6 +160,7 @@ export async function renderReview(id, { setGuard, onLeave, live }) {
         el("button", { type: "button", class: "secondary small model-draft", id: `reset-${ao.ao_id}`, onclick: () => { input.value = ao.mark; update(); input.focus(); } }, "Reset to draft")),
       descriptor,
       el("details", { class: "levels" }, el("summary", {}, `All levels for ${ao.ao_id}`), ladder),
+      coverageOf(r.reading, ao.ao_id),
       el("div", { class: "model-draft" },
         el("p", {}, ao.rationale),
         ao.evidence.length ? el("div", {}, el("strong", {}, "Evidence"), quotes) : el("p", { class: "empty" }, "No quotation given."),
@@ -265,6 +292,7 @@ export async function renderReview(id, { setGuard, onLeave, live }) {
         el("details", { class: "question", open: true }, el("summary", {}, "Question"), el("p", {}, scheme.question)),
         el("h3", {}, "Essay"), essayBox, plainEssay),
       el("div", {}, cards,
+        readingFacts(r.reading),
         el("section", { class: "ao model-draft" }, el("h3", {}, "Feedback for the student"),
           el("p", {}, el("strong", {}, "What went well: "), r.feedback.what_went_well),
           el("p", {}, el("strong", {}, "Even better if: "), r.feedback.even_better_if),

@@ -1,0 +1,32 @@
+"""Mechanics worth telling a student: words run together ("Stalinstayed")."""
+
+from __future__ import annotations
+
+import re
+
+from service.calibration.lexicon import is_word
+
+_TOKEN = re.compile(r"[A-Za-z]{7,}")
+MIN_PART = 3
+
+
+def run_together(essay: str) -> list[str]:
+    """Tokens not in the word list that split into a name the essay uses and a word, or into two words.
+
+    "Stalinstayed" → Stalin + stayed (Stalin is a name elsewhere in the essay). Each is listed once,
+    in the order of the essay.
+    """
+    capitalised = re.findall(r"\b[A-Z][a-z]{2,}\b", essay)
+    names = {w for w in capitalised if capitalised.count(w) >= 2}  # a name the essay uses, not a one-off slip
+    found: list[str] = []
+    for token in _TOKEN.findall(essay):
+        if token in found or is_word(token.lower()):
+            continue
+        for cut in range(MIN_PART, len(token) - MIN_PART + 1):
+            head, tail = token[:cut], token[cut:]
+            if not tail.islower():
+                continue
+            if (head in names or (head.islower() and is_word(head) and len(head) >= 4)) and is_word(tail):
+                found.append(token)
+                break
+    return found
