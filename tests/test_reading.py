@@ -87,7 +87,12 @@ def test_run_together_words_need_a_name_or_two_words(stalin: MarkScheme) -> None
 def _draft(stalin: MarkScheme, essay: str, level: int, **text: str) -> object:
     """A structurally valid draft with every objective at ``level`` (the bottom of its band)."""
     objectives = {
-        ao.id: {"evidence": [], "rationale": text.get(ao.id, "Fine."), "level": level, "mark": ao.level(level).min_mark}
+        ao.id: {
+            "evidence": [],
+            "rationale": text.get(ao.id, f"Fine for {ao.id}."),
+            "level": level,
+            "mark": ao.level(level).min_mark,
+        }
         for ao in stalin.objectives
     }
     body = {
@@ -127,3 +132,26 @@ def test_feedback_from_facts_names_the_essay(stalin: MarkScheme, essay: str) -> 
     assert from_facts_next(reading, ao3).startswith("Carry your answer on from 1922 to 1929")
     finished = reading.model_copy(update={"stops_short": False})
     assert from_facts_next(finished, ao3).startswith("End with a conclusion")
+
+
+@pytest.mark.parametrize(
+    ("ebi", "fault"),
+    [
+        ("The essay provides accurate information about Stalin's rise to power.", True),
+        ("A detailed essay.", True),
+        ("Carry the story on to 1929 and the defeat of the Right.", False),
+        ("You could end with a judgement on which factor mattered most.", False),
+        ("To improve, explain how the General Secretary post won votes.", False),
+    ],
+)
+def test_even_better_if_must_name_a_next_step(stalin: MarkScheme, essay: str, ebi: str, fault: bool) -> None:
+    draft = _draft(stalin, essay, 2, ebi=ebi)
+    found = [f for f in praise_faults(draft, stalin, read_essay(essay, stalin)) if f.where == "even_better_if"]  # type: ignore[arg-type]
+    assert bool(found) is fault, found
+
+
+def test_a_rationale_repeated_for_another_objective_is_a_fault(stalin: MarkScheme, essay: str) -> None:
+    same = "The essay narrates Stalin's early career."
+    draft = _draft(stalin, essay, 2, AO1=same, AO2=same, AO3="It has no conclusion.")
+    faults = praise_faults(draft, stalin, read_essay(essay, stalin))  # type: ignore[arg-type]
+    assert [(f.where, f.field) for f in faults] == [("AO2", "rationale")]

@@ -140,7 +140,7 @@ class FakeMarker:
             lowest = bands_from_schema(ao_schema)[0][1]
             objectives[ao_id] = {
                 "evidence": quotes if mark > lowest else [],
-                "rationale": f"Fake rationale: level {level}, mark {mark}.",
+                "rationale": f"Fake rationale for {ao_id}: level {level}, mark {mark}.",
                 "strengths": ["Fake strength."],
                 "improvements": ["Fake improvement."],
                 "level": level,
@@ -150,7 +150,7 @@ class FakeMarker:
             {
                 "objectives": objectives,
                 "what_went_well": "Fake: what went well.",
-                "even_better_if": "Fake: even better if.",
+                "even_better_if": "Add what the essay misses (fake: even better if).",
                 "teacher_notes": "Produced by a fake model.",
                 "off_topic": False,
             }

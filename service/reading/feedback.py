@@ -19,6 +19,13 @@ PRAISE = re.compile(
     r"well[- ]developed|impressive|perfect|exceptional|superb)\b",
     re.I,
 )
+_ADVICE = re.compile(
+    r"^\W*(?:to improve,?\s*)?(add|explain|include|go|carry|end|use|write|discuss|link|compare|develop|support|"
+    r"consider|focus|try|make|give|show|analyse|analyze|evaluate|weigh|reach|extend|cover|mention|check|avoid|"
+    r"structure|plan|finish|conclude|judge|connect|expand|describe|identify|stay|keep|spell|proofread)\b"
+    r"|\b(you (?:could|should|need|might|can|must)|try to|next time|it would help|would be (?:better|stronger))\b",
+    re.I,
+)
 _CLAIMS_CONCLUSION = re.compile(r"\b(conclusion|conclude[sd]?|judgement|judgment)\b", re.I)
 _NEGATED = re.compile(r"\b(no|not|without|lacks?|missing|add|needs?|could|should)\b", re.I)
 
@@ -67,8 +74,18 @@ def praise_faults(draft: MarkingDraft, scheme: MarkScheme, reading: Reading) -> 
                 field="what_went_well",
             )
         )
+    faults += _same_rationales(draft)
     praise = PRAISE.search(draft.even_better_if)
-    if praise and not _NEGATED.search(draft.even_better_if):
+    if draft.even_better_if.strip() and not _ADVICE.search(draft.even_better_if):
+        faults.append(
+            Fault(
+                "even_better_if",
+                "even_better_if describes the essay instead of naming a next step; say what the student should do "
+                "(for example: add, explain, carry on to...)",
+                field="even_better_if",
+            )
+        )
+    elif praise and not _NEGATED.search(draft.even_better_if):
         faults.append(
             Fault(
                 "even_better_if",
@@ -76,6 +93,24 @@ def praise_faults(draft: MarkingDraft, scheme: MarkScheme, reading: Reading) -> 
                 field="even_better_if",
             )
         )
+    return faults
+
+
+def _same_rationales(draft: MarkingDraft) -> list[Fault]:
+    """A rationale repeated word for word for another objective says nothing about this one."""
+    seen: set[str] = set()
+    faults = []
+    for ao_id, ao_draft in draft.objectives.items():
+        key = " ".join(ao_draft.rationale.lower().split())
+        if key and key in seen:
+            faults.append(
+                Fault(
+                    ao_id,
+                    f"{ao_id}: the rationale repeats another objective's; say why this level for {ao_id}",
+                    field="rationale",
+                )
+            )
+        seen.add(key)
     return faults
 
 
