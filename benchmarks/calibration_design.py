@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/calibration_design.py range    [--data ../shared/data]   # ASAP 1, seeds 100-102
     .venv/bin/python benchmarks/calibration_design.py keyness  [--data ../shared/data]   # ASAP 2 and 7, seed 7
     .venv/bin/python benchmarks/calibration_design.py rounding [--data ../shared/data]   # ASAP 1 and 7, seeds 100-102
+    .venv/bin/python benchmarks/calibration_design.py coverage                          # the 24 Stalin scripts
 
 range: the sceptic's line on raw and on counted length, with and without clamping to the training marks' range
 (why the rounded length line may go REACH = 2 marks outside it), and the counted length with distribution-matched
@@ -10,6 +11,9 @@ cut-points instead of rounding (why the length line rounds). keyness: how much i
 the counted text keeps, and how much of honest essays it keeps, for MIN_KEYNESS 0 (every shared word) to 20.
 rounding: delivered and full-calibrator test QWK with distribution-matched and with rounded calibrator cut-points
 (ROUND_CALIBRATOR). Each prints one line per split and setting; 200 (range, rounding) or 40 (keyness) test essays.
+coverage: the indicative-coverage signal (issue 21 (b), ``service.reading.coverage``) with and without, on the 24
+marked Stalin scripts in evals/data (3 x 5-fold cross-validated QWK per objective, fold seeds 0, 10, 20), and the
+fit on all 24 applied to the 6 reference scripts and the example essay (ASAP has no indicative content).
 """
 
 from __future__ import annotations
@@ -101,12 +105,50 @@ def check_rounding(data: Path) -> None:
     fit.ROUND_CALIBRATOR = False
 
 
+def check_coverage(data: Path) -> None:
+    del data  # the Stalin scripts ship with the repo (our own writing)
+    from scipy.stats import spearmanr
+
+    from evals.loaders import load_reference, load_stalin_exemplars
+    from service.calibration.apply import calibrate, predict
+
+    train, reference = load_stalin_exemplars(), load_reference()
+    scheme = train.scheme_for(train.items[0])
+    scripts = [Script(i.essay, i.human) for i in train.items]
+    example = (Path(__file__).resolve().parent.parent / "examples/stalin-1929.txt").read_text(encoding="utf-8")
+    for label, exclude in (("without coverage", frozenset({"content"})), ("with coverage", frozenset())):
+        for seed in (0, 10, 20):
+            cal = fit.fit_calibrator(scripts, scheme, seed=seed, exclude=exclude)
+            parts = [
+                f"{o.ao_id}: delivered {o.cv.delivered} {o.cv.delivered_qwk or 0:.3f}, calibrator "
+                f"{o.cv.calibrated_qwk or 0:.3f}, length {o.cv.length_qwk or 0:.3f}, word count "
+                f"{o.cv.word_count_qwk or 0:.3f}" + (" [coverage selected]" if "indicative_coverage" in o.features else "")
+                for o in cal.objectives
+            ]
+            print(f"{label}, fold seed {seed}: " + "; ".join(parts))
+        cal = fit.fit_calibrator(scripts, scheme, exclude=exclude)
+        # Delivered where the fit is used; the calibrator's own prediction (marked *) where the model would decide.
+        rows = []
+        for essay in [i.essay for i in reference.items] + [example]:
+            used = calibrate(cal, scheme, essay).marks
+            rows.append({ao: used.get(ao, mark) for ao, mark in predict(cal, scheme, essay).items()})
+        unused = [o.ao_id for o in cal.objectives if not o.used]
+        totals = [sum(r.values()) for r in rows[:-1]]
+        ours = [sum(i.human.values()) for i in reference.items]
+        rho = float(spearmanr(totals, ours).statistic)
+        print(
+            f"{label}: reference totals {totals} vs ours {ours} (Spearman {rho:.3f}); example essay "
+            f"{sum(rows[-1].values())}/15 {rows[-1]}; not used (model decides): {unused or 'none'}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("check", choices=["range", "keyness", "rounding"])
+    parser.add_argument("check", choices=["range", "keyness", "rounding", "coverage"])
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     args = parser.parse_args()
-    {"range": check_range, "keyness": check_keyness, "rounding": check_rounding}[args.check](args.data)
+    checks = {"range": check_range, "keyness": check_keyness, "rounding": check_rounding, "coverage": check_coverage}
+    checks[args.check](args.data)
 
 
 if __name__ == "__main__":

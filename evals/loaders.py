@@ -191,3 +191,11 @@ def load_reference() -> Dataset:
 
     path = Path(str(resources.files("evals") / "data" / "reference-stalin.jsonl"))
     return load_jsonl(path, _schemes_by_id(eval_schemes()), name="reference-stalin")
+
+
+def load_stalin_exemplars() -> Dataset:
+    """The 24 marked Stalin scripts draftmark ships (written and marked by us) for calibration examples."""
+    from evals.dataset import load_jsonl
+
+    path = Path(str(resources.files("evals") / "data" / "stalin-exemplars.jsonl"))
+    return load_jsonl(path, _schemes_by_id(eval_schemes()), name="stalin-exemplars")

@@ -128,9 +128,11 @@ class EssayIndex:
     be a reference such as ``"S12"``: it locates that sentence's exact span.
     """
 
-    def __init__(self, essay: str, *, sentence_refs: bool = False) -> None:
+    def __init__(self, essay: str, *, sentence_refs: bool = False, not_evidence: frozenset[str] = frozenset()) -> None:
         self._norm = _Normalised(essay)
         self.sentences = SentenceTable(essay) if sentence_refs else None
+        self.not_evidence = not_evidence
+        """References of sentences that cannot be evidence (the title, the question copied out)."""
 
     def locate(self, quote: str) -> Span | None:
         """The span of ``quote`` in the essay, or None when it is not there.
@@ -169,6 +171,8 @@ def quote_problem(quote: str, index: EssayIndex) -> str | None:
             return (
                 f"evidence {quote!r} is too short to be evidence; cite a sentence of at least {MIN_QUOTE_WORDS} words"
             )
+        if sentence.ref in index.not_evidence:
+            return f"evidence {quote!r} is the title or the question copied out, not the student's answer; cite another"
         return None
     words = " ".join(_pieces(quote)).split()
     if len(words) < MIN_QUOTE_WORDS:

@@ -15,6 +15,7 @@ from schemas.grounding import EssayIndex
 from schemas.reading import Reading
 from schemas.result import AOMark, Evidence, Flag, FlagCode, MarkingResult, Provenance, StudentFeedback, TokenUsage
 from schemas.scheme import MarkScheme
+from schemas.sentences import SentenceTable
 from schemas.text import unstorable_problem
 from service.aggregate import aggregate
 from service.calibration.step import CalibrationStep
@@ -24,6 +25,7 @@ from service.llm.port import LLM
 from service.prompting import PromptTemplate, load_prompt
 from service.reading import read_essay
 from service.reading.feedback import from_facts_next, from_facts_rationale, from_facts_well
+from service.reading.structure import copies_question
 from service.reask import SampleOutcome, ask_until_valid
 from service.redact import Redaction, redact
 from service.settings import Settings
@@ -226,8 +228,11 @@ async def mark_essay_with_text(
     # Sentence references on every endpoint unless free quotes are asked for: a small model behind
     # Ollama or llama.cpp's server paraphrases free quotes constantly (issue 26).
     evidence_mode: Literal["sentences", "free"] = "free" if settings.evidence_mode == "free" else "sentences"
-    index = EssayIndex(model_text, sentence_refs=evidence_mode == "sentences")
-    refs = index.sentences.citable_refs() if index.sentences else None
+    # The title and the copied-out question are not evidence: they are not offered, and a citation is a fault.
+    table = SentenceTable(model_text)
+    copies = frozenset(x.ref for x in table.sentences if copies_question(x, scheme))
+    index = EssayIndex(model_text, sentence_refs=evidence_mode == "sentences", not_evidence=copies)
+    refs = [r for r in index.sentences.citable_refs() if r not in copies] if index.sentences else None
 
     async def ask(count: int, decided: dict[str, int] | None) -> list[SampleOutcome]:
         schema = output_json_schema(scheme, sentence_refs=refs, decided=decided)
@@ -246,6 +251,9 @@ async def mark_essay_with_text(
                     json_schema=schema,
                     decided=decided,
                     reading=reading,
+                    # The embedded model rarely rewrites failed text when re-asked (the example essay: the
+                    # same praise three times, 3x the time); its failed text is written from the reading at once.
+                    reask_text=llm.endpoint_kind != "local",
                 )
                 for i in range(count)
             )

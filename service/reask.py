@@ -84,6 +84,7 @@ async def ask_until_valid(
     json_schema: JsonObject,
     decided: dict[str, int] | None = None,
     reading: Reading | None = None,
+    reask_text: bool = True,
 ) -> SampleOutcome:
     """One sample: ask, validate, re-ask with the problems; ``MarkingFailedError`` when no valid marks came back.
 
@@ -93,6 +94,8 @@ async def ask_until_valid(
     (``SampleOutcome.dropped``), so one paraphrased quote never costs the teacher the marks.
     ``decided`` (objective id -> mark) are marks the model must keep and explain (calibration).
     ``reading``: what code found in the essay; feedback that contradicts it or its levels is a fault.
+    ``reask_text=False``: a reply whose only faults are in its text (copied, false praise) is kept at
+    once with that text left out, not re-asked (the embedded model rarely rewrites it, at a minute a try).
     ``ModelError``s from the adapter (timeouts, truncation...) are not re-asked: they propagate.
     """
     messages: list[ChatMessage] = list(prompt.messages(scheme, essay, essay_index.sentences))
@@ -134,6 +137,10 @@ async def ask_until_valid(
                             faults += praise_faults(outcome, scheme, reading)
                         if not faults:
                             return SampleOutcome(draft=outcome, attempts=attempts, usage=usage)
+                        if not reask_text and all(f.field is not None for f in faults):
+                            return SampleOutcome(
+                                draft=without(outcome, faults), attempts=attempts, usage=usage, dropped=tuple(faults)
+                            )
                         if fallback is None or len(faults) <= len(fallback[1]):
                             fallback = (outcome, faults)
                         problems = [f.message for f in faults]

@@ -177,3 +177,33 @@ async def test_false_praise_is_reasked_then_replaced_from_facts(
     assert result.reading is not None and result.reading.stops_short
     flag = next(f for f in result.flags if f.code == FlagCode.TEXT_REPLACED)
     assert "what_went_well calls the essay 'comprehensive'" in flag.detail
+
+
+async def test_the_embedded_model_is_not_reasked_for_text_alone(
+    stalin: MarkScheme, essay: str, settings: Settings
+) -> None:
+    class Local(ScriptedLLM):
+        @property
+        def endpoint_kind(self) -> str:  # type: ignore[override]
+            return "local"
+
+    llm = Local([lambda r: _answer(r, what_went_well=EXAMPLE_WWW)])
+    result = await mark_essay(essay, stalin, llm=llm, settings=settings)
+    assert result.provenance.attempts == 1 and "Serbia" not in result.feedback.what_went_well
+    assert FlagCode.TEXT_REPLACED in [f.code for f in result.flags]
+
+
+async def test_the_title_and_question_are_never_evidence(stalin: MarkScheme, essay: str, settings: Settings) -> None:
+    llm = ScriptedLLM([FakeMarker().answer])
+    result = await mark_essay(essay, stalin, llm=llm, settings=settings)
+    offered = llm.history[0].json_schema["properties"]["objectives"]["properties"]["AO1"]["anyOf"][1]["properties"]
+    table = SentenceTable(essay)
+    assert table.sentences[0].text.startswith("Analyse the Ways") and table.sentences[1].text.startswith(
+        "Analyse the ways"
+    )
+    assert "S1" not in offered["evidence"]["items"]["enum"] and "S2" not in offered["evidence"]["items"]["enum"]
+    assert all(not e.quote.startswith("Analyse the") for m in result.ao_marks for e in m.evidence)
+    cited = ScriptedLLM([lambda r: _answer(r, AO2_evidence=["S1", "S5"])] * 3)  # JSON mode: no enum enforces it
+    degraded = await mark_essay(essay, stalin, llm=cited, settings=settings)
+    flag = next(f for f in degraded.flags if f.code == FlagCode.EVIDENCE_MISSING)
+    assert "the title or the question copied out" in flag.detail

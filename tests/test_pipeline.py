@@ -200,10 +200,10 @@ async def test_sentence_evidence_mode_constrains_quotes(stalin: MarkScheme, essa
     assert "enum" in items["evidence"]["items"]
     assert result.provenance.evidence_mode == "sentences"
     allowed = items["evidence"]["items"]["enum"]
-    assert allowed[:2] == ["S1", "S2"], "evidence is cited by sentence number"
+    assert allowed[:2] == ["S3", "S4"], "evidence is cited by sentence number (S1, S2: the title and question)"
     assert "[S1] " in recorder.history[0].messages[-1].content, "the prompt shows the numbered sentences"
     table = SentenceTable(essay)
-    cited = {s.text for s in table.sentences[:2]}
+    cited = {s.text for s in table.sentences[2:4]}
     evidence = [ev for ao in result.ao_marks for ev in ao.evidence]
     assert evidence and all(ev.quote in cited and essay[ev.start : ev.end] == ev.quote for ev in evidence)
 

@@ -12,6 +12,7 @@ from schemas.scheme import MarkScheme
 from service.calibration.fit import FLOOR
 from service.calibration.similarity import cosines, neighbour_mark
 from service.calibration.text import CountedText, essay_signals
+from service.reading.coverage import coverage_shares
 
 # An essay is "unlike every exemplar" when its nearest exemplar is less similar than this, or when
 # a signal lies this many training standard deviations outside the exemplars' mean.
@@ -67,11 +68,14 @@ def _signals(
     similarity: dict[str, float],
     llm: dict[str, float],
     expected: dict[str, float],
+    coverage: dict[str, float],
 ) -> list[float]:
     values = []
     for name in fit.features:
         if name == "exemplar_similarity":
             values.append(similarity[fit.ao_id])
+        elif name == "indicative_coverage":
+            values.append(coverage[fit.ao_id])
         elif name == "llm_mark":
             values.append(llm[fit.ao_id])
         elif name == "llm_expected":
@@ -89,6 +93,7 @@ class _Inputs:
     nearest: float
     llm: dict[str, float]
     expected: dict[str, float]
+    coverage: dict[str, float]
 
 
 def _inputs(
@@ -108,11 +113,12 @@ def _inputs(
         float(row.max()) if row.size else 0.0,
         {k: float(v) for k, v in (llm_marks or {}).items()},
         dict(llm_expected or {}),
+        coverage_shares(counted.text, scheme),
     )
 
 
 def _z(fit: ObjectiveFit, inputs: _Inputs) -> NDArray[np.float64]:
-    x = np.array(_signals(fit, inputs.base, inputs.similarity, inputs.llm, inputs.expected))
+    x = np.array(_signals(fit, inputs.base, inputs.similarity, inputs.llm, inputs.expected, inputs.coverage))
     return np.asarray((x - np.array(fit.mean)) / np.array(fit.scale), dtype=float)
 
 

@@ -32,6 +32,7 @@ from schemas.calibration import Calibrator, CrossValidated, ObjectiveFit, mark_a
 from schemas.scheme import MarkScheme
 from service.calibration.similarity import similarity_scores
 from service.calibration.text import TEXT_FEATURES, essay_signals, key_vocabulary, topic_vocabulary, words
+from service.reading.coverage import coverage_shares
 
 MIN_SCRIPTS = 10
 MODEL_SIGNAL_MARGIN = 0.02
@@ -46,6 +47,7 @@ FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
     "structure": ("paragraphs", "mean_sentence_words"),
     "vocabulary": ("mean_word_length", "long_word_share", "mattr", "mean_word_zipf"),
     "question": ("question_coverage",),
+    "content": ("indicative_coverage",),
     "spelling": ("misspelled_share",),
     "mechanics": ("comma_rate", "capitalisation_errors"),
     "exemplars": ("exemplar_similarity",),
@@ -89,6 +91,8 @@ class _Prepared:
     vocabulary: set[str]
     llm: bool
     expected: bool
+    coverage: list[dict[str, float]]
+    """Per script, each objective's share of indicative points addressed (empty when the scheme has none)."""
 
 
 def prepare(scripts: Sequence[Script], scheme: MarkScheme) -> _Prepared:
@@ -102,7 +106,8 @@ def prepare(scripts: Sequence[Script], scheme: MarkScheme) -> _Prepared:
         base.append(signals)
     llm = bool(scripts) and all(s.llm_marks is not None for s in scripts)
     expected = bool(scripts) and all(s.llm_expected is not None for s in scripts)
-    return _Prepared(counted, base, vocabulary, llm, expected)
+    coverage = [coverage_shares(text, scheme) for text in counted] if extra else []
+    return _Prepared(counted, base, vocabulary, llm, expected, coverage)
 
 
 def _qwk(a: Sequence[int], b: Sequence[int], labels: Sequence[int]) -> float | None:
@@ -124,6 +129,8 @@ def _qwk(a: Sequence[int], b: Sequence[int], labels: Sequence[int]) -> float | N
 
 def _features_for(prepared: _Prepared, objective_features: tuple[str, ...]) -> tuple[str, ...]:
     chosen = [f for f in objective_features if f in TEXT_FEATURES or f in WORD_COUNT or f == "exemplar_similarity"]
+    if prepared.coverage and "indicative_coverage" in objective_features:
+        chosen.append("indicative_coverage")
     if prepared.llm and "llm_mark" in objective_features:
         chosen.append("llm_mark")
     if prepared.expected and "llm_expected" in objective_features:
@@ -152,6 +159,8 @@ def _matrix(
                     same=[list(reference).index(i) if exclude_self and i in reference else -1 for i in rows],
                 )
             )
+        elif name == "indicative_coverage":
+            columns.append([prepared.coverage[i][ao_id] for i in rows])
         elif name == "llm_mark":
             columns.append([float((scripts[i].llm_marks or {})[ao_id]) for i in rows])
         elif name == "llm_expected":

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 
 from schemas.reading import ObjectiveCoverage, Passage, PointCoverage
 from schemas.scheme import MarkScheme
@@ -121,3 +122,24 @@ class PointIndex:
 def indicative_coverage(essay: str, scheme: MarkScheme) -> list[ObjectiveCoverage]:
     """``PointIndex(scheme).coverage`` on the essay's sentences."""
     return PointIndex(scheme).coverage(scheme, split_sentences(essay))
+
+
+@lru_cache(maxsize=32)
+def point_index(scheme: MarkScheme) -> PointIndex:
+    """The scheme's ``PointIndex``, built once per scheme."""
+    return PointIndex(scheme)
+
+
+def coverage_shares(text: str, scheme: MarkScheme) -> dict[str, float]:
+    """Each objective's share of its indicative points the text addresses (the calibration signal).
+
+    An objective without points of its own gets the share of all the scheme's points.
+    """
+    found = point_index(scheme).coverage(scheme, split_sentences(text))
+    addressed = sum(len(c.addressed) for c in found)
+    points = sum(len(c.addressed) + len(c.missing) for c in found)
+    overall = addressed / points if points else 0.0
+    return {
+        c.ao_id: len(c.addressed) / (len(c.addressed) + len(c.missing)) if c.addressed or c.missing else overall
+        for c in found
+    }
