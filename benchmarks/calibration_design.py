@@ -122,7 +122,8 @@ def check_coverage(data: Path) -> None:
             parts = [
                 f"{o.ao_id}: delivered {o.cv.delivered} {o.cv.delivered_qwk or 0:.3f}, calibrator "
                 f"{o.cv.calibrated_qwk or 0:.3f}, length {o.cv.length_qwk or 0:.3f}, word count "
-                f"{o.cv.word_count_qwk or 0:.3f}" + (" [coverage selected]" if "indicative_coverage" in o.features else "")
+                f"{o.cv.word_count_qwk or 0:.3f}"
+                + (" [coverage selected]" if "indicative_coverage" in o.features else "")
                 for o in cal.objectives
             ]
             print(f"{label}, fold seed {seed}: " + "; ".join(parts))

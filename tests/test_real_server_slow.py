@@ -96,3 +96,37 @@ async def test_the_example_essay_marks_through_llama_cpp_server_in_json_mode(
     codes = {f.code for f in result.flags}
     if codes & {FlagCode.EVIDENCE_MISSING, FlagCode.TEXT_REPLACED}:
         assert FlagCode.NEEDS_REVIEW in codes, "whatever was left out sends the script to a teacher"
+
+
+def _settings(server: str, **changes: object) -> Settings:
+    base = {
+        "llm_base_url": server,
+        "llm_model": "smollm2",
+        "llm_api_key": "not-needed",
+        "structured_output": "json_mode",
+        "max_reasks": 2,
+        "request_timeout_s": 600,
+        "max_output_tokens": 700,
+    }
+    return Settings(**(base | changes))  # type: ignore[arg-type]
+
+
+async def test_free_quotes_through_the_real_server_degrade_rather_than_fail(
+    server: str, stalin: MarkScheme, essay: str
+) -> None:
+    settings = _settings(server, evidence_mode="free")
+    result = await mark_essay(essay, stalin, llm=build_llm(settings), settings=settings)
+    assert result.provenance.evidence_mode == "free" and 1 <= result.provenance.attempts <= 3
+    for mark in result.ao_marks:
+        assert all(essay[ev.start : ev.end] == ev.quote for ev in mark.evidence), "only verbatim quotes survive"
+    if any(f.code == FlagCode.EVIDENCE_MISSING for f in result.flags):
+        assert result.has_flag(FlagCode.NEEDS_REVIEW)
+
+
+async def test_a_timeout_through_the_real_server_is_a_typed_504(server: str, stalin: MarkScheme, essay: str) -> None:
+    from service.errors import ModelTimeoutError
+
+    settings = _settings(server, request_timeout_s=0.5, transport_retries=0)
+    with pytest.raises(ModelTimeoutError) as raised:
+        await mark_essay(essay, stalin, llm=build_llm(settings), settings=settings)
+    assert raised.value.status_code == 504
