@@ -7,6 +7,7 @@ Their results say ``endpoint_kind="fake"``.
 from __future__ import annotations
 
 import random
+import re
 from typing import Literal
 
 from evals.dataset import Dataset
@@ -17,11 +18,11 @@ FakeKind = Literal["oracle", "biased", "noisy"]
 
 def human_policy(dataset: Dataset, kind: FakeKind, seed: int = 0) -> MarkPolicy:
     """oracle: the human's mark; biased: one mark higher; noisy: the human's mark +-1 at random."""
-    lookup = {item.essay.strip(): item.human for item in dataset.items}
+    lookup = {_key(item.essay): item.human for item in dataset.items}
     rng = random.Random(seed)
 
     def policy(ao_id: str, low: int, high: int, essay: str) -> int:
-        human = lookup.get(essay.strip(), {}).get(ao_id)
+        human = lookup.get(_key(essay), {}).get(ao_id)
         base = human if human is not None else (low + high) // 2
         if kind == "biased":
             base += 1
@@ -30,6 +31,11 @@ def human_policy(dataset: Dataset, kind: FakeKind, seed: int = 0) -> MarkPolicy:
         return min(max(base, low), high)
 
     return policy
+
+
+def _key(essay: str) -> str:
+    """The essay's words, whether it was shown whole or as numbered sentences ("[S3] ...")."""
+    return " ".join(re.sub(r"^\[S\d+\] ?", "", essay, flags=re.M).split())
 
 
 def fake_marker(dataset: Dataset, kind: FakeKind, seed: int = 0) -> FakeMarker:

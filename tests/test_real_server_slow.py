@@ -59,8 +59,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             time.sleep(0.5)
         yield url
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        process.terminate()  # a request that timed out on our side may still be generating: then kill it
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=30)
 
 
 async def test_the_example_essay_marks_through_llama_cpp_server_in_json_mode(
