@@ -34,8 +34,8 @@ import sqlalchemy
 
 from benchmarks._cluster import Cluster, StubLog, fresh_database, services, stored_per_item
 from benchmarks._server import running_server
-from service.api.db import make_engine, migrate
 from service.llm.fake import FakeMarker
+from service.persistence.db import make_engine, migrate
 from service.testing import OpenAIStub, fake_marker_responder
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,29 +8,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
+from schemas.marked import EvalItem as EvalItem  # re-exported: evals name it from here
 from schemas.scheme import MarkScheme
 from service.errors import CallerError
 from service.validation import format_validation_error
-
-
-class EvalItem(BaseModel):
-    """One human-marked essay."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    id: str = Field(min_length=1)
-    essay: str
-    scheme_id: str
-    human: dict[str, int] = Field(description="First human's marks per objective id.")
-    human2: dict[str, int] | None = Field(default=None, description="Second human's marks, when there is one.")
-    metadata: dict[str, str | int | float | None] = Field(default_factory=dict)
-
-    @property
-    def human_total(self) -> int:
-        """Sum of the first human's marks."""
-        return sum(self.human.values())
 
 
 @dataclass

@@ -39,14 +39,14 @@ MUTANTS = [
     ),
     (
         "2 bound total",
-        "service/api/refits.py",
+        "service/workflows/refits.py",
         "        async with owner_slots, self._slots:",
         "        if True:",
         "tests/test_hostile_round3.py -k bounded",
     ),
     (
         "2 delete keeps fit",
-        "service/api/exemplars.py",
+        "service/persistence/exemplars.py",
         "            s.execute(\n                delete(CalibratorRow).where(\n                    CalibratorRow.owner == owner,\n                    CalibratorRow.scheme_id == scheme_id,",
         "            s.execute(\n                delete(CalibratorRow).where(\n                    CalibratorRow.owner == 'nobody',\n                    CalibratorRow.scheme_id == scheme_id,",
         "tests/test_hostile_round3.py -k 'deletion_removes and sqlite'",
@@ -81,14 +81,14 @@ MUTANTS = [
     ),
     (
         "5 upsert",
-        "service/api/exemplars.py",
+        "service/persistence/exemplars.py",
         "        statement = insert(ExemplarRow).values(values).on_conflict_do_nothing(index_elements=_UNIQUE)",
         "        statement = insert(ExemplarRow).values(values)",
         "tests/test_hostile_round3.py -k 'racing and postgres'",
     ),
     (
         "5 one transaction",
-        "service/api/stores/reviews.py",
+        "service/persistence/stores/reviews.py",
         "            if also is not None:\n                also(s)\n",
         "",
         "tests/test_hostile_round3.py -k 'one_transaction and sqlite'",
@@ -109,7 +109,7 @@ MUTANTS = [
     ),
     (
         "8 strict",
-        "service/api/review.py",
+        "service/workflows/review.py",
         "    marks: dict[str, StrictInt] = Field(",
         "    marks: dict[str, int] = Field(",
         "tests/test_hostile_round3.py -k 'json_integers and sqlite'",

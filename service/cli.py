@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from typer.core import TyperGroup
 
+from service.cli_common import load_settings
+from service.cli_common import open_store as _store
 from service.errors import CallerError, ConfigurationError, DraftmarkError, MarkingFailedError
 from service.llm.factory import build_llm
 from service.llm.port import LLM
@@ -24,12 +25,10 @@ from service.pipeline import mark_essay
 from service.render import print_result
 from service.schemes import SchemeLibrary, read_scheme_data
 from service.settings import Settings
-from service.validation import format_validation_error
 
 if TYPE_CHECKING:
     from schemas.calibration import Calibrator
     from schemas.scheme import MarkScheme
-    from service.api.stores import Store
 
 
 class LazyGroup(TyperGroup):
@@ -103,14 +102,6 @@ def exit_code(exc: DraftmarkError) -> int:
     if isinstance(exc, ConfigurationError):
         return 4
     return 3
-
-
-def load_settings() -> Settings:
-    """Settings from the environment, or a clean exit explaining what is wrong."""
-    try:
-        return Settings()
-    except ValidationError as exc:
-        raise _fail("invalid configuration: " + "; ".join(format_validation_error(exc)), 4) from exc
 
 
 def read_essay(path: Path) -> str:
@@ -340,15 +331,6 @@ def _local_calibrator(settings: Settings, scheme: MarkScheme) -> Calibrator | No
     return local_calibrator(settings, scheme)
 
 
-def _store(settings: Settings) -> Store:
-    from service.api.db import make_engine, migrate
-    from service.api.stores import Store
-
-    engine = make_engine(settings.resolved_database_url)
-    migrate(engine)
-    return Store(engine)
-
-
 @keys_app.command("create")
 def keys_create(name: Annotated[str, typer.Argument(help="Who or what the key is for.")]) -> None:
     """Create an API key and print it once (only its hash is stored), with its webhook signing secret."""
@@ -357,7 +339,7 @@ def keys_create(name: Annotated[str, typer.Argument(help="Who or what the key is
     err.print(f"created key {key_id} for {name!r}; it is shown once, store it now:")
     sys.stdout.write(plaintext + "\n")
     if settings.webhook_secret is not None:
-        from service.api.webhooks import owner_secret
+        from service.workflows.webhooks import owner_secret
 
         err.print("its batch webhooks are signed with this secret (also at GET /v1/webhooks/secret):")
         sys.stdout.write(owner_secret(settings.webhook_secret.get_secret_value(), key_id) + "\n")

@@ -15,14 +15,14 @@ from rich.table import Table
 
 from schemas.calibration import Calibrator
 from schemas.scheme import MarkScheme
-from service.api.deps import LOCAL_PRINCIPAL
-from service.api.exemplar_routes import describe
-from service.api.exemplars import ExemplarStore
-from service.api.stores import Store
 from service.calibration.importing import parse_marked_scripts
 from service.errors import DraftmarkError
+from service.persistence.db import LOCAL_OWNER as LOCAL_PRINCIPAL
+from service.persistence.exemplars import ExemplarStore
+from service.persistence.stores import Store
 from service.schemes import SchemeLibrary
 from service.settings import Settings
+from service.workflows.calibration import describe
 
 exemplars_app = typer.Typer(help="A teacher's marked scripts per scheme, and the calibration learnt from them.")
 err = Console(stderr=True)
@@ -35,7 +35,7 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 
 
 def _open(settings: Settings, scheme_ref: str) -> tuple[ExemplarStore, MarkScheme]:
-    from service.cli import _store
+    from service.cli_common import open_store as _store
 
     scheme = SchemeLibrary().resolve(scheme_ref)
     store: Store = _store(settings)
@@ -48,7 +48,7 @@ def local_calibrator(settings: Settings, scheme: MarkScheme) -> Calibrator | Non
     url = settings.resolved_database_url
     if url.startswith("sqlite") and not Path(url.split("///", 1)[-1]).exists():
         return None
-    from service.cli import _store
+    from service.cli_common import open_store as _store
 
     return ExemplarStore(_store(settings)).current(LOCAL_PRINCIPAL, scheme.id, scheme.version)
 
@@ -72,7 +72,7 @@ def import_file(
     scheme: SchemeOption,
 ) -> None:
     """Import marked scripts and refit the calibration; prints its cross-validated figures."""
-    from service.cli import load_settings
+    from service.cli_common import load_settings
 
     if not path.is_file():
         raise _fail(f"{path} does not exist")
@@ -92,7 +92,7 @@ def import_file(
 @exemplars_app.command("list")
 def list_exemplars(scheme: SchemeOption) -> None:
     """The marked scripts held for the scheme (ids, marks, where they came from)."""
-    from service.cli import load_settings
+    from service.cli_common import load_settings
 
     try:
         exemplars, resolved = _open(load_settings(), scheme)
@@ -110,7 +110,7 @@ def list_exemplars(scheme: SchemeOption) -> None:
 @exemplars_app.command("delete")
 def delete_exemplar(exemplar_id: str, scheme: SchemeOption) -> None:
     """Remove one marked script (its text leaves the database) and refit."""
-    from service.cli import load_settings
+    from service.cli_common import load_settings
 
     try:
         exemplars, resolved = _open(load_settings(), scheme)
@@ -124,7 +124,7 @@ def delete_exemplar(exemplar_id: str, scheme: SchemeOption) -> None:
 @exemplars_app.command("calibration")
 def show_calibration(scheme: SchemeOption) -> None:
     """The calibration's cross-validated agreement beside word count and the model alone."""
-    from service.cli import load_settings
+    from service.cli_common import load_settings
 
     try:
         exemplars, resolved = _open(load_settings(), scheme)

@@ -18,9 +18,9 @@ from pydantic import SecretStr
 
 from schemas.result import TokenUsage
 from schemas.scheme import MarkScheme
-from service.api.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from service.errors import MarkingFailedError, ModelUnavailableError
 from service.settings import Settings
+from service.workflows.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from tests.api_support import CountingFake, LiveServer, wait_for_batch
 
 

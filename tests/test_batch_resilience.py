@@ -18,13 +18,13 @@ import httpx
 import pytest
 import sqlalchemy
 
-from service.api.db import BUILTIN_OWNER, make_engine, migrate
-from service.api.stores import Store
-from service.api.worker import BatchRunner
+from service.batches.worker import BatchRunner
 from service.errors import ModelResponseError
 from service.llm.fake import FakeMarker
 from service.llm.openai_compat import OpenAICompatibleLLM
 from service.llm.port import ChatMessage, Completion, CompletionRequest
+from service.persistence.db import BUILTIN_OWNER, make_engine, migrate
+from service.persistence.stores import Store
 from service.schemes import SchemeLibrary
 from service.settings import Settings
 from service.testing import OpenAIStub, StubReply, fake_marker_responder

@@ -167,7 +167,7 @@ def test_keys_create_list_revoke(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     listed = runner.invoke(app, ["keys", "list"])
     key_id = listed.stdout.split()[0]
     assert "moodle" in listed.stdout and key_id.startswith("key_")
-    from service.api.webhooks import owner_secret
+    from service.workflows.webhooks import owner_secret
 
     assert created.stdout.splitlines()[1] == owner_secret("whsec-server", key_id), "its webhook signing secret"
     assert "webhooks are signed with this secret" in created.stderr

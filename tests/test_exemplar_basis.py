@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from schemas.scheme import MarkScheme
-from service.api.exemplars import REFIT_EVERY, ExemplarStore
 from service.calibration.fit import MIN_SCRIPTS
 from service.llm.fake import FakeMarker
+from service.persistence.exemplars import REFIT_EVERY, ExemplarStore
 from tests.api_support import LiveServer
 from tests.calibration_support import marked_csv, synthetic_essay
 from tests.test_api import make_settings

@@ -107,7 +107,7 @@ def test_an_approved_script_becomes_an_exemplar_with_the_models_marks(live: Live
         assert exemplar["source"] == "approved" and exemplar["marking_id"] == marking["id"]
         assert exemplar["marks"] == {"AO1": 2, "AO2": 3, "AO3": 1}
         store = live.app.state.draftmark.store
-        from service.api.exemplars import ExemplarStore
+        from service.persistence.exemplars import ExemplarStore
 
         principal = store.principal_for(a.headers["Authorization"].split()[1])
         scripts, model = ExemplarStore(store).scripts(principal, "stalin-power-1929", "1.0")
@@ -126,7 +126,7 @@ def test_approval_answers_before_the_refit_and_refits_coalesce(
     import threading
     import time
 
-    from service.api.exemplars import ExemplarStore
+    from service.persistence.exemplars import ExemplarStore
 
     started, release = threading.Event(), threading.Event()
     calls: list[str] = []

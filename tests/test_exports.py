@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from service.api.exports import csv_cell
+from service.workflows.exports import csv_cell
 from tests.api_support import CountingFake, LiveServer, wait_for_batch
 from tests.test_api import make_settings, marking_body
 

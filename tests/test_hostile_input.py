@@ -21,9 +21,9 @@ import yaml
 from pydantic import SecretStr
 
 from schemas.scheme import MarkScheme
-from service.api.webhooks import address_allowed, check_webhook_url, deliver
 from service.errors import CallerError, MarkingFailedError, ModelTimeoutError, ModelUnavailableError
 from service.settings import Settings
+from service.workflows.webhooks import address_allowed, check_webhook_url, deliver
 from tests.api_support import CountingFake, LiveServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -494,7 +494,7 @@ def test_database_errors_do_not_quote_parameters(db_url: str) -> None:
     from sqlalchemy import insert
     from sqlalchemy.exc import IntegrityError
 
-    from service.api.db import MarkingRow, make_engine, migrate
+    from service.persistence.db import MarkingRow, make_engine, migrate
 
     engine = make_engine(db_url)
     migrate(engine)

@@ -21,10 +21,19 @@ from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text,
 from sqlalchemy.exc import IntegrityError
 
 from schemas.scheme import MarkScheme
-from service.api.db import BUILTIN_OWNER, LOCAL_OWNER, MIGRATIONS, MarkingRow, SchemeRow, make_engine, migrate, utcnow
-from service.api.stores import Store
-from service.api.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, owner_secret, verify
 from service.batches.notify import send_batch_webhook
+from service.persistence.db import (
+    BUILTIN_OWNER,
+    LOCAL_OWNER,
+    MIGRATIONS,
+    MarkingRow,
+    SchemeRow,
+    make_engine,
+    migrate,
+    utcnow,
+)
+from service.persistence.stores import Store
+from service.workflows.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, owner_secret, verify
 from tests.api_support import CountingFake, LiveServer
 from tests.test_hostile_input import make_settings, problem
 

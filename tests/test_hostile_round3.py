@@ -24,15 +24,15 @@ from schemas.grounding import EssayIndex
 from schemas.scheme import MarkScheme
 from schemas.text import identifier_problem, plain_label
 from service.api.class_set import MAX_OTHER_ENTRIES, SKIPPED_LISTED, from_csv, from_zip
-from service.api.exemplars import ExemplarStore
-from service.api.refits import Refits
-from service.api.review import ReviewCreate, build_review
 from service.calibration.importing import parse_marked_scripts
 from service.errors import CallerError, MarkingFailedError, PayloadTooLargeError
 from service.llm.fake import ScriptedLLM
+from service.persistence.exemplars import ExemplarStore
 from service.pipeline import mark_essay
 from service.reask import parse_draft
 from service.settings import Settings
+from service.workflows.refits import Refits
+from service.workflows.review import ReviewCreate, build_review
 from tests.api_support import CountingFake, LiveServer
 from tests.calibration_support import marked_csv
 from tests.conftest import good_draft

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from service.api.db import MIGRATIONS, make_engine, migrate
+from service.persistence.db import MIGRATIONS, make_engine, migrate
 
 
 def test_concurrent_start_ups_migrate_once(db_url: str) -> None:

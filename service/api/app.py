@@ -10,16 +10,16 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from service.api import batch_list, class_set, exemplar_routes
-from service.api.db import BUILTIN_OWNER, make_engine, migrate
 from service.api.deps import AppState
 from service.api.problems import RequestContextMiddleware, install_handlers
 from service.api.routes import health, router
-from service.api.stores import Store
-from service.api.worker import BatchRunner
 from service.batches import BatchBackend
+from service.batches.worker import BatchRunner
 from service.errors import DraftmarkError
 from service.llm.factory import build_llm
 from service.llm.port import LLM
+from service.persistence.db import BUILTIN_OWNER, make_engine, migrate
+from service.persistence.stores import Store
 from service.schemes import SchemeLibrary
 from service.settings import Settings
 from service.version import __version__

@@ -14,9 +14,9 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
-from service.api.db import BatchItemRow, BatchRow, ReviewRow
 from service.api.deps import OwnedBatch, Principal, State
-from service.api.stores import BatchView, Store
+from service.persistence.db import BatchItemRow, BatchRow, ReviewRow
+from service.persistence.stores import BatchView, Store
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
 

@@ -20,9 +20,9 @@ from pydantic import BaseModel, Field
 
 from schemas.text import plain_label, unstorable_problem
 from service.api.deps import Principal, State
-from service.api.docx import docx_text
 from service.api.uploads import read_capped
 from service.errors import CallerError, PayloadTooLargeError, UploadTooLargeError
+from service.workflows.docx import docx_text
 
 router = APIRouter(prefix="/v1/essays", tags=["markings"])
 _ZIP_TYPES = ("application/zip", "application/x-zip-compressed")

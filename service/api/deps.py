@@ -11,13 +11,13 @@ from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request
 
-from service.api.db import LOCAL_OWNER
-from service.api.refits import Refits
-from service.api.stores import BatchView, Store, StoredMarking
 from service.batches import BatchBackend
 from service.errors import NotFoundError
 from service.llm.port import LLM
+from service.persistence.db import LOCAL_OWNER
+from service.persistence.stores import BatchView, Store, StoredMarking
 from service.settings import Settings
+from service.workflows.refits import Refits
 
 _KEY_CACHE_TTL_S = 30.0
 

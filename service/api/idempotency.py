@@ -23,8 +23,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.responses import JSONResponse
 
 from service.api.deps import AppState
-from service.api.stores import Store
 from service.errors import ConflictError, IdempotencyInProgressError
+from service.persistence.stores import Store
 
 log = logging.getLogger("draftmark.api")
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from schemas.result import MarkingResult
 from schemas.scheme import MarkScheme
 from schemas.text import PlainText, StorableText
-from service.api.review import ReviewPublic
+from service.workflows.review import ReviewPublic
 
 
 class _SchemeChoice(BaseModel):

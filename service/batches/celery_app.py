@@ -65,9 +65,9 @@ class WorkerContext:
     def __init__(self, settings: Settings) -> None:
         from redis import Redis
 
-        from service.api.db import make_engine, migrate
-        from service.api.stores import Store
         from service.batches.backend import new_claimer
+        from service.persistence.db import make_engine, migrate
+        from service.persistence.stores import Store
 
         self.settings = settings
         engine = make_engine(settings.resolved_database_url)

@@ -18,11 +18,11 @@ import time
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from service.api.db import utcnow
-from service.api.stores import Store
 from service.batches.backend import BackendHealth
 from service.batches.celery_app import MARK_ITEM, QUEUE, make_celery
 from service.batches.notify import send_batch_webhook
+from service.persistence.db import utcnow
+from service.persistence.stores import Store
 from service.settings import Settings
 
 if TYPE_CHECKING:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from service.api.db import LOCAL_OWNER
-from service.api.stores import Store
-from service.api.webhooks import deliver, owner_secret
+from service.persistence.db import LOCAL_OWNER
+from service.persistence.stores import Store
 from service.settings import Settings
+from service.workflows.webhooks import deliver, owner_secret
 
 
 async def send_batch_webhook(store: Store, settings: Settings, batch_id: str, url: str) -> None:

@@ -21,9 +21,6 @@ from typing import Literal
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from service.api.db import LOCAL_OWNER
-from service.api.exemplars import ExemplarStore
-from service.api.stores import ClaimedItem, Store
 from service.errors import (
     CallerError,
     DraftmarkError,
@@ -32,6 +29,9 @@ from service.errors import (
     ModelUnavailableError,
 )
 from service.llm.port import LLM
+from service.persistence.db import LOCAL_OWNER
+from service.persistence.exemplars import ExemplarStore
+from service.persistence.stores import ClaimedItem, Store
 from service.pipeline import mark_essay
 from service.settings import Settings
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from evals.dataset import EvalItem
+from schemas.marked import EvalItem
 from schemas.scheme import MarkScheme
 from schemas.text import identifier_problem, unstorable_problem
 from service.errors import CallerError

@@ -12,10 +12,10 @@ from service.api.deps import IdempotencyKey, OwnedBatch, OwnedBatchCounts, Princ
 from service.api.idempotency import idempotent
 from service.api.models import BatchAccepted, BatchCreate, BatchItemPublic, BatchPublic, ItemError
 from service.api.routes.schemes import resolve_scheme
-from service.api.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, check_webhook_url, owner_secret
 from service.errors import CallerError, EssayError, PayloadTooLargeError
 from service.pipeline import check_essay, check_prompt_size
 from service.prompting import load_prompt
+from service.workflows.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, check_webhook_url, owner_secret
 
 router = APIRouter(prefix="/v1", tags=["batches"])
 

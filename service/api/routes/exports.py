@@ -8,10 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
-from service.api import exports
 from service.api.deps import LOCAL_PRINCIPAL, OwnedBatch, OwnedMarking, State
-from service.api.stores import StoredMarking
 from service.errors import CallerError
+from service.persistence.stores import StoredMarking
+from service.workflows import exports
 
 router = APIRouter(prefix="/v1", tags=["exports"])
 

@@ -10,16 +10,16 @@ from starlette.responses import Response
 
 from schemas.text import unstorable_problem
 from service.api.deps import IdempotencyKey, OwnedMarking, Principal, State
-from service.api.docx import docx_text
-from service.api.exemplars import ExemplarStore
 from service.api.idempotency import idempotent
 from service.api.models import MarkingCreate, MarkingPublic
-from service.api.review import ReviewPublic
 from service.api.routes.schemes import resolve_scheme
-from service.api.stores import StoredMarking
 from service.api.uploads import read_capped
 from service.errors import CallerError, EssayError, UnsupportedMediaError
+from service.persistence.exemplars import ExemplarStore
+from service.persistence.stores import StoredMarking
 from service.pipeline import mark_essay_with_text
+from service.workflows.docx import docx_text
+from service.workflows.review import ReviewPublic
 
 router = APIRouter(prefix="/v1", tags=["markings"])
 

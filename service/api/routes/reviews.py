@@ -8,12 +8,11 @@ from datetime import UTC, datetime
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from evals.dataset import EvalItem
+from schemas.marked import EvalItem
 from service.api.deps import LOCAL_PRINCIPAL, OwnedMarking, Principal, State
-from service.api.exemplar_routes import exemplar_from_review
-from service.api.exemplars import ExemplarStore
-from service.api.review import ReviewCreate, ReviewPublic, build_review
 from service.errors import NotFoundError
+from service.persistence.exemplars import ExemplarStore
+from service.workflows.review import ReviewCreate, ReviewPublic, build_review, exemplar_from_review
 
 router = APIRouter(prefix="/v1", tags=["review"])
 

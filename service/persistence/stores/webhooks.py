@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import func, select, update
 
-from service.api.db import BatchItemRow, BatchRow, utcnow
-from service.api.stores.base import StoreBase
+from service.persistence.db import BatchItemRow, BatchRow, utcnow
+from service.persistence.stores.base import StoreBase
 
 
 class WebhookStore(StoreBase):

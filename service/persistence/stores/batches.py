@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, update
 
 from schemas.scheme import MarkScheme
-from service.api.db import BatchItemRow, BatchRow, utcnow
-from service.api.stores.base import StoreBase, new_id
 from service.errors import NotFoundError
+from service.persistence.db import BatchItemRow, BatchRow, utcnow
+from service.persistence.stores.base import StoreBase, new_id
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from schemas.result import MarkingResult
-from service.api.db import BatchItemRow, BatchRow, MarkingRow, utcnow
-from service.api.stores.base import StoreBase, new_id
+from service.persistence.db import BatchItemRow, BatchRow, MarkingRow, utcnow
+from service.persistence.stores.base import StoreBase, new_id
 
 
 @dataclass(frozen=True)

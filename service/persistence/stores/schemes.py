@@ -9,9 +9,9 @@ from sqlalchemy import Engine, case, select
 from sqlalchemy.exc import IntegrityError
 
 from schemas.scheme import MarkScheme
-from service.api.db import BUILTIN_OWNER, SchemeRow
-from service.api.stores.base import StoreBase
 from service.errors import ConflictError
+from service.persistence.db import BUILTIN_OWNER, SchemeRow
+from service.persistence.stores.base import StoreBase
 
 _LATEST_TTL_S = 5.0
 """How long "the newest version of scheme X" is cached (other processes may register versions)."""

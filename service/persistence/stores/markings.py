@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from schemas.result import MarkingResult
-from service.api.db import MarkingRow
-from service.api.stores.base import StoreBase, new_id
 from service.errors import NotFoundError
+from service.persistence.db import MarkingRow
+from service.persistence.stores.base import StoreBase, new_id
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ from datetime import timedelta
 from sqlalchemy import ColumnElement, and_, delete, or_, update
 from sqlalchemy.exc import IntegrityError
 
-from service.api.db import IdempotencyRow, utcnow
-from service.api.stores.base import StoreBase
+from service.persistence.db import IdempotencyRow, utcnow
+from service.persistence.stores.base import StoreBase
 
 
 class IdempotencyStore(StoreBase):

@@ -14,11 +14,11 @@ from sqlalchemy.orm import Session
 
 from schemas.calibration import COUNTED, Basis, Calibrator
 from schemas.scheme import MarkScheme
-from service.api.db import CalibratorRow, ExemplarRow, utcnow
-from service.api.stores import Store, new_id
 from service.calibration.fit import MIN_SCRIPTS, Script, fit_calibrator
 from service.calibration.importing import MarkedScript
 from service.errors import NotFoundError
+from service.persistence.db import CalibratorRow, ExemplarRow, utcnow
+from service.persistence.stores import Store, new_id
 
 _UNIQUE = ["owner", "scheme_id", "scheme_version", "essay_sha256"]
 MAX_EXEMPLARS_FITTED = 500

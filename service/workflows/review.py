@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from sqlalchemy.orm import Session
 
-from schemas.calibration import Basis
 from schemas.result import MarkingResult
+from schemas.review import ReviewedMark, ReviewMode, ReviewPublic
 from schemas.scheme import MarkScheme
 from schemas.text import PlainText, StorableText
+from service.calibration.importing import MarkedScript
+from service.calibration.signals import model_marks
 from service.errors import CallerError
+from service.persistence.exemplars import ExemplarStore
+from service.persistence.stores import StoredMarking
 
-ReviewMode = Literal["anchored", "blind"]
+__all__ = ["ReviewCreate", "ReviewMode", "ReviewPublic", "ReviewedMark", "build_review", "exemplar_from_review"]
 
 
 class ReviewCreate(BaseModel):
@@ -35,37 +40,6 @@ class ReviewCreate(BaseModel):
         "(the teacher page's 'Mark blind'), 'anchored' when the draft was in view. Calibration counts blind marks "
         "always, and anchored ones unless every mark is the draft's (that would teach draftmark its own marks).",
     )
-
-
-class ReviewedMark(BaseModel):
-    """A teacher's mark for one objective, with its level recomputed from the scheme."""
-
-    ao_id: str
-    mark: int
-    level: int
-    draft_mark: int
-    comment: str = ""
-
-
-class ReviewPublic(BaseModel):
-    """A stored review."""
-
-    marking_id: str
-    reviewer: str
-    approved_at: datetime
-    marks: list[ReviewedMark]
-    total: int
-    draft_total: int
-    max_total: int
-    overall_comment: str
-    mode: ReviewMode = "anchored"
-
-    @property
-    def basis(self) -> Basis:
-        """How calibration treats these marks (see ``schemas.calibration.Basis``)."""
-        if self.mode == "blind":
-            return "blind"
-        return "unchanged_draft" if all(m.mark == m.draft_mark for m in self.marks) else "anchored"
 
 
 def build_review(
@@ -102,4 +76,31 @@ def build_review(
         max_total=result.max_total,
         overall_comment=body.overall_comment,
         mode=body.mode,
+    )
+
+
+def exemplar_from_review(
+    owner: str, marking: StoredMarking, review: ReviewPublic, scheme: MarkScheme
+) -> Callable[[Session], object]:
+    """The write that makes an approved script an exemplar (the teacher's marks; the model's own marks as its signal).
+
+    It runs inside the approval's transaction (``Store.save_review(also=...)``): the approval and
+    its exemplar are stored together or not at all. The calibration is refitted afterwards, in the
+    background (``Refits``).
+    """
+    script = MarkedScript(
+        essay=marking.essay, marks={m.ao_id: m.mark for m in review.marks}, external_id=marking.external_id
+    )
+    own = model_marks(marking.result)
+    model = marking.result.provenance.model if own is not None else None
+    return lambda s: ExemplarStore.upsert(
+        s,
+        owner,
+        scheme,
+        script,
+        source="approved",
+        marking_id=marking.id,
+        llm_marks=own,
+        llm_model=model,
+        basis=review.basis,
     )

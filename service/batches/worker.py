@@ -12,11 +12,11 @@ import asyncio
 import contextlib
 import logging
 
-from service.api.stores import Store
 from service.batches.backend import BackendHealth, new_claimer
 from service.batches.notify import send_batch_webhook
 from service.batches.task import mark_batch_item
 from service.llm.port import LLM
+from service.persistence.stores import Store
 from service.settings import Settings
 
 log = logging.getLogger("draftmark.batches")

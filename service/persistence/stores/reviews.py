@@ -7,9 +7,9 @@ from collections.abc import Callable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.api.db import MarkingRow, ReviewRow
-from service.api.review import ReviewPublic
-from service.api.stores.markings import MarkingStore, StoredMarking
+from schemas.review import ReviewPublic
+from service.persistence.db import MarkingRow, ReviewRow
+from service.persistence.stores.markings import MarkingStore, StoredMarking
 
 
 class ReviewStore(MarkingStore):

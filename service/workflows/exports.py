@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from schemas.result import AOMark, MarkingResult
-from service.api.review import ReviewPublic
-from service.api.stores import BatchView
+from service.persistence.stores import BatchView
+from service.workflows.review import ReviewPublic
 
 Source = Literal["approved", "draft"]
 

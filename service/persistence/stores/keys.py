@@ -8,9 +8,9 @@ import secrets
 
 from sqlalchemy import Engine, select
 
-from service.api.db import ApiKeyRow, ServerSecretRow, utcnow
-from service.api.stores.base import StoreBase, new_id
 from service.errors import NotFoundError
+from service.persistence.db import ApiKeyRow, ServerSecretRow, utcnow
+from service.persistence.stores.base import StoreBase, new_id
 
 
 def hash_key(key: str, pepper: bytes) -> str:

@@ -6,15 +6,15 @@ so every caller keeps holding a single object.
 
 from __future__ import annotations
 
-from service.api.stores.base import StoreBase, new_id
-from service.api.stores.batches import BatchStore, BatchView, ItemView
-from service.api.stores.idempotency import IdempotencyStore
-from service.api.stores.keys import KeyStore, hash_key
-from service.api.stores.markings import MarkingStore, StoredMarking
-from service.api.stores.queue import ClaimedItem, QueueStore
-from service.api.stores.reviews import ReviewStore
-from service.api.stores.schemes import RegisteredScheme, SchemeStore
-from service.api.stores.webhooks import WebhookStore
+from service.persistence.stores.base import StoreBase, new_id
+from service.persistence.stores.batches import BatchStore, BatchView, ItemView
+from service.persistence.stores.idempotency import IdempotencyStore
+from service.persistence.stores.keys import KeyStore, hash_key
+from service.persistence.stores.markings import MarkingStore, StoredMarking
+from service.persistence.stores.queue import ClaimedItem, QueueStore
+from service.persistence.stores.reviews import ReviewStore
+from service.persistence.stores.schemes import RegisteredScheme, SchemeStore
+from service.persistence.stores.webhooks import WebhookStore
 
 
 class Store(KeyStore, SchemeStore, ReviewStore, BatchStore, QueueStore, WebhookStore, IdempotencyStore):

@@ -15,8 +15,8 @@ import logging
 from dataclasses import dataclass, field
 
 from schemas.scheme import MarkScheme
-from service.api.exemplars import ExemplarStore
-from service.api.stores import Store
+from service.persistence.exemplars import ExemplarStore
+from service.persistence.stores import Store
 
 log = logging.getLogger("draftmark.calibration")
 Key = tuple[str, str, str]
