@@ -35,6 +35,11 @@ class ReviewPublic(BaseModel):
     max_total: int
     overall_comment: str
     mode: ReviewMode = "anchored"
+    what_went_well: str | None = None
+    """What the student is told went well (the draft's unless the teacher edited it; None: approved before
+    this was editable, so the draft's)."""
+    even_better_if: str | None = None
+    """The student's next step, likewise."""
 
     @property
     def basis(self) -> Basis:

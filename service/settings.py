@@ -54,6 +54,11 @@ class Settings(BaseSettings):
         "the verbatim quote and its offsets (an enum in JSON-schema mode, checked in code in JSON mode); free: "
         "the model copies passages, checked against the essay; auto (default): sentences on every endpoint.",
     )
+    student_label: str = Field(
+        default="Feedback drafted with AI and reviewed by your teacher.",
+        max_length=300,
+        description="Shown to students with their feedback (sheets, LMS comments, exports); empty: no label.",
+    )
     redact: bool = Field(
         default=False, description="Replace names, emails, phones and candidate numbers before text leaves the process."
     )

@@ -293,3 +293,46 @@ def test_the_reading_shows_points_addressed_and_missed_beside_each_objective(
         assert "No concluding judgement" in facts and "latest year in the essay's body is 1922" in facts
         assert "Stalinstayed" in facts
         assert browser.execute_script("return window.__errors") == []
+
+
+def test_the_teacher_edits_what_the_student_receives_and_the_sheet_shows_exactly_that(
+    browser: webdriver.Chrome,  # noqa: F811
+    tmp_path: Path,
+    essay: str,
+) -> None:
+    with LiveServer(settings_for(tmp_path), FakeMarker()) as live:
+        marking = _marking(live, essay[:1500], external_id="s-9")
+        _open_review(browser, live, marking["id"])
+        www = browser.find_element(By.ID, "student-www")
+        assert www.get_attribute("value") == marking["result"]["feedback"]["what_went_well"], "starts from the draft"
+        www.clear()
+        www.send_keys("You explain the General Secretary post clearly.")
+        ebi = browser.find_element(By.ID, "student-ebi")
+        ebi.clear()
+        ebi.send_keys("Carry the story on to 1929.")
+        wait(browser, lambda d: d.find_element(By.ID, "unsaved").is_displayed())
+        browser.find_element(By.ID, "reviewer").send_keys("Ms Reed")
+        browser.find_element(By.ID, "approve").click()
+        if browser.find_element(By.ID, "confirm-approve").is_displayed():
+            browser.find_element(By.ID, "confirm-yes").click()
+        wait(browser, lambda d: "Approved by Ms Reed" in d.find_element(By.ID, "approved").text)
+
+        browser.find_element(By.ID, "student-preview").click()
+        sheet = wait(browser, EC.presence_of_element_located((By.CSS_SELECTOR, "#sheets .sheet")))
+        assert (
+            sheet.find_element(By.CSS_SELECTOR, ".sheet-www").text == "You explain the General Secretary post clearly."
+        )
+        assert sheet.find_element(By.CSS_SELECTOR, ".sheet-ebi").text == "Carry the story on to 1929."
+        assert "reviewed by your teacher" in sheet.find_element(By.CSS_SELECTOR, ".sheet-label").text
+        assert "Analyse the ways in which Stalin came to power" in sheet.text, "the question is on the sheet"
+        moodle = httpx.get(f"{live.url}/v1/markings/{marking['id']}/exports/moodle").json()
+        assert "What went well: You explain the General Secretary post clearly." in moodle["feedback"]
+
+        _open_review(browser, live, marking["id"])
+        assert browser.find_element(By.ID, "student-www").get_attribute("value").startswith("You explain the General")
+        browser.find_element(By.ID, "reset-feedback").click()
+        assert (
+            browser.find_element(By.ID, "student-www").get_attribute("value")
+            == (marking["result"]["feedback"]["what_went_well"])
+        )
+        assert browser.find_element(By.ID, "unsaved").is_displayed()

@@ -15,6 +15,8 @@ from service.workflows.exports import csv_cell
 from tests.api_support import CountingFake, LiveServer, wait_for_batch
 from tests.test_api import make_settings, marking_body
 
+LABEL = "Feedback drafted with AI and reviewed by your teacher."
+
 
 @pytest.fixture
 def client(db_url: str) -> Iterator[httpx.Client]:
@@ -53,12 +55,14 @@ def test_exports_carry_the_draft_until_approved_then_the_teachers_marks(client: 
     assert moodle["approved_by"] == "Ms Reed" and moodle["approved_at"].startswith(review["approved_at"][:19])
     assert {k: c["score"] for k, c in criteria.items()} == {"AO1": 4, "AO2": 4, "AO3": 1}
     assert criteria["AO1"]["remark"] == "Knowledge stops in 1922."
-    assert moodle["feedback"] == "Carry the story on to 1929 and weigh the causes."
+    feedback = moodle["feedback"].split("\n")
+    assert feedback[2:] == ["Carry the story on to 1929 and weigh the causes.", LABEL], "the student view, as one text"
+    assert feedback[0] == "What went well: " + draft["feedback"]["what_went_well"]
 
     canvas = client.get(f"/v1/markings/{mid}/exports/canvas", params={"criterion": ["AO1=_111"]}).json()
     assert canvas["rubric_assessment"]["_111"] == {"points": 4, "comments": "Knowledge stops in 1922."}
     assert canvas["rubric_assessment"]["AO2"]["points"] == 4 and canvas["source"] == "approved"
-    assert canvas["comment"]["text_comment"] == "Carry the story on to 1929 and weigh the causes."
+    assert canvas["comment"]["text_comment"] == moodle["feedback"]
 
     lti = client.get(f"/v1/markings/{mid}/exports/lti-score", params={"user_id": "u-1"}).json()
     assert (lti["scoreGiven"], lti["scoreMaximum"]) == (9, 15)
@@ -107,3 +111,59 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(value: str) -> N
 def test_csv_cells_that_are_safe_are_unchanged() -> None:
     assert csv_cell("Ms Reed") == "Ms Reed" and csv_cell(7) == "7" and csv_cell(None) == ""
     assert csv_cell(datetime(2026, 1, 1, tzinfo=UTC).isoformat()).startswith("2026")
+
+
+def test_what_the_student_receives_is_one_definition_everywhere(client: httpx.Client, essay: str) -> None:
+    marking = client.post("/v1/markings", json=marking_body(essay)).json()
+    mid = marking["id"]
+    refused = client.get(f"/v1/markings/{mid}/student")
+    assert refused.status_code == 409 and "approve it first" in refused.json()["detail"]
+    preview = client.get(f"/v1/markings/{mid}/student", params={"preview": "true"}).json()
+    assert preview["source"] == "draft" and preview["what_went_well"] == marking["result"]["feedback"]["what_went_well"]
+    assert preview["label"] == LABEL
+
+    _approve(
+        client,
+        mid,
+        what_went_well="You explain the General Secretary post clearly.",
+        even_better_if="Carry the story on to 1929.",
+        comments={"AO1": "Knowledge stops in 1922."},
+        overall_comment="A good start.",
+    )
+    student = client.get(f"/v1/markings/{mid}/student").json()
+    assert student["source"] == "approved" and student["approved_by"] == "Ms Reed"
+    assert (student["what_went_well"], student["even_better_if"], student["teacher_note"]) == (
+        "You explain the General Secretary post clearly.",
+        "Carry the story on to 1929.",
+        "A good start.",
+    )
+    assert [m["mark"] for m in student["marks"]] == [4, 4, 1] and student["marks"][0][
+        "comment"
+    ] == "Knowledge stops in 1922."
+    text = (
+        "What went well: You explain the General Secretary post clearly.\nEven better if: Carry the story on to 1929."
+        f"\nA good start.\n{LABEL}"
+    )
+    moodle = client.get(f"/v1/markings/{mid}/exports/moodle").json()
+    canvas = client.get(f"/v1/markings/{mid}/exports/canvas").json()
+    lti = client.get(f"/v1/markings/{mid}/exports/lti-score", params={"user_id": "u-1"}).json()
+    assert moodle["feedback"] == text and canvas["comment"]["text_comment"] == text
+    assert lti["comment"] == text.replace("\n", " "), "every route out carries exactly the approved text"
+
+    _approve(client, mid)  # approved again without feedback fields: the draft's, not the previous edit
+    again = client.get(f"/v1/markings/{mid}/student").json()
+    assert again["what_went_well"] == marking["result"]["feedback"]["what_went_well"]
+    too_long = client.post(
+        f"/v1/markings/{mid}/review",
+        json={"reviewer": "T", "marks": {"AO1": 1, "AO2": 1, "AO3": 1}, "even_better_if": "x" * 2001},
+    )
+    assert too_long.status_code == 422
+
+
+def test_the_label_is_a_setting(db_url: str, essay: str) -> None:
+    settings = make_settings(db_url, auth_disabled=True).model_copy(update={"student_label": ""})
+    with LiveServer(settings, CountingFake()) as live, httpx.Client(base_url=live.url, timeout=30) as c:
+        mid = c.post("/v1/markings", json=marking_body(essay)).json()["id"]
+        _approve(c, mid)
+        assert c.get(f"/v1/markings/{mid}/student").json()["label"] == ""
+        assert LABEL not in c.get(f"/v1/markings/{mid}/exports/moodle").json()["feedback"]

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from schemas.result import AOMark, MarkingResult
+from schemas.result import MarkingResult
 from service.persistence.stores import BatchView
 from service.workflows.review import ReviewPublic
+from service.workflows.student import student_view
 
 Source = Literal["approved", "draft"]
 
@@ -59,56 +60,17 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _draft_remark(ao: AOMark) -> str:
-    parts = [ao.rationale]
-    if ao.strengths:
-        parts.append("Strengths: " + "; ".join(ao.strengths))
-    if ao.improvements:
-        parts.append("Next steps: " + "; ".join(ao.improvements))
-    return "\n".join(parts)
-
-
-def _draft_comment(result: MarkingResult) -> str:
-    return f"{result.feedback.what_went_well}\n{result.feedback.even_better_if}".strip()
-
-
-def released(result: MarkingResult, review: ReviewPublic | None) -> Released:
-    """What leaves the tool for ``result``, given its latest ``review`` (if any).
-
-    With a review: the teacher's mark for every objective; the teacher's comment where one was
-    written, the model's remark where the teacher kept the draft mark without a comment, and no
-    remark where the teacher changed the mark without one (the model's rationale argued for the
-    other mark). The overall comment is the teacher's, or the draft's feedback when none was given.
-    """
-    if review is None:
-        return Released(
-            source="draft",
-            marks=[ReleasedMark(m.ao_id, m.ao_name, m.mark, m.max_marks, _draft_remark(m)) for m in result.ao_marks],
-            total=result.total,
-            max_total=result.max_total,
-            comment=_draft_comment(result),
-            approved_by=None,
-            approved_at=None,
-        )
-    drafts = {m.ao_id: m for m in result.ao_marks}
-    marks = []
-    for approved in review.marks:
-        draft = drafts[approved.ao_id]
-        if approved.comment:
-            remark = approved.comment
-        elif approved.mark == draft.mark:
-            remark = _draft_remark(draft)
-        else:
-            remark = ""
-        marks.append(ReleasedMark(approved.ao_id, draft.ao_name, approved.mark, draft.max_marks, remark))
+def released(result: MarkingResult, review: ReviewPublic | None, *, label: str = "") -> Released:
+    """What leaves the tool for ``result``: ``student_view``, in the exports' shape (one definition)."""
+    view = student_view(result, review, label=label)
     return Released(
-        source="approved",
-        marks=marks,
-        total=review.total,
-        max_total=review.max_total,
-        comment=review.overall_comment or _draft_comment(result),
-        approved_by=review.reviewer,
-        approved_at=review.approved_at,
+        source=view.source,
+        marks=[ReleasedMark(m.ao_id, m.ao_name, m.mark, m.max_marks, m.comment) for m in view.marks],
+        total=view.total,
+        max_total=view.max_total,
+        comment=view.comment(),
+        approved_by=view.approved_by,
+        approved_at=view.approved_at,
     )
 
 

@@ -34,6 +34,12 @@ class ReviewCreate(BaseModel):
         default_factory=dict, description="The teacher's comment per objective id."
     )
     overall_comment: StorableText = Field(default="", max_length=5000)
+    what_went_well: StorableText | None = Field(
+        default=None, max_length=2000, description="What the student is told went well (default: the draft's)."
+    )
+    even_better_if: StorableText | None = Field(
+        default=None, max_length=2000, description="The student's next step (default: the draft's)."
+    )
     mode: ReviewMode = Field(
         default="anchored",
         description="How the marks were given: 'blind' when the teacher entered them before the draft was shown "
@@ -76,6 +82,8 @@ def build_review(
         max_total=result.max_total,
         overall_comment=body.overall_comment,
         mode=body.mode,
+        what_went_well=result.feedback.what_went_well if body.what_went_well is None else body.what_went_well,
+        even_better_if=result.feedback.even_better_if if body.even_better_if is None else body.even_better_if,
     )
 
 

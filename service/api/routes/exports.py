@@ -18,7 +18,7 @@ router = APIRouter(prefix="/v1", tags=["exports"])
 
 async def _released(state: State, marking: StoredMarking) -> exports.Released:
     reviews = await asyncio.to_thread(state.store.latest_reviews, [marking.id])
-    return exports.released(marking.result, reviews.get(marking.id))
+    return exports.released(marking.result, reviews.get(marking.id), label=state.settings.student_label)
 
 
 @router.get("/markings/{marking_id}/exports/moodle")

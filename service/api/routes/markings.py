@@ -8,18 +8,20 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 from starlette.responses import Response
 
+from schemas.student import StudentView
 from schemas.text import unstorable_problem
 from service.api.deps import IdempotencyKey, OwnedMarking, Principal, State
 from service.api.idempotency import idempotent
 from service.api.models import MarkingCreate, MarkingPublic
 from service.api.routes.schemes import resolve_scheme
 from service.api.uploads import read_capped
-from service.errors import CallerError, EssayError, UnsupportedMediaError
+from service.errors import CallerError, ConflictError, EssayError, UnsupportedMediaError
 from service.persistence.exemplars import ExemplarStore
 from service.persistence.stores import StoredMarking
 from service.pipeline import mark_essay_with_text
 from service.workflows.docx import docx_text
 from service.workflows.review import ReviewPublic
+from service.workflows.student import student_view
 
 router = APIRouter(prefix="/v1", tags=["markings"])
 
@@ -72,6 +74,21 @@ async def create_marking(
         run,
         headers=lambda m: {"Location": f"/v1/markings/{getattr(m, 'id', '')}"},
     )
+
+
+@router.get("/markings/{marking_id}/student", response_model=StudentView)
+async def get_student_view(marking: OwnedMarking, state: State, preview: bool = False) -> StudentView:
+    """Exactly what the student receives: the approved marks, comments, feedback and label (409 before approval).
+
+    ``preview=true`` shows the draft as the student would see it before approval (``source: draft``).
+    """
+    reviews = await asyncio.to_thread(state.store.latest_reviews, [marking.id])
+    review = reviews.get(marking.id)
+    if review is None and not preview:
+        raise ConflictError(
+            "this marking is not approved yet: approve it first (POST .../review), or ask for ?preview=true"
+        )
+    return student_view(marking.result, review, label=state.settings.student_label)
 
 
 @router.get("/markings/{marking_id}", response_model=MarkingPublic)

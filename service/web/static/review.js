@@ -171,17 +171,23 @@ export async function renderReview(id, { setGuard, onLeave, live }) {
     return card;
   });
   const overall = el("textarea", { id: "overall-comment", rows: "3", oninput: () => changed() });
+  const www = el("textarea", { id: "student-www", rows: "2", oninput: () => changed() });
+  const ebi = el("textarea", { id: "student-ebi", rows: "2", oninput: () => changed() });
 
   // What is on the page now, and what was last saved (the approval, or the draft before any).
   const current = () => ({
     marks: Object.fromEntries(r.ao_marks.map((ao) => [ao.ao_id, Number($(`#mark-${ao.ao_id}`).value)])),
     comments: Object.fromEntries(r.ao_marks.map((ao) => [ao.ao_id, $(`#comment-${ao.ao_id}`).value])),
     overall_comment: overall.value,
+    what_went_well: www.value,
+    even_better_if: ebi.value,
   });
   const savedOf = (rv) => ({
     marks: Object.fromEntries(r.ao_marks.map((ao) => [ao.ao_id, rv ? rv.marks.find((m) => m.ao_id === ao.ao_id).mark : ao.mark])),
     comments: Object.fromEntries(r.ao_marks.map((ao) => [ao.ao_id, rv ? rv.marks.find((m) => m.ao_id === ao.ao_id).comment : ""])),
     overall_comment: rv ? rv.overall_comment : "",
+    what_went_well: rv?.what_went_well ?? r.feedback.what_went_well,
+    even_better_if: rv?.even_better_if ?? r.feedback.even_better_if,
   });
   let saved = savedOf(review);
   const dirty = () => JSON.stringify(current()) !== JSON.stringify(saved);
@@ -293,10 +299,13 @@ export async function renderReview(id, { setGuard, onLeave, live }) {
         el("h3", {}, "Essay"), essayBox, plainEssay),
       el("div", {}, cards,
         readingFacts(r.reading),
-        el("section", { class: "ao model-draft" }, el("h3", {}, "Feedback for the student"),
-          el("p", {}, el("strong", {}, "What went well: "), r.feedback.what_went_well),
-          el("p", {}, el("strong", {}, "Even better if: "), r.feedback.even_better_if),
-          r.teacher_notes ? el("p", {}, el("strong", {}, "Model's notes for you: "), r.teacher_notes) : "",
+        el("section", { class: "ao model-draft", id: "student-feedback" }, el("h3", {}, "What the student receives"),
+          el("p", { class: "hint" }, "Starts from the draft; edit it as you wish. The student sees exactly this, with the marks and your comments above (",
+            el("a", { href: `#/markings/${id}/sheet`, id: "student-preview" }, "preview"), ")."),
+          el("label", { for: "student-www" }, "What went well"), www,
+          el("label", { for: "student-ebi" }, "Even better if"), ebi,
+          el("button", { type: "button", class: "secondary small", id: "reset-feedback", onclick: () => { www.value = r.feedback.what_went_well; ebi.value = r.feedback.even_better_if; changed(); } }, "Reset to draft"),
+          r.teacher_notes ? el("p", {}, el("strong", {}, "Model's notes for you (not shown to the student): "), r.teacher_notes) : "",
           el("label", { for: "overall-comment" }, "Your overall comment"), overall),
         el("p", { class: "totals" }, total),
         el("div", { class: "model-draft" }, calibrationLine(r.provenance.calibration, `${scheme.id}@${scheme.version}`)),
@@ -312,6 +321,8 @@ export async function renderReview(id, { setGuard, onLeave, live }) {
     $(`#comment-${ao.ao_id}`).value = values.comments[ao.ao_id];
   }
   overall.value = values.overall_comment;
+  www.value = values.what_went_well;
+  ebi.value = values.even_better_if;
   if (blind) for (const ao of r.ao_marks) $(`#mark-${ao.ao_id}`).value = "";
   applyBlind();
   cards.forEach((c) => c.update());

@@ -1,29 +1,30 @@
 // Student feedback sheets: a clean page per student (no editing controls), printed by the browser.
 import { api, el, showError, view } from "./core.js";
 
-function sheet(marking, scheme) {
-  const r = marking.result, review = marking.review;
-  const approved = review ? Object.fromEntries(review.marks.map((m) => [m.ao_id, m])) : {};
-  const comments = r.ao_marks.map((ao) => [ao, approved[ao.ao_id]?.comment]).filter(([, c]) => c);
+// Rendered from GET /v1/markings/{id}/student: the one definition of what the student receives.
+function sheet(marking, scheme, student) {
+  const when = student.approved_at ? new Date(student.approved_at).toLocaleDateString() : "";
+  const comments = student.marks.filter((m) => m.comment);
   return el("article", { class: "sheet", "data-marking": marking.id },
     el("h2", {}, marking.external_id || "Student"),
-    el("p", { class: "sheet-scheme" }, scheme.title),
-    review ? "" : el("p", { class: "draft-banner" }, "Draft: these marks have not been approved by your teacher yet."),
+    el("p", { class: "sheet-scheme" }, scheme.title, when ? ` · ${when}` : ""),
+    el("p", { class: "sheet-question" }, scheme.question),
+    student.source === "approved" ? "" : el("p", { class: "draft-banner" }, "Draft: these marks have not been approved by your teacher yet."),
     el("table", { class: "sheet-marks" },
       el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Objective"), el("th", { scope: "col" }, "Level"), el("th", { scope: "col" }, "Mark"))),
-      el("tbody", {}, r.ao_marks.map((ao) => {
-        const m = approved[ao.ao_id];
-        return el("tr", {}, el("td", {}, `${ao.ao_id} · ${ao.ao_name}`), el("td", {}, m ? m.level : ao.level),
-          el("td", {}, `${m ? m.mark : ao.mark} / ${ao.max_marks}`));
-      })),
+      el("tbody", {}, student.marks.map((m) => el("tr", {}, el("td", {}, `${m.ao_id} · ${m.ao_name}`), el("td", {}, m.level),
+        el("td", {}, `${m.mark} / ${m.max_marks}`)))),
       el("tfoot", {}, el("tr", {}, el("th", { scope: "row", colspan: "2" }, "Total"),
-        el("td", { class: "sheet-total" }, `${review ? review.total : r.total} / ${r.max_total}`)))),
-    el("h3", {}, "What went well"), el("p", {}, r.feedback.what_went_well),
-    el("h3", {}, "Even better if"), el("p", {}, r.feedback.even_better_if),
-    review?.overall_comment || comments.length ? el("h3", {}, "Your teacher's comments") : "",
-    review?.overall_comment ? el("p", {}, review.overall_comment) : "",
-    comments.length ? el("ul", {}, comments.map(([ao, c]) => el("li", {}, el("strong", {}, `${ao.ao_id}: `), c))) : "");
+        el("td", { class: "sheet-total" }, `${student.total} / ${student.max_total}`)))),
+    el("h3", {}, "What went well"), el("p", { class: "sheet-www" }, student.what_went_well),
+    el("h3", {}, "Even better if"), el("p", { class: "sheet-ebi" }, student.even_better_if),
+    student.teacher_note || comments.length ? el("h3", {}, "Your teacher's comments") : "",
+    student.teacher_note ? el("p", {}, student.teacher_note) : "",
+    comments.length ? el("ul", {}, comments.map((m) => el("li", {}, el("strong", {}, `${m.ao_id}: `), m.comment))) : "",
+    student.label ? el("p", { class: "sheet-label" }, student.label) : "");
 }
+
+const studentOf = (id) => api(`/v1/markings/${encodeURIComponent(id)}/student?preview=true`);
 
 const printBar = (back, note) => el("div", { class: "no-print sheet-bar" },
   el("a", { href: back }, "← Back"), " ",
@@ -42,7 +43,7 @@ async function schemeOf(result) {
 export async function renderSheet(id) {
   try {
     const marking = await api(`/v1/markings/${encodeURIComponent(id)}`);
-    view().replaceChildren(printBar(`#/markings/${id}`), el("div", { id: "sheets" }, sheet(marking, await schemeOf(marking.result))));
+    view().replaceChildren(printBar(`#/markings/${id}`), el("div", { id: "sheets" }, sheet(marking, await schemeOf(marking.result), await studentOf(id))));
   } catch (err) { view().replaceChildren(); showError(`Could not open marking ${id}: ${err.message}`); }
 }
 
@@ -51,7 +52,7 @@ export async function renderSheets(batchId) {
     const batch = await api(`/v1/batches/${encodeURIComponent(batchId)}`);
     const approved = batch.items.filter((i) => i.marking_id && i.approved_total !== null);
     const markings = await Promise.all(approved.map((i) => api(`/v1/markings/${encodeURIComponent(i.marking_id)}`)));
-    const sheets = await Promise.all(markings.map(async (m) => sheet(m, await schemeOf(m.result))));
+    const sheets = await Promise.all(markings.map(async (m) => sheet(m, await schemeOf(m.result), await studentOf(m.id))));
     const left = batch.items.length - approved.length;
     view().replaceChildren(
       printBar(`#/batches/${batchId}`, `${approved.length} approved script(s), one page each.` + (left ? ` ${left} not yet approved: their sheets are left out.` : "")),
