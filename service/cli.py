@@ -239,7 +239,7 @@ def schemes_warm(
         raise _fail(exc.message, exit_code(exc)) from exc
     if not isinstance(llm, LocalLlamaLLM) or llm.prefix_cache is None:
         raise _fail("the embedded model has no prefix cache configured", 4)
-    numbered = settings.evidence_mode in ("auto", "sentences")
+    numbered = settings.resolved_evidence_mode == "sentences"
     system = load_prompt().system(scheme, sentence_refs=numbered)
     started = time.monotonic()
     with err.status(f"evaluating the prompt prefix of {scheme.ref}..."):

@@ -7,7 +7,6 @@ import time
 import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
 
 from schemas.calibration import Calibrator
 from schemas.draft import Fault, output_json_schema
@@ -227,7 +226,7 @@ async def mark_essay_with_text(
     check_prompt_size(template, scheme, model_text, settings)
     # Sentence references on every endpoint unless free quotes are asked for: a small model behind
     # Ollama or llama.cpp's server paraphrases free quotes constantly (issue 26).
-    evidence_mode: Literal["sentences", "free"] = "free" if settings.evidence_mode == "free" else "sentences"
+    evidence_mode = settings.resolved_evidence_mode
     # The title and the copied-out question are not evidence: they are not offered, and a citation is a fault.
     table = SentenceTable(model_text)
     copies = frozenset(x.ref for x in table.sentences if copies_question(x, scheme))

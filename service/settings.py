@@ -193,6 +193,11 @@ class Settings(BaseSettings):
         return f"sqlite:///{self.data_dir / 'draftmark.db'}"
 
     @property
+    def resolved_evidence_mode(self) -> Literal["sentences", "free"]:
+        """The evidence mode ``auto`` resolves to: sentence references on every endpoint (issue 26)."""
+        return "free" if self.evidence_mode == "free" else "sentences"
+
+    @property
     def resolved_backend(self) -> Literal["openai", "local"]:
         """The backend ``auto`` resolves to."""
         if self.backend != "auto":

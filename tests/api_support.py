@@ -119,3 +119,12 @@ def wait_for_batch(client: httpx.Client, batch_id: str, timeout_s: float = 60) -
         if time.monotonic() > deadline:
             raise AssertionError(f"batch not finished: {body['counts']}")
         time.sleep(0.1)
+
+
+def settled_calibration(client: httpx.Client, scheme_url: str, timeout_s: float = 60) -> dict:  # type: ignore[type-arg]
+    """``GET {scheme_url}/calibration`` once no refit is pending (imports, deletions, refits run in the background)."""
+    deadline = time.monotonic() + timeout_s
+    while (body := client.get(f"{scheme_url}/calibration").json())["refit_pending"]:
+        assert time.monotonic() < deadline, "the refit did not finish"
+        time.sleep(0.05)
+    return body  # type: ignore[no-any-return]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -13,7 +12,7 @@ from schemas.scheme import MarkScheme
 from service.calibration.fit import MIN_SCRIPTS
 from service.llm.fake import FakeMarker
 from service.persistence.exemplars import REFIT_EVERY, ExemplarStore
-from tests.api_support import LiveServer
+from tests.api_support import LiveServer, settled_calibration
 from tests.calibration_support import marked_csv, synthetic_essay
 from tests.test_api import make_settings
 
@@ -29,14 +28,6 @@ def _client(live: LiveServer) -> tuple[httpx.Client, str]:
     _, key = store.create_api_key("teacher")
     client = httpx.Client(base_url=live.url, headers={"Authorization": f"Bearer {key}"}, timeout=60)
     return client, store.principal_for(key)
-
-
-def _settled(client: httpx.Client, base: str) -> dict:  # type: ignore[type-arg]
-    deadline = time.monotonic() + 60
-    while (body := client.get(f"{base}/calibration").json())["refit_pending"]:
-        assert time.monotonic() < deadline, "the refit did not finish"
-        time.sleep(0.05)
-    return body  # type: ignore[no-any-return]
 
 
 def _mark(client: httpx.Client, scheme: MarkScheme, seed: int) -> str:
@@ -98,7 +89,7 @@ def test_approvals_refit_every_ten_counted_scripts_and_on_request(live: LiveServ
             f"{base}/exemplars", content=marked_csv(holistic, MIN_SCRIPTS + 12, 2), headers={"content-type": "text/csv"}
         )
         assert imported.status_code == 201
-        first = _settled(client, base)
+        first = settled_calibration(client, base)
         assert first["status"] == "calibrated" and first["new_since_fit"] == 0
         assert first["refit_every"] == REFIT_EVERY
 
@@ -114,7 +105,7 @@ def test_approvals_refit_every_ten_counted_scripts_and_on_request(live: LiveServ
         assert f"{REFIT_EVERY - 1} new marked script(s) since this fit" in waiting
 
         _approve(client, markings[REFIT_EVERY - 1], 4, "blind")  # the tenth counted script
-        after = _settled(client, base)
+        after = settled_calibration(client, base)
         assert after["new_since_fit"] == 0 and after["counted_exemplars"] == MIN_SCRIPTS + 12 + REFIT_EVERY
         assert after["exemplars"] == after["counted_exemplars"] + 1
         assert after["fitted_at"] > first["fitted_at"]
@@ -123,5 +114,5 @@ def test_approvals_refit_every_ten_counted_scripts_and_on_request(live: LiveServ
         assert client.get(f"{base}/calibration").json()["new_since_fit"] == 1
         asked = client.post(f"{base}/calibration/refit")
         assert asked.status_code == 202 and asked.json()["refit_pending"] is True
-        assert _settled(client, base)["new_since_fit"] == 0, "the teacher's refit takes the new script in"
+        assert settled_calibration(client, base)["new_since_fit"] == 0, "the teacher's refit takes the new script in"
         assert client.post("/v1/schemes/nope/calibration/refit").status_code == 404

@@ -11,7 +11,7 @@ import pytest
 
 from schemas.scheme import MarkScheme
 from service.llm.fake import FakeMarker
-from tests.api_support import LiveServer
+from tests.api_support import LiveServer, settled_calibration
 from tests.calibration_support import marked_csv, synthetic_essay
 from tests.test_api import assert_problem, make_settings
 
@@ -31,15 +31,6 @@ def _csv(holistic: MarkScheme, n: int, seed: int) -> bytes:
     return marked_csv(holistic, n, seed)
 
 
-def _settled(client: httpx.Client, base: str) -> dict:  # type: ignore[type-arg]
-    """The calibration once no refit is pending (imports and deletions refit in the background)."""
-    deadline = time.monotonic() + 60
-    while (body := client.get(f"{base}/calibration").json())["refit_pending"]:
-        assert time.monotonic() < deadline, "the refit did not finish"
-        time.sleep(0.05)
-    return body  # type: ignore[no-any-return]
-
-
 def test_import_calibrate_mark_list_delete(live: LiveServer, holistic: MarkScheme) -> None:
     with _client(live, "teacher-a") as a, _client(live, "teacher-b") as b:
         base = f"/v1/schemes/{holistic.id}"
@@ -51,7 +42,7 @@ def test_import_calibrate_mark_list_delete(live: LiveServer, holistic: MarkSchem
         body = imported.json()
         assert (body["added"], body["updated"]) == (40, 0)
         assert body["calibration"]["refit_pending"] is True, "the import answers before its refit"
-        calibration = _settled(a, base)
+        calibration = settled_calibration(a, base)
         assert calibration["status"] == "calibrated" and calibration["exemplars"] == 40
         (objective,) = calibration["objectives"]
         assert objective["used"] and objective["cv"]["n_scripts"] == 40
@@ -59,7 +50,7 @@ def test_import_calibrate_mark_list_delete(live: LiveServer, holistic: MarkSchem
         assert "word count alone" in objective["summary"]
         again = a.post(f"{base}/exemplars", content=_csv(holistic, 40, 2), headers={"content-type": "text/csv"})
         assert (again.json()["added"], again.json()["updated"]) == (0, 40), "same texts update, never duplicate"
-        calibration = _settled(a, base)
+        calibration = settled_calibration(a, base)
 
         essay = synthetic_essay(5, __import__("random").Random(3), "vocabulary")
         marked = a.post("/v1/markings", json={"essay": essay, "scheme_id": holistic.id})
@@ -79,7 +70,7 @@ def test_import_calibrate_mark_list_delete(live: LiveServer, holistic: MarkSchem
         assert listed[0]["external_id"].startswith("stu-") and "essay" not in listed[0]
         assert_problem(b.delete(f"{base}/exemplars/{listed[0]['id']}"), 404, "no exemplar")
         assert a.delete(f"{base}/exemplars/{listed[0]['id']}").status_code == 204
-        assert _settled(a, base)["exemplars"] == 39
+        assert settled_calibration(a, base)["exemplars"] == 39
         assert_problem(a.delete(f"{base}/exemplars/{listed[0]['id']}"), 404, "no exemplar")
 
 
@@ -124,7 +115,6 @@ def test_approval_answers_before_the_refit_and_refits_coalesce(
     live: LiveServer, essay: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import threading
-    import time
 
     from service.persistence.exemplars import ExemplarStore
 

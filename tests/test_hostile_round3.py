@@ -33,7 +33,7 @@ from service.reask import parse_draft
 from service.settings import Settings
 from service.workflows.refits import Refits
 from service.workflows.review import ReviewCreate, build_review
-from tests.api_support import CountingFake, LiveServer
+from tests.api_support import CountingFake, LiveServer, settled_calibration
 from tests.calibration_support import marked_csv
 from tests.conftest import good_draft
 from tests.test_hostile_input import make_settings
@@ -220,16 +220,9 @@ def test_an_import_answers_before_its_refit_and_says_one_is_pending(
         assert deleted.status_code == 204, "a deletion does not wait for the running fit either"
     finally:
         release.set()
-    after = _settled(client, url)
+    after = settled_calibration(client, url)
     assert after["refit_pending"] is False and after["status"] == "calibrated" and after["exemplars"] == 29
     assert after["objectives"][0]["cv"]["n_scripts"] == 29, "the deletion was folded into one more refit"
-
-
-def _settled(client: httpx.Client, url: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 60
-    while (body := client.get(f"{url}/calibration").json())["refit_pending"] and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return body  # type: ignore[no-any-return]
 
 
 def test_a_deletion_removes_the_fit_holding_the_scripts_text_at_once(
@@ -238,7 +231,7 @@ def test_a_deletion_removes_the_fit_holding_the_scripts_text_at_once(
     with httpx.Client(base_url=live.url, timeout=60) as client:
         url = f"/v1/schemes/{holistic.id}"
         client.post(f"{url}/exemplars", content=_marked_csv(holistic, 30, 2), headers=CSV)
-        assert _settled(client, url)["status"] == "calibrated"
+        assert settled_calibration(client, url)["status"] == "calibrated"
         store = ExemplarStore(live.app.state.draftmark.store)
         release = threading.Event()
         real = ExemplarStore.refit
@@ -250,7 +243,7 @@ def test_a_deletion_removes_the_fit_holding_the_scripts_text_at_once(
             assert client.get(f"{url}/calibration").json()["refit_pending"] is True
         finally:
             release.set()
-        assert _settled(client, url)["exemplars"] == 29
+        assert settled_calibration(client, url)["exemplars"] == 29
 
 
 async def test_refits_are_bounded_per_owner_and_in_total(holistic: MarkScheme, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -34,6 +34,20 @@ class ExemplarCounts(BaseModel):
     total: int
     counted: int
     new_since_fit: int
+    fitted: bool = False
+    """Whether there is a fit at all (without one, every counted script is new)."""
+
+
+def _latest_fit(owner: str, scheme_id: str, version: str, column: Any) -> Any:
+    """``column`` of the owner's latest fit for the scheme version."""
+    return (
+        select(column)
+        .where(
+            CalibratorRow.owner == owner, CalibratorRow.scheme_id == scheme_id, CalibratorRow.scheme_version == version
+        )
+        .order_by(CalibratorRow.fitted_at.desc())
+        .limit(1)
+    )
 
 
 def _counted(query: Any) -> Any:
@@ -193,8 +207,9 @@ class ExemplarStore:
 
     def counts(self, owner: str, scheme_id: str, version: str) -> ExemplarCounts:
         """All the owner's marked scripts for the scheme version, the counted ones, and those newer than the fit."""
-        fitted = self.current(owner, scheme_id, version)
         with self._store.session() as s:
+            # The fit's time only: its body (every exemplar's text) is not read to count.
+            fitted_at = s.scalar(_latest_fit(owner, scheme_id, version, CalibratorRow.fitted_at))
             base = (
                 select(func.count())
                 .select_from(ExemplarRow)
@@ -205,11 +220,12 @@ class ExemplarStore:
                 )
             )
             counted = _counted(base)
-            newer = counted if fitted is None else counted.where(ExemplarRow.created_at > fitted.fitted_at)
+            newer = counted if fitted_at is None else counted.where(ExemplarRow.created_at > fitted_at)
             return ExemplarCounts(
                 total=int(s.scalar(base) or 0),
                 counted=int(s.scalar(counted) or 0),
                 new_since_fit=int(s.scalar(newer) or 0),
+                fitted=fitted_at is not None,
             )
 
     def refit_due(self, owner: str, scheme_id: str, version: str) -> bool:
@@ -217,9 +233,7 @@ class ExemplarStore:
         counts = self.counts(owner, scheme_id, version)
         if counts.counted < MIN_SCRIPTS:
             return False
-        if self.current(owner, scheme_id, version) is None:
-            return True
-        return counts.new_since_fit >= REFIT_EVERY
+        return not counts.fitted or counts.new_since_fit >= REFIT_EVERY
 
     def delete(self, owner: str, scheme_id: str, version: str, exemplar_id: str) -> None:
         """Remove one exemplar and the fit holding its text (work can be withdrawn); 404 if not the owner's."""
@@ -289,14 +303,5 @@ class ExemplarStore:
     def current(self, owner: str, scheme_id: str, version: str) -> Calibrator | None:
         """The owner's latest fit for the scheme version."""
         with self._store.session() as s:
-            row = s.scalars(
-                select(CalibratorRow)
-                .where(
-                    CalibratorRow.owner == owner,
-                    CalibratorRow.scheme_id == scheme_id,
-                    CalibratorRow.scheme_version == version,
-                )
-                .order_by(CalibratorRow.fitted_at.desc())
-                .limit(1)
-            ).first()
-            return Calibrator.model_validate_json(row.body) if row else None
+            body = s.scalar(_latest_fit(owner, scheme_id, version, CalibratorRow.body))
+            return Calibrator.model_validate_json(body) if body is not None else None

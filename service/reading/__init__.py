@@ -5,7 +5,7 @@ from __future__ import annotations
 from schemas.reading import Reading
 from schemas.scheme import MarkScheme
 from schemas.sentences import split_sentences
-from service.reading.coverage import PointIndex
+from service.reading.coverage import point_index
 from service.reading.mechanics import run_together
 from service.reading.structure import conclusion, latest_year, period
 
@@ -16,7 +16,7 @@ def read_essay(essay: str, scheme: MarkScheme) -> Reading:
     span = period(scheme)
     latest = latest_year(sentences, scheme)
     return Reading(
-        coverage=PointIndex(scheme).coverage(scheme, sentences),
+        coverage=point_index(scheme).coverage(scheme, sentences),
         conclusion=conclusion(sentences),
         period=span,
         latest_year=latest,

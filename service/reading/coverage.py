@@ -119,11 +119,6 @@ class PointIndex:
         return list(result.values())
 
 
-def indicative_coverage(essay: str, scheme: MarkScheme) -> list[ObjectiveCoverage]:
-    """``PointIndex(scheme).coverage`` on the essay's sentences."""
-    return PointIndex(scheme).coverage(scheme, split_sentences(essay))
-
-
 @lru_cache(maxsize=32)
 def point_index(scheme: MarkScheme) -> PointIndex:
     """The scheme's ``PointIndex``, built once per scheme."""
