@@ -82,16 +82,11 @@ def test_mark_store_fetch_and_export(client: httpx.Client, essay: str) -> None:
     fetched = client.get(f"/v1/markings/{body['id']}").json()
     assert fetched["result"] == result and fetched["external_id"] == "sub-1"
 
-    moodle = client.get(f"/v1/markings/{body['id']}/exports/moodle").json()
-    criteria = moodle["advancedgradingdata"]["guide"]["criteria"]
-    assert [c["criterionshortname"] for c in criteria] == ["AO1", "AO2", "AO3"] and moodle["grade"] == result["total"]
-    canvas = client.get(f"/v1/markings/{body['id']}/exports/canvas", params={"criterion": ["AO1=_111"]}).json()
-    assert canvas["rubric_assessment"]["_111"]["points"] == result["ao_marks"][0]["mark"]
-    assert "AO2" in canvas["rubric_assessment"]
-    lti = client.get(f"/v1/markings/{body['id']}/exports/lti-score", params={"user_id": "u-42"}).json()
-    assert (
-        lti["gradingProgress"] == "PendingManual" and lti["scoreGiven"] == result["total"] and lti["userId"] == "u-42"
-    )
+    refused = client.get(f"/v1/markings/{body['id']}/exports/canvas", params={"rubric": "false"})
+    assert_problem(refused, 409, "not approved")  # a draft never leaves as a grade
+    lti = client.get(f"/v1/markings/{body['id']}/exports/lti-score", params={"user_id": "u-42", "include": "drafts"})
+    score = lti.json()["payload"][0]
+    assert score["gradingProgress"] == "PendingManual" and "scoreGiven" not in score and score["userId"] == "u-42"
     assert_problem(client.get(f"/v1/markings/{body['id']}/exports/lti-score"), 422, "user_id")
     assert_problem(client.get("/v1/markings/mk_nope"), 404, "no marking")
 

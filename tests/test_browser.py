@@ -129,11 +129,15 @@ def test_mark_review_edit_approve_export(browser: webdriver.Chrome, tmp_path: Pa
         }
         assert stored["external_id"] == "student-42"
 
+        downloaded = "Export downloaded: the platform's request is under “payload”."
+        browser.find_element(By.ID, "lms-user").send_keys("42")
+        browser.find_element(By.ID, "moodle-assignment").send_keys("7")
         browser.find_element(By.ID, "export-moodle").click()
-        wait(browser, lambda d: d.find_element(By.ID, "status").text == "Export downloaded.")
-        browser.find_element(By.ID, "lti-user").send_keys("u-1")
+        wait(browser, lambda d: d.find_element(By.ID, "status").text == downloaded)
         browser.find_element(By.ID, "export-lti").click()
-        wait(browser, lambda d: d.find_element(By.ID, "status").text == "Export downloaded.")
+        wait(browser, lambda d: d.find_element(By.ID, "status").text == downloaded)
+        browser.find_element(By.ID, "export-canvas").click()
+        wait(browser, lambda d: d.find_element(By.ID, "status").text == downloaded)
         assert browser.find_element(By.ID, "error").get_attribute("hidden") is not None
 
         browser.refresh()

@@ -98,8 +98,10 @@ def test_thirty_docx_files_to_thirty_approved_marks(browser: webdriver.Chrome, t
             batch = client.get(f"/v1/batches/{batch_id}").json()
             assert all(item["approved_total"] is not None for item in batch["items"]), "all 30 approved"
             first = batch["items"][0]["marking_id"]
-            moodle = client.get(f"/v1/markings/{first}/exports/moodle").json()
-        assert moodle["source"] == "approved"
+            lti = client.get(f"/v1/batches/{batch_id}/exports/lti-scores").json()
+        assert len(lti["payload"]) == 30 and lti["draftmark"]["held_back"] == [], "no draft left: nothing refused"
+        assert {s["gradingProgress"] for s in lti["payload"]} == {"FullyGraded"}
+        assert any(s["marking_id"] == first for s in lti["draftmark"]["scripts"])
 
         browser.get(f"{live.url}/teacher#/batches/{batch_id}")
         wait(browser, EC.presence_of_element_located((By.ID, "moderation-table")))

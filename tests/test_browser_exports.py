@@ -11,6 +11,7 @@ import pytest
 
 from service.llm.fake import FakeMarker
 from tests.api_support import LiveServer, wait_for_batch
+from tests.lms_rules import moodle_csv_errors
 from tests.test_browser import CHROMEDRIVER, CHROMIUM, browser, settings_for, wait  # noqa: F401
 
 pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="needs Debian chromium and chromium-driver")
@@ -66,3 +67,21 @@ def test_class_view_downloads_carry_approved_marks(browser: webdriver.Chrome, tm
         assert (rows["s0"]["source"], rows["s0"]["total"], rows["s0"]["AO1_approved"]) == ("approved", "9", "4")
         assert (rows["s1"]["source"], rows["s1"]["total"]) == ("approved", "3")
         assert rows["s2"]["source"] == "draft" and rows["s2"]["approved_total"] == ""
+
+        browser.find_element(By.ID, "approved-only").click()
+        moodle = list(csv.DictReader(io.StringIO(_download(browser, "export-moodle-csv"))))
+        assert [(r["username"], r["grade"]) for r in moodle] == [("s0", "9"), ("s1", "3")], "approved scripts only"
+        assert moodle_csv_errors(_as_csv(moodle), {"s0", "s1"}) == []
+        browser.find_element(By.ID, "canvas-assignment").send_keys("55")
+        browser.find_element(By.ID, "export-canvas-csv").click()
+        error = browser.find_element(By.ID, "error")
+        wait(browser, lambda d: error.get_attribute("hidden") is None)
+        assert "'s0' is not a Canvas user id" in error.text, "a file Canvas would refuse is not downloaded"
+
+
+def _as_csv(rows: list[dict[str, str]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()

@@ -325,8 +325,8 @@ def test_the_teacher_edits_what_the_student_receives_and_the_sheet_shows_exactly
         assert sheet.find_element(By.CSS_SELECTOR, ".sheet-ebi").text == "Carry the story on to 1929."
         assert "reviewed by your teacher" in sheet.find_element(By.CSS_SELECTOR, ".sheet-label").text
         assert "Analyse the ways in which Stalin came to power" in sheet.text, "the question is on the sheet"
-        moodle = httpx.get(f"{live.url}/v1/markings/{marking['id']}/exports/moodle").json()
-        assert "What went well: You explain the General Secretary post clearly." in moodle["feedback"]
+        lti = httpx.get(f"{live.url}/v1/markings/{marking['id']}/exports/lti-score", params={"user_id": "u"}).json()
+        assert "What went well: You explain the General Secretary post clearly." in lti["payload"][0]["comment"]
 
         _open_review(browser, live, marking["id"])
         assert browser.find_element(By.ID, "student-www").get_attribute("value").startswith("You explain the General")

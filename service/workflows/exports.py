@@ -1,127 +1,139 @@
-"""Stored results in LMS shapes: the teacher's approved marks once there are some, else the draft.
+"""Exports: what the teacher approved, in the shapes Canvas, Moodle and LTI platforms accept.
 
-What leaves draftmark is what the teacher approved. Every export says which it carries
-(``source: "approved" | "draft"``, who approved and when); a draft never releases itself (LTI
-``gradingProgress: PendingManual``). The model's draft stays available for audit at
-``GET /v1/markings/{id}``.
+One script or a whole class set. Every export is a wrapper: draftmark's own metadata (which
+scripts, approved by whom and when, which were held back and why) under ``draftmark``, the
+platform's request body exactly as the platform validates it under ``payload`` - never mixed.
+
+Drafts never leave as grades. By default an export that would carry an unapproved script is
+refused (409 naming them); ``approved_only`` leaves them out (listed as held back);
+``include_drafts`` sends them only where the platform can hold a mark back from the student and
+the gradebook (Moodle marking workflow ``inmarking``; LTI ``PendingManual`` with no score).
+
+``report_csv`` is draftmark's own class report (draft and approved marks side by side), not a
+gradebook import file.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from schemas.result import MarkingResult
+from schemas.review import ReviewPublic
+from service.lms import ags, canvas, moodle
+from service.lms.common import Criterion, MappingError, Script, iso, refuse_drafts
 from service.persistence.stores import BatchView
-from service.workflows.review import ReviewPublic
 from service.workflows.student import student_view
 
-Source = Literal["approved", "draft"]
+Platform = Literal["canvas", "moodle", "lti"]
+DraftPolicy = Literal["refuse", "approved_only", "include"]
 
 
 @dataclass(frozen=True)
-class ReleasedMark:
-    """One objective as it leaves the tool."""
+class Selection:
+    """The scripts of one export and those held back from it."""
 
-    ao_id: str
-    ao_name: str
-    mark: int
-    max_marks: int
-    remark: str
+    scripts: list[Script]
+    held_back: list[dict[str, str]] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class Released:
-    """A marking as it leaves the tool: approved marks and comments when reviewed, else the draft."""
-
-    source: Source
-    marks: list[ReleasedMark]
-    total: int
-    max_total: int
-    comment: str
-    approved_by: str | None
-    approved_at: datetime | None
-
-    def stamp(self) -> dict[str, Any]:
-        """The fields every export carries to say what it is."""
-        return {
-            "source": self.source,
-            "approved_by": self.approved_by,
-            "approved_at": _iso(self.approved_at) if self.approved_at else None,
-        }
+def script_for(marking_id: str, result: MarkingResult, review: ReviewPublic | None, *, key: str, label: str) -> Script:
+    """One script as it leaves: ``student_view`` (the one definition of what a student receives)."""
+    return Script(key=key, marking_id=marking_id, view=student_view(result, review, label=label))
 
 
-def _iso(moment: datetime) -> str:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def class_scripts(
+    batch: BatchView,
+    results: dict[str, MarkingResult],
+    reviews: dict[str, ReviewPublic],
+    *,
+    users: dict[str, str],
+    label: str,
+) -> Selection:
+    """Every marked script of a class set, keyed by LMS user id (``users`` maps the set's ids; else the id itself)."""
+    unknown = sorted(set(users) - {i.external_id for i in batch.items})
+    if unknown:
+        raise MappingError(f"user mapping names scripts not in this class set: {', '.join(unknown[:5])}")
+    scripts: list[Script] = []
+    held: list[dict[str, str]] = []
+    for item in batch.items:
+        result = results.get(item.marking_id or "")
+        if result is None or item.marking_id is None:
+            held.append({"external_id": item.external_id, "reason": f"not marked ({item.status})"})
+            continue
+        key = users.get(item.external_id, item.external_id)
+        scripts.append(script_for(item.marking_id, result, reviews.get(item.marking_id), key=key, label=label))
+    return Selection(scripts, held)
 
 
-def released(result: MarkingResult, review: ReviewPublic | None, *, label: str = "") -> Released:
-    """What leaves the tool for ``result``: ``student_view``, in the exports' shape (one definition)."""
-    view = student_view(result, review, label=label)
-    return Released(
-        source=view.source,
-        marks=[ReleasedMark(m.ao_id, m.ao_name, m.mark, m.max_marks, m.comment) for m in view.marks],
-        total=view.total,
-        max_total=view.max_total,
-        comment=view.comment(),
-        approved_by=view.approved_by,
-        approved_at=view.approved_at,
-    )
+def apply_policy(selection: Selection, policy: DraftPolicy, *, platform: Platform) -> Selection:
+    """Refuse, leave out, or (where the platform can hold it back) include the unapproved scripts."""
+    if policy == "refuse":
+        refuse_drafts(selection.scripts)
+        return selection
+    if policy == "include":
+        if platform == "canvas":
+            raise MappingError(
+                "Canvas has no held-back state for a grade sent by API or CSV, so drafts cannot be included: "
+                "approve them, or pass approved_only=true"
+            )
+        return selection
+    drafts = [s for s in selection.scripts if not s.approved]
+    held = selection.held_back + [{"external_id": s.key, "reason": "not approved"} for s in drafts]
+    return Selection([s for s in selection.scripts if s.approved], held)
 
 
-def moodle_marking_guide(out: Released) -> dict[str, Any]:
-    """Moodle advanced grading (marking guide) data: criterion -> remark + score."""
+def wrap(platform: Platform, request: str, selection: Selection, payload: Any) -> dict[str, Any]:
+    """The tool's metadata beside (never inside) the platform's payload."""
     return {
-        "grade": out.total,
-        "advancedgradingdata": {
-            "guide": {
-                "criteria": [
-                    {
-                        "criterionshortname": m.ao_id,
-                        "criterionname": m.ao_name,
-                        "remark": m.remark,
-                        "remarkformat": 1,
-                        "score": m.mark,
-                        "maxscore": m.max_marks,
-                    }
-                    for m in out.marks
-                ]
-            }
+        "draftmark": {
+            "platform": platform,
+            "request": request,
+            "scripts": [
+                {
+                    "user_id": s.key,
+                    "marking_id": s.marking_id,
+                    "source": s.view.source,
+                    "approved_by": s.view.approved_by,
+                    "approved_at": iso(s.view.approved_at) if s.view.approved_at else None,
+                }
+                for s in selection.scripts
+            ],
+            "held_back": selection.held_back,
         },
-        "feedback": out.comment,
-        "draft": out.source == "draft",
-        **out.stamp(),
+        "payload": payload,
     }
 
 
-def canvas_rubric_assessment(out: Released, criterion_ids: dict[str, str] | None = None) -> dict[str, Any]:
-    """Canvas submission update body: ``rubric_assessment[criterion_id] = {points, comments}``."""
-    ids = criterion_ids or {}
-    return {
-        "rubric_assessment": {ids.get(m.ao_id, m.ao_id): {"points": m.mark, "comments": m.remark} for m in out.marks},
-        "comment": {"text_comment": out.comment},
-        **out.stamp(),
-    }
+def canvas_export(selection: Selection, criteria: dict[str, Criterion] | None, *, bulk: bool) -> dict[str, Any]:
+    """One ``PUT .../submissions/:user_id`` body, or the class's ``update_grades`` body."""
+    if bulk:
+        return wrap("canvas", canvas.BULK_PATH, selection, canvas.bulk_body(selection.scripts, criteria))
+    (script,) = selection.scripts
+    return wrap("canvas", canvas.SUBMISSION_PATH, selection, canvas.submission_body(script, criteria))
 
 
-def lti_ags_score(out: Released, user_id: str) -> dict[str, Any]:
-    """An LTI 1.3 AGS Score: ``FullyGraded`` once approved; a draft stays ``PendingManual``."""
-    approved = out.source == "approved"
-    return {
-        "userId": user_id,
-        "scoreGiven": out.total,
-        "scoreMaximum": out.max_total,
-        "comment": out.comment.replace("\n", " ").strip(),
-        "activityProgress": "Completed",
-        "gradingProgress": "FullyGraded" if approved else "PendingManual",
-        "timestamp": _iso(out.approved_at) if approved and out.approved_at else _iso(datetime.now(UTC)),
-        **out.stamp(),
-    }
+def moodle_export(
+    selection: Selection, *, assignment_id: int, criteria: dict[str, Criterion] | None, released_state: str
+) -> dict[str, Any]:
+    """``mod_assign_save_grades`` parameters (POST to ``/webservice/rest/server.php``)."""
+    payload = moodle.save_grades(
+        selection.scripts, assignment_id=assignment_id, criteria=criteria, released_state=released_state
+    )
+    return wrap("moodle", "wsfunction=mod_assign_save_grades", selection, payload)
+
+
+def lti_export(selection: Selection) -> dict[str, Any]:
+    """The AGS scores, one per script (POST each to ``{lineitem}/scores``)."""
+    return wrap(
+        "lti",
+        f"POST {{lineitem}}/scores (Content-Type: {ags.MEDIA_TYPE})",
+        selection,
+        [ags.score(s, s.key) for s in selection.scripts],
+    )
 
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -135,10 +147,15 @@ def csv_cell(value: object) -> str:
     return text
 
 
-def batch_csv(
-    batch: BatchView, results: dict[str, MarkingResult], reviews: dict[str, ReviewPublic], ao_ids: list[str]
+def report_csv(
+    batch: BatchView,
+    results: dict[str, MarkingResult],
+    reviews: dict[str, ReviewPublic],
+    ao_ids: Sequence[str],
+    *,
+    label: str = "",
 ) -> str:
-    """One row per item: ids, status, draft and approved marks per objective and in total, flags, reviewer, error."""
+    """The class report (draftmark's own): ids, status, draft and approved marks, flags, reviewer."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(
@@ -165,7 +182,7 @@ def batch_csv(
         review = reviews.get(item.marking_id or "")
         draft = {m.ao_id: m.mark for m in result.ao_marks} if result else {}
         approved = {m.ao_id: m.mark for m in review.marks} if review else {}
-        shown = released(result, review) if result else None
+        shown = student_view(result, review, label=label) if result else None
         row: list[object] = [
             item.external_id,
             item.status,
@@ -179,7 +196,7 @@ def batch_csv(
             *[approved.get(a, "") for a in ao_ids],
             ";".join(f.code.value for f in result.flags) if result else "",
             review.reviewer if review else "",
-            _iso(review.approved_at) if review else "",
+            iso(review.approved_at) if review else "",
             item.error_code or "",
             item.error_message or "",
         ]

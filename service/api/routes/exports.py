@@ -1,46 +1,121 @@
-"""Exports: one marking in an LMS's shape (Moodle, Canvas, LTI), a batch as CSV."""
+"""Exports: a script or a class set in the shapes Canvas, Moodle and LTI platforms accept; the class report CSV.
+
+Each JSON export is ``{"draftmark": metadata, "payload": the platform's body}``; the CSVs are the
+platforms' import files. Unapproved scripts are refused (409) unless ``approved_only=true`` leaves
+them out or ``include=drafts`` holds them back where the platform can (Moodle, LTI).
+"""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
 from service.api.deps import LOCAL_PRINCIPAL, OwnedBatch, OwnedMarking, State
-from service.errors import CallerError
-from service.persistence.stores import StoredMarking
+from service.lms import canvas, moodle
+from service.lms.common import Criterion, MappingError, parse_criteria, parse_users
+from service.persistence.stores import BatchView, StoredMarking
 from service.workflows import exports
+from service.workflows.exports import DraftPolicy, Platform, Selection
 
 router = APIRouter(prefix="/v1", tags=["exports"])
 
+Criteria = Annotated[
+    list[str],
+    Query(description="Objective -> LMS criterion id, optionally its points: AO1=_1234:6 (Canvas), AO1=101 (Moodle)"),
+]
+Users = Annotated[
+    list[str], Query(description="Class set id -> LMS user id: alice.docx=1234 (default: the class set's ids)")
+]
+Include = Annotated[
+    Literal["drafts"] | None,
+    Query(description="Send unapproved scripts held back (Moodle inmarking, LTI PendingManual without a score)"),
+]
+ApprovedOnly = Annotated[bool, Query(description="Leave unapproved scripts out (listed under held_back)")]
+Rubric = Annotated[
+    bool, Query(description="Canvas: send rubric points per criterion (then every objective needs criterion=)")
+]
+Workflow = Annotated[
+    Literal["released", "readyforrelease"], Query(description="Moodle marking workflow state for approved marks")
+]
 
-async def _released(state: State, marking: StoredMarking) -> exports.Released:
+
+def _policy(include: str | None, approved_only: bool) -> DraftPolicy:
+    if include and approved_only:
+        raise MappingError("choose include=drafts or approved_only=true, not both")
+    return "include" if include else "approved_only" if approved_only else "refuse"
+
+
+def _canvas_criteria(pairs: list[str], rubric: bool) -> dict[str, Criterion] | None:
+    if not rubric:
+        if pairs:
+            raise MappingError("criterion= is for the rubric: drop it or rubric=false")
+        return None
+    if not pairs:
+        raise MappingError(
+            "Canvas needs the rubric criterion id of every objective: pass criterion=AO1=_1234 (add :points "
+            "to check maxima) for each, or rubric=false to send the grade and comment only"
+        )
+    return parse_criteria(pairs)
+
+
+async def _one(
+    state: State, marking: StoredMarking, user_id: str | None, policy: DraftPolicy, platform: Platform
+) -> Selection:
     reviews = await asyncio.to_thread(state.store.latest_reviews, [marking.id])
-    return exports.released(marking.result, reviews.get(marking.id), label=state.settings.student_label)
+    key = user_id or marking.external_id or marking.id
+    script = exports.script_for(
+        marking.id, marking.result, reviews.get(marking.id), key=key, label=state.settings.student_label
+    )
+    if policy == "approved_only":
+        raise MappingError("approved_only is for class sets; for one script it is the default (drafts are refused)")
+    return exports.apply_policy(Selection([script]), policy, platform=platform)
 
 
-@router.get("/markings/{marking_id}/exports/moodle")
-async def export_moodle(marking: OwnedMarking, state: State) -> dict[str, Any]:
-    """Moodle marking-guide shape (criterion -> remark + score): the approved marks once reviewed."""
-    return exports.moodle_marking_guide(await _released(state, marking))
+async def _class(state: State, view: BatchView, users: list[str], policy: DraftPolicy, platform: Platform) -> Selection:
+    ids = [i.marking_id for i in view.items if i.marking_id]
+    results = await asyncio.to_thread(state.store.results_by_id, ids)
+    reviews = await asyncio.to_thread(state.store.latest_reviews, ids)
+    selection = exports.class_scripts(
+        view, results, reviews, users=parse_users(users), label=state.settings.student_label
+    )
+    return exports.apply_policy(selection, policy, platform=platform)
+
+
+UserId = Annotated[
+    str | None, Query(min_length=1, max_length=200, description="The LMS user id (default: the external id)")
+]
 
 
 @router.get("/markings/{marking_id}/exports/canvas")
 async def export_canvas(
     marking: OwnedMarking,
     state: State,
-    criterion: Annotated[list[str], Query(description="Map AO ids to Canvas criterion ids: AO1=_1234")] = [],  # noqa: B006
+    criterion: Criteria = [],  # noqa: B006
+    rubric: Rubric = True,
+    user_id: UserId = None,
 ) -> dict[str, Any]:
-    """Canvas ``rubric_assessment`` body: the approved marks once reviewed."""
-    mapping: dict[str, str] = {}
-    for pair in criterion:
-        ao, sep, target = pair.partition("=")
-        if not sep or not ao or not target:
-            raise CallerError(f"criterion must look like AO1=_1234, got {pair!r}")
-        mapping[ao] = target
-    return exports.canvas_rubric_assessment(await _released(state, marking), mapping)
+    """Canvas Submissions API body (``PUT .../submissions/:user_id``) for one approved script."""
+    criteria = _canvas_criteria(criterion, rubric)
+    return exports.canvas_export(await _one(state, marking, user_id, "refuse", "canvas"), criteria, bulk=False)
+
+
+@router.get("/markings/{marking_id}/exports/moodle")
+async def export_moodle(
+    marking: OwnedMarking,
+    state: State,
+    assignment_id: Annotated[int, Query(ge=1, description="The Moodle assignment instance id")],
+    user_id: UserId = None,
+    criterion: Criteria = [],  # noqa: B006
+    include: Include = None,
+    workflow: Workflow = "released",
+) -> dict[str, Any]:
+    """``mod_assign_save_grades`` parameters for one script (marking guide fillings with ``criterion=``)."""
+    criteria = parse_criteria(criterion, integer_ids=True) if criterion else None
+    selection = await _one(state, marking, user_id, _policy(include, False), "moodle")
+    return exports.moodle_export(selection, assignment_id=assignment_id, criteria=criteria, released_state=workflow)
 
 
 @router.get("/markings/{marking_id}/exports/lti-score")
@@ -48,14 +123,91 @@ async def export_lti(
     marking: OwnedMarking,
     state: State,
     user_id: Annotated[str, Query(min_length=1, max_length=200, description="The LTI user id (sub).")],
+    include: Include = None,
 ) -> dict[str, Any]:
-    """LTI 1.3 AGS Score: FullyGraded once approved; a draft stays PendingManual (it never releases itself)."""
-    return exports.lti_ags_score(await _released(state, marking), user_id)
+    """LTI 1.3 AGS Score: ``FullyGraded`` with the approved score; a draft only with include=drafts, unscored."""
+    return exports.lti_export(await _one(state, marking, user_id, _policy(include, False), "lti"))
+
+
+@router.get("/batches/{batch_id}/exports/canvas")
+async def export_class_canvas(
+    view: OwnedBatch,
+    state: State,
+    criterion: Criteria = [],  # noqa: B006
+    rubric: Rubric = True,
+    user: Users = [],  # noqa: B006
+    approved_only: ApprovedOnly = False,
+) -> dict[str, Any]:
+    """Canvas bulk body for the class (``POST .../submissions/update_grades``, ``grade_data[<user id>]``)."""
+    criteria = _canvas_criteria(criterion, rubric)
+    selection = await _class(state, view, user, _policy(None, approved_only), "canvas")
+    return exports.canvas_export(selection, criteria, bulk=True)
+
+
+@router.get("/batches/{batch_id}/exports/canvas.csv", response_class=Response)
+async def export_class_canvas_csv(
+    view: OwnedBatch,
+    state: State,
+    assignment_id: Annotated[str, Query(min_length=1, max_length=20, description="The Canvas assignment id")],
+    assignment: Annotated[str, Query(max_length=200, description="The assignment's title in Canvas")] = "",
+    user: Users = [],  # noqa: B006
+    approved_only: ApprovedOnly = False,
+) -> Response:
+    """The Canvas gradebook import file for the class (``Student,ID,SIS User ID,SIS Login ID,Section,Title (id)``)."""
+    selection = await _class(state, view, user, _policy(None, approved_only), "canvas")
+    body = canvas.gradebook_csv(selection.scripts, assignment=assignment, assignment_id=assignment_id)
+    return _csv(body, f"{view.id}-canvas.csv")
+
+
+@router.get("/batches/{batch_id}/exports/moodle")
+async def export_class_moodle(
+    view: OwnedBatch,
+    state: State,
+    assignment_id: Annotated[int, Query(ge=1, description="The Moodle assignment instance id")],
+    criterion: Criteria = [],  # noqa: B006
+    user: Users = [],  # noqa: B006
+    approved_only: ApprovedOnly = False,
+    include: Include = None,
+    workflow: Workflow = "released",
+) -> dict[str, Any]:
+    """``mod_assign_save_grades`` parameters for the class."""
+    criteria = parse_criteria(criterion, integer_ids=True) if criterion else None
+    selection = await _class(state, view, user, _policy(include, approved_only), "moodle")
+    return exports.moodle_export(selection, assignment_id=assignment_id, criteria=criteria, released_state=workflow)
+
+
+@router.get("/batches/{batch_id}/exports/moodle.csv", response_class=Response)
+async def export_class_moodle_csv(
+    view: OwnedBatch,
+    state: State,
+    identifier: Annotated[moodle.Identifier, Query(description="What the first column holds")] = "username",
+    user: Users = [],  # noqa: B006
+    approved_only: ApprovedOnly = False,
+) -> Response:
+    """The Moodle gradebook import file: ``<identifier>,grade,feedback`` (approved scripts only)."""
+    selection = await _class(state, view, user, _policy(None, approved_only), "moodle")
+    return _csv(moodle.gradebook_csv(selection.scripts, identifier=identifier), f"{view.id}-moodle.csv")
+
+
+@router.get("/batches/{batch_id}/exports/lti-scores")
+async def export_class_lti(
+    view: OwnedBatch,
+    state: State,
+    user: Users = [],  # noqa: B006
+    approved_only: ApprovedOnly = False,
+    include: Include = None,
+) -> dict[str, Any]:
+    """One AGS Score per script of the class (what "send to the LMS" posts)."""
+    return exports.lti_export(await _class(state, view, user, _policy(include, approved_only), "lti"))
+
+
+def _csv(body: str, filename: str) -> Response:
+    return Response(body, media_type="text/csv", headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 @router.get("/batches/{batch_id}/export.csv", response_class=Response)
 async def export_batch_csv(view: OwnedBatch, state: State) -> Response:
-    """One CSV row per item, failed items included with their error."""
+    """The class report (draftmark's own): one row per item, draft and approved marks, failed items with their error."""
     ids = [i.marking_id for i in view.items if i.marking_id]
     results = await asyncio.to_thread(state.store.results_by_id, ids)
     reviews = await asyncio.to_thread(state.store.latest_reviews, ids)
@@ -63,8 +215,6 @@ async def export_batch_csv(view: OwnedBatch, state: State) -> Response:
         state.store.get_scheme, view.scheme_id, view.scheme_version, owner=view.owner or LOCAL_PRINCIPAL
     )
     ao_ids = list(scheme.objective_ids) if scheme else []
-    return Response(
-        exports.batch_csv(view, results, reviews, ao_ids),
-        media_type="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{view.id}.csv"'},
+    return _csv(
+        exports.report_csv(view, results, reviews, ao_ids, label=state.settings.student_label), f"{view.id}.csv"
     )

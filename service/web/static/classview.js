@@ -1,5 +1,6 @@
 // The class view: upload a class set as a batch, list batches, follow one live, see where the
 // teacher moved the drafts (per objective, and by a level or more), export.
+import { classExports } from "./exports.js";
 import { $, CALIBRATION_TEXT, FLAG_TEXT, api, download, el, fillSchemePicker, progress, sentence, showError, splitScheme, status, view, when } from "./core.js";
 
 const DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document";
@@ -154,9 +155,10 @@ export async function renderBatch(id, { onLeave, live }) {
         el("td", {}, item.flags.map((f) => FLAG_TEXT[f] || f).join(", "))))))
       : el("p", { class: "empty" }, "This batch has no scripts."),
     el("p", { class: "actions" },
-      el("button", { type: "button", class: "secondary", id: "export-csv", onclick: () => exportCsv(id) }, "Export CSV"), " ",
+      el("button", { type: "button", class: "secondary", id: "export-csv", onclick: () => exportCsv(id) }, "Class report (CSV)"), " ",
       el("button", { type: "button", class: "secondary", id: "export-approved", onclick: () => exportApproved(batch.scheme_id) }, "Export approved scripts as an eval dataset"), " ",
-      el("a", { class: "button secondary", id: "print-all", href: `#/batches/${id}/sheets` }, "Feedback sheets (print all)")));
+      el("a", { class: "button secondary", id: "print-all", href: `#/batches/${id}/sheets` }, "Feedback sheets (print all)")),
+    classExports(id));
     mod.replaceChildren(moderation(marks));
     return finished;
   };
