@@ -75,6 +75,9 @@ class DraftmarkGroup(TyperGroup):
                 "A teacher's marked scripts per scheme, and the calibration learnt from them.",
             )
         )
+        self.add_command(
+            LazyGroup("lti", "service.cli_lti:lti_app", "LTI 1.3: register LMS platforms, rotate the tool's key.")
+        )
 
 
 app = typer.Typer(

@@ -47,6 +47,9 @@ class ApiKeyRow(Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    acts_as: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    """A sign-in session (an LTI instructor launch) acts as the owner of the platform registration."""
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 BUILTIN_OWNER = "builtin"
@@ -201,6 +204,61 @@ class ServerSecretRow(Base):
     value: Mapped[str] = mapped_column(String(256))
 
 
+class LtiKeyRow(Base):
+    """One of the tool's own RSA signing keys (JWKS at /lti/jwks); retired keys stay published a while."""
+
+    __tablename__ = "lti_keys"
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    private_pem: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class LtiPlatformRow(Base):
+    """An LTI 1.3 platform registration (issuer + client id), owned by the principal that registered it."""
+
+    __tablename__ = "lti_platforms"
+    __table_args__ = (UniqueConstraint("issuer", "client_id"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64), index=True)
+    issuer: Mapped[str] = mapped_column(String(500))
+    client_id: Mapped[str] = mapped_column(String(255))
+    auth_url: Mapped[str] = mapped_column(String(1000))
+    token_url: Mapped[str] = mapped_column(String(1000))
+    jwks_url: Mapped[str] = mapped_column(String(1000))
+    deployment_ids: Mapped[str] = mapped_column(Text)  # JSON list
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class LtiStateRow(Base):
+    """An OIDC login in flight: its state and nonce, used once, expiring."""
+
+    __tablename__ = "lti_states"
+    state: Mapped[str] = mapped_column(String(64), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(64), unique=True)
+    platform_id: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class LtiLinkRow(Base):
+    """A resource link seen in a launch: its course, the AGS line item and roster URLs the platform gave."""
+
+    __tablename__ = "lti_links"
+    __table_args__ = (UniqueConstraint("platform_id", "resource_link_id"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    platform_id: Mapped[str] = mapped_column(String(40), index=True)
+    deployment_id: Mapped[str] = mapped_column(String(255))
+    resource_link_id: Mapped[str] = mapped_column(String(255))
+    context_id: Mapped[str] = mapped_column(String(255))
+    title: Mapped[str] = mapped_column(String(500), default="")
+    lineitem: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    lineitems: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    ags_scopes: Mapped[str] = mapped_column(Text, default="[]")  # JSON list
+    memberships_url: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 _V1_TABLES = ("api_keys", "schemes", "markings", "batches", "batch_items", "idempotency")
 
 
@@ -328,7 +386,17 @@ def _v9(conn: Connection) -> None:
         conn.execute(text("ALTER TABLE exemplars ADD COLUMN basis VARCHAR(16)"))
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9]
+def _v10(conn: Connection) -> None:
+    """LTI 1.3: the tool's keys, platform registrations, logins in flight and resource links."""
+    names = ("lti_keys", "lti_platforms", "lti_states", "lti_links")
+    Base.metadata.create_all(conn, tables=[Base.metadata.tables[n] for n in names])
+    present = {c["name"] for c in inspect(conn).get_columns("api_keys")}
+    for name, ddl in {"acts_as": "VARCHAR(64)", "expires_at": "TIMESTAMP WITH TIME ZONE"}.items():
+        if name not in present:
+            conn.execute(text(f"ALTER TABLE api_keys ADD COLUMN {name} {ddl}"))
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10]
 """Append-only: migration N brings the schema from version N-1 to N."""
 
 

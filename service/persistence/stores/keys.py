@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from datetime import UTC, timedelta
 
 from sqlalchemy import Engine, select
 
@@ -54,12 +55,31 @@ class KeyStore(StoreBase):
             row = s.scalar(select(ApiKeyRow).where(ApiKeyRow.key_hash == digest))
         if row is None or row.revoked_at is not None or not hmac.compare_digest(row.key_hash, digest):
             return None
-        return row.id
+        if row.expires_at is not None:
+            expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=UTC)
+            if expires <= utcnow():
+                return None
+        return row.acts_as or row.id
+
+    def create_session_key(self, acts_as: str, name: str, ttl: timedelta) -> str:
+        """A sign-in key that acts as ``acts_as`` until it expires (an instructor's LTI launch); plaintext once."""
+        plaintext = "dms_" + secrets.token_urlsafe(32)
+        row = ApiKeyRow(
+            id=new_id("ses"),
+            name=name[:200],
+            key_hash=self.key_digest(plaintext),
+            acts_as=acts_as,
+            expires_at=utcnow() + ttl,
+        )
+        with self._tx() as s:
+            s.add(row)
+        return plaintext
 
     def list_api_keys(self) -> list[tuple[str, str, bool]]:
         """(id, name, revoked) for every key."""
         with self.session() as s:
-            return [(r.id, r.name, r.revoked_at is not None) for r in s.scalars(select(ApiKeyRow))]
+            rows = s.scalars(select(ApiKeyRow).where(ApiKeyRow.acts_as.is_(None)))
+            return [(r.id, r.name, r.revoked_at is not None) for r in rows]
 
     def revoke_api_key(self, key_id: str) -> None:
         """Revoke a key by id."""

@@ -54,6 +54,16 @@ class MarkingStore(StoreBase):
             rows = s.execute(select(MarkingRow.id, MarkingRow.result).where(MarkingRow.id.in_(marking_ids)))
             return {row.id: MarkingResult.model_validate_json(row.result) for row in rows}
 
+    def marking_ids_for(self, owner: str, external_id: str) -> list[str]:
+        """The owner's markings of one student (``external_id``), oldest first."""
+        with self.session() as s:
+            query = (
+                select(MarkingRow.id)
+                .where(MarkingRow.owner == owner, MarkingRow.external_id == external_id)
+                .order_by(MarkingRow.created_at)
+            )
+            return list(s.scalars(query))
+
     def get_marking(self, marking_id: str) -> StoredMarking:
         """A stored marking (``NotFoundError`` if absent)."""
         with self.session() as s:

@@ -1,0 +1,223 @@
+"""LTI 1.3 storage: the tool's signing keys, platform registrations, logins in flight and resource links."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from service.errors import ConflictError, NotFoundError
+from service.persistence.db import LtiKeyRow, LtiLinkRow, LtiPlatformRow, LtiStateRow, utcnow
+from service.persistence.stores.base import StoreBase, new_id
+
+STATE_TTL = timedelta(minutes=10)
+"""How long an OIDC login may take between /lti/login and /lti/launch."""
+
+
+@dataclass(frozen=True)
+class Platform:
+    """A registered LTI platform."""
+
+    id: str
+    owner: str
+    issuer: str
+    client_id: str
+    auth_url: str
+    token_url: str
+    jwks_url: str
+    deployment_ids: list[str]
+
+
+@dataclass(frozen=True)
+class Link:
+    """A resource link: where its grades go (AGS line item) and its roster (NRPS)."""
+
+    id: str
+    platform_id: str
+    deployment_id: str
+    resource_link_id: str
+    context_id: str
+    title: str
+    lineitem: str | None
+    lineitems: str | None
+    ags_scopes: list[str]
+    memberships_url: str | None
+
+
+def _platform(row: LtiPlatformRow) -> Platform:
+    return Platform(
+        row.id,
+        row.owner,
+        row.issuer,
+        row.client_id,
+        row.auth_url,
+        row.token_url,
+        row.jwks_url,
+        json.loads(row.deployment_ids),
+    )
+
+
+def _link(row: LtiLinkRow) -> Link:
+    return Link(
+        row.id,
+        row.platform_id,
+        row.deployment_id,
+        row.resource_link_id,
+        row.context_id,
+        row.title,
+        row.lineitem,
+        row.lineitems,
+        json.loads(row.ags_scopes),
+        row.memberships_url,
+    )
+
+
+class LtiStore(StoreBase):
+    """Keys, registrations, one-time login states and links."""
+
+    # -- keys
+    def signing_keys(self) -> list[tuple[str, str, datetime | None]]:
+        """(kid, private PEM, retired_at) for every key, newest first."""
+        with self.session() as s:
+            rows = s.scalars(select(LtiKeyRow).order_by(LtiKeyRow.created_at.desc())).all()
+            return [(r.kid, r.private_pem, r.retired_at) for r in rows]
+
+    def add_signing_key(self, kid: str, private_pem: str) -> None:
+        """Store a new key and retire the ones before it (they stay in the JWKS until dropped)."""
+        with self._tx() as s:
+            for row in s.scalars(select(LtiKeyRow).where(LtiKeyRow.retired_at.is_(None))):
+                row.retired_at = utcnow()
+            s.add(LtiKeyRow(kid=kid, private_pem=private_pem))
+
+    def drop_retired_keys(self, older_than: datetime) -> int:
+        """Forget keys retired before ``older_than``; returns how many."""
+        with self._tx() as s:
+            rows = s.scalars(select(LtiKeyRow).where(LtiKeyRow.retired_at < older_than)).all()
+            for row in rows:
+                s.delete(row)
+            return len(rows)
+
+    # -- platforms
+    def register_platform(
+        self,
+        owner: str,
+        *,
+        issuer: str,
+        client_id: str,
+        auth_url: str,
+        token_url: str,
+        jwks_url: str,
+        deployment_ids: list[str],
+    ) -> Platform:
+        """Register a platform (issuer + client id are unique across owners)."""
+        with self._tx() as s:
+            taken = s.scalar(
+                select(LtiPlatformRow).where(LtiPlatformRow.issuer == issuer, LtiPlatformRow.client_id == client_id)
+            )
+            if taken is not None:
+                raise ConflictError(f"platform {issuer} with client id {client_id} is already registered ({taken.id})")
+            row = LtiPlatformRow(
+                id=new_id("plt"),
+                owner=owner,
+                issuer=issuer,
+                client_id=client_id,
+                auth_url=auth_url,
+                token_url=token_url,
+                jwks_url=jwks_url,
+                deployment_ids=json.dumps(deployment_ids),
+            )
+            s.add(row)
+        return _platform(row)
+
+    def platforms(self, owner: str) -> list[Platform]:
+        """The owner's registrations."""
+        with self.session() as s:
+            return [_platform(r) for r in s.scalars(select(LtiPlatformRow).where(LtiPlatformRow.owner == owner))]
+
+    def find_platform(self, issuer: str, client_id: str | None) -> Platform | None:
+        """The registration a login names (``client_id`` may be absent when the issuer has one)."""
+        with self.session() as s:
+            query = select(LtiPlatformRow).where(LtiPlatformRow.issuer == issuer)
+            if client_id:
+                query = query.where(LtiPlatformRow.client_id == client_id)
+            rows = s.scalars(query).all()
+        return _platform(rows[0]) if len(rows) == 1 else None
+
+    def platform(self, platform_id: str) -> Platform:
+        """A registration by id."""
+        with self.session() as s:
+            row = s.get(LtiPlatformRow, platform_id)
+        if row is None:
+            raise NotFoundError(f"no LTI platform with id {platform_id!r}")
+        return _platform(row)
+
+    # -- logins in flight
+    def new_state(self, platform_id: str) -> tuple[str, str]:
+        """(state, nonce) for one OIDC login."""
+        state, nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        with self._tx() as s:
+            s.add(LtiStateRow(state=state, nonce=nonce, platform_id=platform_id))
+        return state, nonce
+
+    def use_state(self, state: str) -> tuple[str, str] | None:
+        """(platform id, nonce) for a state not used before and not expired; marks it used."""
+        with self._tx() as s:
+            row = s.get(LtiStateRow, state)
+            if row is None or row.used_at is not None:
+                return None
+            created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=utcnow().tzinfo)
+            row.used_at = utcnow()
+            if utcnow() - created > STATE_TTL:
+                return None
+            return row.platform_id, row.nonce
+
+    # -- links
+    def save_link(
+        self,
+        platform_id: str,
+        *,
+        deployment_id: str,
+        resource_link_id: str,
+        context_id: str,
+        title: str,
+        lineitem: str | None,
+        lineitems: str | None,
+        ags_scopes: list[str],
+        memberships_url: str | None,
+    ) -> Link:
+        """Record (or refresh) a resource link from a launch."""
+        with self._tx() as s:
+            row = s.scalar(
+                select(LtiLinkRow).where(
+                    LtiLinkRow.platform_id == platform_id, LtiLinkRow.resource_link_id == resource_link_id
+                )
+            )
+            if row is None:
+                row = LtiLinkRow(id=new_id("lnk"), platform_id=platform_id, resource_link_id=resource_link_id)
+                s.add(row)
+            row.deployment_id, row.context_id, row.title = deployment_id, context_id, title
+            row.lineitem, row.lineitems, row.memberships_url = lineitem, lineitems, memberships_url
+            row.ags_scopes, row.updated_at = json.dumps(ags_scopes), utcnow()
+        return _link(row)
+
+    def links_for(self, owner: str) -> list[Link]:
+        """The links launched from the owner's platforms, most recent first."""
+        with self.session() as s:
+            query = (
+                select(LtiLinkRow)
+                .join(LtiPlatformRow, LtiPlatformRow.id == LtiLinkRow.platform_id)
+                .where(LtiPlatformRow.owner == owner)
+                .order_by(LtiLinkRow.updated_at.desc())
+            )
+            return [_link(r) for r in s.scalars(query)]
+
+    def link(self, link_id: str) -> Link:
+        """A link by id."""
+        with self.session() as s:
+            row = s.get(LtiLinkRow, link_id)
+        if row is None:
+            raise NotFoundError(f"no LTI link with id {link_id!r}")
+        return _link(row)

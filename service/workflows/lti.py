@@ -1,0 +1,207 @@
+"""LTI 1.3 use cases: the tool's keys, registering a platform, login and launch, sending approved marks (AGS).
+
+The protocol is in ``service.lti.tool``; this module adds storage and the rules of this product:
+an instructor's launch signs the teacher in as the owner of the registration (a session key, 8
+hours); a learner's launch shows only their own *approved* feedback; only approved marks are
+sent as scores (``FullyGraded``, stamped with the approval time, the comment exactly what the
+student receives), retried with backoff, a platform's 409 for the same timestamp counted as sent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Literal
+
+import httpx
+from joserfc.jwk import RSAKey
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from schemas.student import StudentView
+from service.errors import CallerError
+from service.lms import ags
+from service.lti import tool
+from service.lti.tool import LaunchRefusedError, PlatformError, Registration
+from service.persistence.stores import BatchView, Link, Platform, Store
+from service.workflows.exports import class_scripts
+from service.workflows.student import student_view
+
+SESSION_TTL = timedelta(hours=8)
+KEY_OVERLAP = timedelta(days=2)
+"""How long a retired key stays in the JWKS (platforms cache JWKS; tokens signed just before rotation still verify)."""
+
+
+def _registration(p: Platform) -> Registration:
+    return Registration(p.issuer, p.client_id, p.auth_url, p.token_url, p.jwks_url, p.deployment_ids)
+
+
+def signing_key(store: Store) -> RSAKey:
+    """The tool's current key (made on first use)."""
+    keys = store.signing_keys()
+    current = next(((kid, pem) for kid, pem, retired in keys if retired is None), None)
+    if current is None:
+        store.add_signing_key(*tool.new_signing_key())
+        return signing_key(store)
+    return tool.load_key(*current)
+
+
+def jwks(store: Store) -> dict[str, object]:
+    """The public keys a platform verifies the tool's messages with (current and recently retired)."""
+    signing_key(store)
+    return tool.public_jwks([tool.load_key(kid, pem) for kid, pem, _ in store.signing_keys()])
+
+
+def rotate_key(store: Store) -> str:
+    """A new current key; the old one stays published for ``KEY_OVERLAP``, older retired ones are dropped."""
+    from service.persistence.db import utcnow
+
+    kid, pem = tool.new_signing_key()
+    store.add_signing_key(kid, pem)
+    store.drop_retired_keys(utcnow() - KEY_OVERLAP)
+    return kid
+
+
+def register(
+    store: Store,
+    owner: str,
+    *,
+    issuer: str,
+    client_id: str,
+    auth_url: str,
+    token_url: str,
+    jwks_url: str,
+    deployment_ids: list[str],
+) -> Platform:
+    """Register a platform for ``owner`` (URLs must be https, except on 127.0.0.1 / localhost for tests)."""
+    for name, url in (("issuer", issuer), ("auth_url", auth_url), ("token_url", token_url), ("jwks_url", jwks_url)):
+        if not _acceptable_url(url):
+            raise CallerError(f"{name} must be an https URL (got {url!r})")
+    if not deployment_ids or any(not d.strip() for d in deployment_ids):
+        raise CallerError("give at least one deployment id (the platform shows it when the tool is deployed)")
+    return store.register_platform(
+        owner,
+        issuer=issuer,
+        client_id=client_id,
+        auth_url=auth_url,
+        token_url=token_url,
+        jwks_url=jwks_url,
+        deployment_ids=[d.strip() for d in deployment_ids],
+    )
+
+
+def _acceptable_url(url: str) -> bool:
+    parsed = httpx.URL(url) if url.startswith(("http://", "https://")) else None
+    if parsed is None or not parsed.host:
+        return False
+    return parsed.scheme == "https" or parsed.host in ("127.0.0.1", "localhost")
+
+
+def start_login(store: Store, params: dict[str, str], *, redirect_uri: str) -> str:
+    """Where to send the browser for a third-party initiated login (``/lti/login``)."""
+    platform = store.find_platform(params.get("iss", ""), params.get("client_id"))
+    if platform is None:
+        raise LaunchRefusedError("no registered platform for this issuer and client id")
+    deployment = params.get("lti_deployment_id")
+    if deployment and deployment not in platform.deployment_ids:
+        raise LaunchRefusedError(f"deployment {deployment!r} is not registered for this platform")
+    state, nonce = store.new_state(platform.id)
+    return tool.login_redirect(_registration(platform), params, redirect_uri=redirect_uri, state=state, nonce=nonce)
+
+
+@dataclass(frozen=True)
+class Completed:
+    """A verified launch, its platform and link; for an instructor, the sign-in key."""
+
+    launch: tool.Launch
+    platform: Platform
+    link: Link | None
+    session_key: str | None
+
+
+def complete_launch(store: Store, keys: tool.PlatformKeys, *, id_token: str, state: str) -> Completed:
+    """Check state, nonce, signature and claims; record the link; sign an instructor in."""
+    found = store.use_state(state)
+    if found is None:
+        raise LaunchRefusedError("unknown, used or expired login state: start the launch again from the LMS")
+    platform_id, nonce = found
+    platform = store.platform(platform_id)
+    issuer, _ = tool.unverified_issuer(id_token)
+    if issuer != platform.issuer:
+        raise LaunchRefusedError("the id_token's issuer is not the platform this login started with")
+    launch = tool.verify_launch(
+        id_token, _registration(platform), keys.for_token(platform.jwks_url, id_token), nonce=nonce
+    )
+    link = None
+    if launch.resource_link_id:
+        link = store.save_link(
+            platform.id,
+            deployment_id=launch.deployment_id,
+            resource_link_id=launch.resource_link_id,
+            context_id=launch.context_id,
+            title=launch.title,
+            lineitem=launch.lineitem,
+            lineitems=launch.lineitems,
+            ags_scopes=launch.ags_scopes,
+            memberships_url=launch.memberships_url,
+        )
+    session = None
+    if launch.is_instructor:
+        session = store.create_session_key(platform.owner, f"LTI {launch.name or launch.sub}", SESSION_TTL)
+    return Completed(launch, platform, link, session)
+
+
+def released_for(store: Store, owner: str, sub: str, *, label: str) -> list[StudentView]:
+    """A learner's approved feedback (never a draft), newest last."""
+    ids = store.marking_ids_for(owner, sub)
+    reviews = store.latest_reviews(ids)
+    views = []
+    for marking_id in ids:
+        if marking_id in reviews:
+            views.append(student_view(store.get_marking(marking_id).result, reviews[marking_id], label=label))
+    return views
+
+
+Outcome = Literal["sent", "already", "held_back", "failed"]
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What happened to one student's score."""
+
+    user_id: str
+    outcome: Outcome
+    detail: str = ""
+
+
+def publish(
+    store: Store, http: httpx.Client, link: Link, batch: BatchView, *, label: str, attempts: int = 4
+) -> list[Sent]:
+    """Send the class set's approved marks to the link's line item; drafts are held back, never scored."""
+    if not link.lineitem:
+        raise CallerError("this LTI link has no line item: create the assignment with grading in the LMS")
+    if tool.SCORE_SCOPE not in link.ags_scopes:
+        raise CallerError("the platform did not grant the AGS score scope for this link")
+    platform = store.platform(link.platform_id)
+    ids = [i.marking_id for i in batch.items if i.marking_id]
+    selection = class_scripts(batch, store.results_by_id(ids), store.latest_reviews(ids), users={}, label=label)
+    key = signing_key(store)
+    token = tool.access_token(http, _registration(platform), key, [tool.SCORE_SCOPE])
+    out = [Sent(h["external_id"], "held_back", h["reason"]) for h in selection.held_back]
+    retrying = Retrying(
+        retry=retry_if_exception_type(PlatformError),
+        stop=stop_after_attempt(attempts),
+        wait=wait_exponential(multiplier=0.2, max=5),
+        reraise=True,
+    )
+    for script in selection.scripts:
+        if not script.approved:
+            out.append(Sent(script.key, "held_back", "not approved"))
+            continue
+        score = ags.score(script, script.key)
+        try:
+            outcome = retrying(tool.post_score, http, link.lineitem, score, token)
+        except (PlatformError, CallerError) as exc:
+            out.append(Sent(script.key, "failed", exc.message))
+            continue
+        out.append(Sent(script.key, "sent" if outcome == "sent" else "already"))
+    return out

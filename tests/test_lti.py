@@ -1,0 +1,226 @@
+"""LTI 1.3 against a platform emulator (tests/lti_platform.py): login, launch checks, roles, grade passback."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import httpx
+import pytest
+from joserfc.jwk import RSAKey
+
+from service.persistence.db import make_engine
+from service.persistence.stores import Store
+from service.workflows.lti import rotate_key, signing_key
+from tests.api_support import CountingFake, LiveServer, wait_for_batch
+from tests.lti_platform import INSTRUCTOR, Platform, PlatformServer
+from tests.test_api import assert_problem, make_settings, marking_body
+
+
+@pytest.fixture
+def lms(db_url: str) -> Iterator[tuple[Platform, httpx.Client, str]]:
+    """(the platform, a client of the tool with an API key, the tool's URL); the platform is registered."""
+    with LiveServer(make_settings(db_url), CountingFake()) as live:
+        key = _api_key(live, db_url)
+        with PlatformServer(Platform(tool_url=live.url)) as platform:
+            with httpx.Client(base_url=live.url, timeout=30, headers={"Authorization": f"Bearer {key}"}) as client:
+                created = client.post("/v1/lti/platforms", json=platform.registration())
+                assert created.status_code == 201, created.text
+                yield platform, client, live.url
+
+
+_DB: dict[str, str] = {}
+
+
+def _store(tool: str) -> Store:
+    return Store(make_engine(_DB[tool]))
+
+
+def _api_key(live: LiveServer, db_url: str) -> str:
+    _DB[live.url] = db_url
+    return _store(live.url).create_api_key("teacher")[1]
+
+
+def _login(tool: str, platform: Platform, hint: str) -> dict[str, str]:
+    """The platform starts a login; the tool redirects to the platform's authorize URL; the platform answers."""
+    with httpx.Client(base_url=tool, timeout=30) as browser:
+        started = browser.post(
+            "/lti/login",
+            data={
+                "iss": platform.url,
+                "login_hint": hint,
+                "target_link_uri": f"{tool}/lti/launch",
+                "client_id": platform.client_id,
+                "lti_deployment_id": platform.deployment_id,
+            },
+        )
+        assert started.status_code == 302, started.text
+        location = started.headers["location"]
+        query = parse_qs(urlparse(location).query)
+        answer = httpx.get(location, timeout=30)
+        assert answer.status_code == 200, answer.text
+        fields = dict(re.findall(r"name='(\w+)' value='([^']*)'", answer.text))
+        return fields | {"nonce": query["nonce"][0]}
+
+
+def _launch(tool: str, fields: dict[str, str]) -> httpx.Response:
+    return httpx.post(f"{tool}/lti/launch", data={"id_token": fields["id_token"], "state": fields["state"]}, timeout=30)
+
+
+def test_the_tool_publishes_its_keys_and_rotates_them(lms: tuple[Platform, httpx.Client, str]) -> None:
+    _, _, tool = lms
+    keys = httpx.get(f"{tool}/lti/jwks").json()["keys"]
+    assert len(keys) == 1 and keys[0]["kty"] == "RSA" and "d" not in keys[0], "public parts only"
+    store = _store(tool)
+    new_kid = rotate_key(store)
+    rotated = httpx.get(f"{tool}/lti/jwks").json()["keys"]
+    assert {k["kid"] for k in rotated} == {keys[0]["kid"], new_kid}, "the old key stays published a while"
+    assert signing_key(store).kid == new_kid
+
+
+def test_an_instructor_launch_signs_the_teacher_in(lms: tuple[Platform, httpx.Client, str]) -> None:
+    platform, client, tool = lms
+    page = _launch(tool, _login(tool, platform, "t-1:instructor"))
+    assert page.status_code == 200 and page.headers["cache-control"] == "no-store"
+    session = re.search(r"data-key='([^']+)'", page.text)
+    assert session, page.text
+    with httpx.Client(base_url=tool, headers={"Authorization": f"Bearer {session[1]}"}) as teacher:
+        mine = client.post("/v1/markings", json=marking_body("Stalin rose to power. " * 30)).json()["id"]
+        assert teacher.get(f"/v1/markings/{mine}").status_code == 200, "the session acts as the registration's owner"
+    assert httpx.get(f"{tool}/v1/markings/{mine}").status_code == 401
+
+
+def test_a_learner_sees_only_released_feedback(lms: tuple[Platform, httpx.Client, str], essay: str) -> None:
+    platform, client, tool = lms
+    mid = client.post("/v1/markings", json=marking_body(essay, external_id="s-9")).json()["id"]
+    draft = client.get(f"/v1/markings/{mid}").json()["result"]
+    page = _launch(tool, _login(tool, platform, "s-9:learner"))
+    assert page.status_code == 200 and "has not released any feedback yet" in page.text
+    assert draft["feedback"]["what_went_well"][:40] not in page.text, "never a draft"
+    assert "data-key" not in page.text, "a learner is not signed in to the teacher page"
+    review = {"reviewer": "Ms Reed", "marks": {"AO1": 4, "AO2": 4, "AO3": 1}, "overall_comment": "Go on to 1929."}
+    client.post(f"/v1/markings/{mid}/review", json=review).raise_for_status()
+    page = _launch(tool, _login(tool, platform, "s-9:learner"))
+    assert "9 / 15" in page.text and "Go on to 1929." in page.text
+    other = _launch(tool, _login(tool, platform, "s-10:learner"))
+    assert "Go on to 1929." not in other.text, "only the learner's own feedback"
+
+
+def test_launches_that_fail_a_security_check_are_refused(lms: tuple[Platform, httpx.Client, str]) -> None:
+    platform, _, tool = lms
+    fields = _login(tool, platform, "t-1:instructor")
+    head, claims, signature = fields["id_token"].split(".")
+    tampered = f"{head}.{claims[:-4]}AAAA.{signature}"
+    assert_problem(_launch(tool, fields | {"id_token": tampered}), 401, "")
+
+    good = _login(tool, platform, "t-1:instructor")
+    assert _launch(tool, good).status_code == 200
+    replay = _launch(tool, good)
+    assert_problem(replay, 401, "unknown, used or expired login state")
+
+    fresh = _login(tool, platform, "t-1:instructor")
+    token = platform.id_token(good["nonce"], sub="t-1", roles=[INSTRUCTOR])
+    assert_problem(_launch(tool, fresh | {"id_token": token}), 401, "nonce")
+
+    cases: list[tuple[dict[str, Any], str]] = [
+        (
+            {"https://purl.imsglobal.org/spec/lti/claim/deployment_id": "dep-other"},
+            "deployment 'dep-other' is not registered",
+        ),
+        ({"exp": int(time.time()) - 3600, "iat": int(time.time()) - 3900}, "expired"),
+        ({"aud": "someone-else"}, "client id"),
+        ({"https://purl.imsglobal.org/spec/lti/claim/version": "1.1"}, "1.3.0"),
+    ]
+    for override, message in cases:
+        login = _login(tool, platform, "t-1:instructor")
+        token = platform.id_token(login["nonce"], sub="t-1", roles=[INSTRUCTOR], **override)
+        assert_problem(_launch(tool, login | {"id_token": token}), 401, message)
+
+    login = _login(tool, platform, "t-1:instructor")
+    stranger = RSAKey.generate_key(2048, parameters={"kid": "plat-1", "alg": "RS256"})
+    forged = platform.id_token(login["nonce"], sub="t-1", roles=[INSTRUCTOR], key=stranger)
+    assert_problem(_launch(tool, login | {"id_token": forged}), 401, "signature")
+
+    with httpx.Client(base_url=tool) as browser:
+        unknown = browser.post("/lti/login", data={"iss": "https://nobody.example", "login_hint": "x"})
+        assert_problem(unknown, 401, "no registered platform")
+
+
+def test_approved_marks_reach_the_gradebook_and_drafts_never_do(
+    lms: tuple[Platform, httpx.Client, str], essay: str
+) -> None:
+    platform, client, tool = lms
+    assert _launch(tool, _login(tool, platform, "t-1:instructor")).status_code == 200
+    items = [{"external_id": f"s-{i}", "essay": essay[: 700 + 50 * i]} for i in range(4)]
+    batch_id = client.post("/v1/batches", json={"scheme_id": "stalin-power-1929", "items": items}).json()["id"]
+    batch = wait_for_batch(client, batch_id)
+    approved = {}
+    for item in batch["items"][:3]:
+        review = client.post(
+            f"/v1/markings/{item['marking_id']}/review",
+            json={"reviewer": "Ms Reed", "marks": {"AO1": 4, "AO2": 4, "AO3": 1}, "overall_comment": "Well argued."},
+        ).json()
+        approved[item["external_id"]] = review
+    link_id = _link_id(client)
+
+    platform.token_fail, platform.score_fail = 0, 1  # one 503 from the scores endpoint: retried
+    sent = client.post(f"/v1/lti/links/{link_id}/scores", params={"batch_id": batch_id})
+    assert sent.status_code == 200, sent.text
+    outcomes = {s["user_id"]: s["outcome"] for s in sent.json()}
+    assert outcomes == {"s-0": "sent", "s-1": "sent", "s-2": "sent", "s-3": "held_back"}
+    assert set(platform.gradebook) == {"s-0", "s-1", "s-2"}, "the draft never reaches the gradebook"
+    entry = platform.gradebook["s-0"]
+    assert (entry["score"], entry["max"]) == (9, 15) and "Well argued." in entry["comment"]
+    student = client.get(f"/v1/markings/{batch['items'][0]['marking_id']}/student").json()
+    assert entry["comment"].startswith(f"What went well: {student['what_went_well']}"), "exactly what the student gets"
+
+    again = client.post(f"/v1/lti/links/{link_id}/scores", params={"batch_id": batch_id}).json()
+    assert {s["user_id"]: s["outcome"] for s in again}["s-0"] == "already", "a 409 for the same approval is success"
+    assert all(code in (200, 409) for code, _ in platform.score_log), platform.score_log
+
+
+def _link_id(client: httpx.Client) -> str:
+    links = client.get("/v1/lti/links").json()
+    assert [(link["title"], link["context_id"]) for link in links] == [("Stalin essay", "course-7")]
+    return str(links[0]["id"])
+
+
+def test_the_cli_registers_platforms_and_rotates_the_key(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from service.cli import app
+
+    monkeypatch.setenv("DRAFTMARK_DATABASE_URL", f"sqlite:///{tmp_path}/cli.db")
+    runner = CliRunner()
+    args = [
+        "lti",
+        "register",
+        "--issuer",
+        "https://canvas.example",
+        "--client-id",
+        "100",
+        "--auth-url",
+        "https://canvas.example/auth",
+        "--token-url",
+        "https://canvas.example/token",
+        "--jwks-url",
+        "https://canvas.example/jwks",
+        "--deployment-id",
+        "d1",
+        "--deployment-id",
+        "d2",
+    ]
+    done = runner.invoke(app, args)
+    assert done.exit_code == 0, done.output
+    listed = runner.invoke(app, ["lti", "list"])
+    assert '"deployment_ids": ["d1", "d2"]' in listed.stdout
+    again = runner.invoke(app, args)
+    assert again.exit_code == 2 and "already registered" in again.output
+    plain_http = runner.invoke(
+        app, [a.replace("https://canvas.example/jwks", "http://canvas.example/jwks") for a in args]
+    )
+    assert plain_http.exit_code == 2 and "jwks_url must be an https URL" in plain_http.output
+    assert runner.invoke(app, ["lti", "rotate-key"]).exit_code == 0
