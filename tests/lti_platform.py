@@ -38,6 +38,7 @@ from tests.api_support import free_port
 from tests.lms_rules import CANVAS_RECORDS_SCORE, ags_errors
 
 CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
+DL_CLAIM = "https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings"
 SCORE_SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
 INSTRUCTOR = "http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"
 LEARNER = "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"
@@ -58,6 +59,8 @@ class Platform:
     jtis: set[str] = field(default_factory=set)
     token_fail: int = 0
     score_fail: int = 0
+    created: list[dict[str, Any]] = field(default_factory=list)
+    custom: dict[str, str] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -99,6 +102,8 @@ class Platform:
                 "lineitems": f"{self.url}/api/lti/courses/7/line_items",
             },
         }
+        if self.custom:
+            claims[CLAIM + "custom"] = self.custom
         claims.update(override)
         signer = key or self.key
         return jwt.encode({"alg": "RS256", "kid": signer.kid}, claims, signer)
@@ -130,13 +135,61 @@ class Platform:
             ]
             if problems:
                 return JSONResponse({"error": "invalid_request", "fields": problems}, status_code=400)
-            sub, _, role = str(q["login_hint"]).partition(":")
+            sub, role, kind = ([*str(q["login_hint"]).split(":"), ""])[:3]
             roles = [INSTRUCTOR if role == "instructor" else LEARNER]
-            token = self.id_token(str(q["nonce"]), sub=sub, roles=roles)
+            extra: dict[str, Any] = {}
+            if kind == "deeplink":
+                extra = {
+                    CLAIM + "message_type": "LtiDeepLinkingRequest",
+                    CLAIM + "resource_link": None,
+                    DL_CLAIM: {
+                        "deep_link_return_url": f"{self.url}/deep-link-return",
+                        "accept_types": ["ltiResourceLink"],
+                        "accept_presentation_document_targets": ["window"],
+                        "data": "opaque-123",
+                    },
+                }
+            token = self.id_token(str(q["nonce"]), sub=sub, roles=roles, **extra)
             return HTMLResponse(
                 f"<form method='post' action='{q['redirect_uri']}'><input name='id_token' value='{token}'>"
                 f"<input name='state' value='{q['state']}'></form>"
             )
+
+        @app.post("/deep-link-return")
+        async def deep_link_return(request: Request) -> Any:
+            # LTI Deep Linking 2.0, 4.2: a JWT signed by the tool (its JWKS), iss = client_id, aud = platform,
+            # LtiDeepLinkingResponse 1.3.0, the deployment, a nonce, the request's data echoed, the items.
+            form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
+            tool_keys = KeySet.import_key_set((await _get(f"{self.tool_url}/lti/jwks")).json())
+            try:
+                claims = jwt.decode(form.get("JWT", ""), tool_keys, algorithms=["RS256"]).claims
+            except Exception:
+                return JSONResponse({"error": "the response does not verify"}, status_code=400)
+            problems = [
+                name
+                for name, ok in (
+                    ("iss", claims.get("iss") == self.client_id),
+                    ("aud", claims.get("aud") in (self.url, [self.url])),
+                    ("exp", claims.get("exp", 0) > time.time()),
+                    ("nonce", bool(claims.get("nonce"))),
+                    ("message_type", claims.get(CLAIM + "message_type") == "LtiDeepLinkingResponse"),
+                    ("version", claims.get(CLAIM + "version") == "1.3.0"),
+                    ("deployment_id", claims.get(CLAIM + "deployment_id") == self.deployment_id),
+                    ("data", claims.get("https://purl.imsglobal.org/spec/lti-dl/claim/data") == "opaque-123"),
+                )
+                if not ok
+            ]
+            items = claims.get("https://purl.imsglobal.org/spec/lti-dl/claim/content_items", [])
+            for item in items:
+                if item.get("type") != "ltiResourceLink" or not isinstance(
+                    item.get("lineItem", {}).get("scoreMaximum"), int | float
+                ):
+                    problems.append("content item")
+            if problems or not items:
+                return JSONResponse({"error": "invalid deep linking response", "fields": problems}, status_code=400)
+            self.created.extend(items)
+            self.custom = dict(items[0].get("custom", {}))
+            return HTMLResponse("<p>Assignment created.</p>")
 
         @app.post("/token")
         async def token(request: Request) -> Any:

@@ -224,3 +224,33 @@ def test_the_cli_registers_platforms_and_rotates_the_key(tmp_path: Any, monkeypa
     )
     assert plain_http.exit_code == 2 and "jwks_url must be an https URL" in plain_http.output
     assert runner.invoke(app, ["lti", "rotate-key"]).exit_code == 0
+
+
+def test_an_instructor_creates_the_assignment_by_deep_linking(lms: tuple[Platform, httpx.Client, str]) -> None:
+    platform, client, tool = lms
+    picker = _launch(tool, _login(tool, platform, "t-1:instructor:deeplink"))
+    assert picker.status_code == 200 and "stalin-power-1929@" in picker.text, picker.text
+    ticket = re.search(r"name='ticket' value='([^']+)'", picker.text)
+    scheme = re.search(r"value='(stalin-power-1929@[^']+)'", picker.text)
+    assert ticket and scheme
+    answer = httpx.post(
+        f"{tool}/lti/deep-link", data={"ticket": ticket[1], "scheme": scheme[1], "title": "Stalin essay"}
+    )
+    assert answer.status_code == 200 and "lti-autopost.js" in answer.text
+    action = re.search(r"action='([^']+)'", answer.text)
+    response_jwt = re.search(r"name='JWT' value='([^']+)'", answer.text)
+    assert action and response_jwt and action[1] == f"{platform.url}/deep-link-return"
+    accepted = httpx.post(action[1], data={"JWT": response_jwt[1]})
+    assert accepted.status_code == 200, accepted.text
+    (item,) = platform.created
+    assert item["lineItem"]["scoreMaximum"] == 15 and item["title"] == "Stalin essay"
+    assert item["url"] == f"{tool}/lti/launch"
+
+    assert _launch(tool, _login(tool, platform, "t-1:instructor")).status_code == 200
+    (link,) = client.get("/v1/lti/links").json()
+    assert link["scheme_ref"] == scheme[1], "a launch from the new assignment knows its scheme"
+
+    learner = _launch(tool, _login(tool, platform, "s-1:learner:deeplink"))
+    assert_problem(learner, 401, "only an instructor")
+    forged = httpx.post(f"{tool}/lti/deep-link", data={"ticket": ticket[1][:-6] + "AAAAAA", "scheme": scheme[1]})
+    assert_problem(forged, 401, "does not verify")

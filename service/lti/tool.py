@@ -86,6 +86,7 @@ class Launch:
     memberships_url: str | None
     deep_link_return_url: str | None
     deep_link_data: str | None
+    custom: dict[str, str] = field(default_factory=dict)
 
     @property
     def is_instructor(self) -> bool:
@@ -166,6 +167,9 @@ def verify_launch(id_token: str, reg: Registration, keys: KeySet, *, nonce: str,
     link = c.get(CLAIM + "resource_link") or {}
     if message_type == "LtiResourceLinkRequest" and not link.get("id"):
         raise LaunchRefusedError("a resource link launch without a resource link id")
+    dl_settings = c.get(DL_CLAIM) or {}
+    if message_type == "LtiDeepLinkingRequest" and not dl_settings.get("deep_link_return_url"):
+        raise LaunchRefusedError("a deep linking request without a deep_link_return_url")
     ags = c.get(AGS_CLAIM) or {}
     nrps = c.get(NRPS_CLAIM) or {}
     dl = c.get(DL_CLAIM) or {}
@@ -185,6 +189,7 @@ def verify_launch(id_token: str, reg: Registration, keys: KeySet, *, nonce: str,
         memberships_url=nrps.get("context_memberships_url"),
         deep_link_return_url=dl.get("deep_link_return_url"),
         deep_link_data=dl.get("data"),
+        custom={str(k): str(v) for k, v in (c.get(CLAIM + "custom") or {}).items()},
     )
 
 
@@ -278,6 +283,27 @@ def access_token(http: httpx.Client, reg: Registration, key: RSAKey, scopes: Seq
     if not isinstance(token, str) or not token:
         raise PlatformError("the platform's token answer has no access_token")
     return token
+
+
+def deep_link_response(
+    reg: Registration, key: RSAKey, *, deployment_id: str, data: str | None, items: list[dict[str, Any]]
+) -> str:
+    """The signed ``LtiDeepLinkingResponse`` a tool posts back to ``deep_link_return_url`` (LTI DL 2.0, 4.2)."""
+    moment = int(time.time())
+    claims: dict[str, Any] = {
+        "iss": reg.client_id,
+        "aud": reg.issuer,
+        "iat": moment,
+        "exp": moment + 600,
+        "nonce": secrets.token_urlsafe(16),
+        CLAIM + "message_type": "LtiDeepLinkingResponse",
+        CLAIM + "version": "1.3.0",
+        CLAIM + "deployment_id": deployment_id,
+        "https://purl.imsglobal.org/spec/lti-dl/claim/content_items": items,
+    }
+    if data is not None:
+        claims["https://purl.imsglobal.org/spec/lti-dl/claim/data"] = data
+    return sign(claims, key)
 
 
 def scores_url(lineitem: str) -> str:

@@ -256,6 +256,7 @@ class LtiLinkRow(Base):
     lineitems: Mapped[str | None] = mapped_column(String(1000), nullable=True)
     ags_scopes: Mapped[str] = mapped_column(Text, default="[]")  # JSON list
     memberships_url: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    scheme_ref: Mapped[str | None] = mapped_column(String(120), nullable=True)  # from a deep link's custom claim
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

@@ -9,12 +9,15 @@ student receives), retried with backoff, a platform's 409 for the same timestamp
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
 
 import httpx
-from joserfc.jwk import RSAKey
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet, RSAKey
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from schemas.student import StudentView
@@ -143,11 +146,73 @@ def complete_launch(store: Store, keys: tool.PlatformKeys, *, id_token: str, sta
             lineitems=launch.lineitems,
             ags_scopes=launch.ags_scopes,
             memberships_url=launch.memberships_url,
+            scheme_ref=launch.custom.get("scheme"),
         )
     session = None
     if launch.is_instructor:
         session = store.create_session_key(platform.owner, f"LTI {launch.name or launch.sub}", SESSION_TTL)
     return Completed(launch, platform, link, session)
+
+
+TICKET_TTL_S = 600
+_TICKET_AUDIENCE = "draftmark-deep-link"
+
+
+def deep_link_ticket(store: Store, done: Completed) -> str:
+    """A signed, 10-minute ticket that carries a deep linking request to the scheme picker's form."""
+    if done.launch.message_type != "LtiDeepLinkingRequest" or not done.launch.is_instructor:
+        raise LaunchRefusedError("only an instructor's deep linking request can create an assignment")
+    now = int(time.time())
+    claims = {
+        "iss": "draftmark",
+        "aud": _TICKET_AUDIENCE,
+        "exp": now + TICKET_TTL_S,
+        "platform": done.platform.id,
+        "deployment": done.launch.deployment_id,
+        "return_url": done.launch.deep_link_return_url,
+        "data": done.launch.deep_link_data,
+    }
+    return tool.sign(claims, signing_key(store))
+
+
+@dataclass(frozen=True)
+class DeepLinkAnswer:
+    """Where to post the signed response, and the response."""
+
+    return_url: str
+    jwt: str
+
+
+def finish_deep_link(store: Store, ticket: str, *, scheme_ref: str, title: str, launch_url: str) -> DeepLinkAnswer:
+    """An ``ltiResourceLink`` for the chosen scheme, with a line item out of the scheme's total."""
+    keys = KeySet([tool.load_key(kid, pem) for kid, pem, _ in store.signing_keys()])
+    try:
+        claims = jwt.decode(ticket, keys, algorithms=["RS256"]).claims
+    except (JoseError, ValueError) as exc:
+        raise LaunchRefusedError("the deep linking ticket does not verify: start again from the LMS") from exc
+    if claims.get("aud") != _TICKET_AUDIENCE or int(claims.get("exp", 0)) < time.time():
+        raise LaunchRefusedError("the deep linking ticket has expired: start again from the LMS")
+    platform = store.platform(str(claims["platform"]))
+    scheme_id, _, version = scheme_ref.partition("@")
+    scheme = store.get_scheme(scheme_id, version or None, owner=platform.owner)
+    if scheme is None:
+        raise CallerError(f"no scheme {scheme_ref!r} for this course's owner")
+    label = title.strip() or scheme.title
+    item = {
+        "type": "ltiResourceLink",
+        "title": label,
+        "url": launch_url,
+        "lineItem": {"scoreMaximum": scheme.total_marks, "label": label, "resourceId": f"{scheme.id}@{scheme.version}"},
+        "custom": {"scheme": f"{scheme.id}@{scheme.version}"},
+    }
+    response = tool.deep_link_response(
+        _registration(platform),
+        signing_key(store),
+        deployment_id=str(claims["deployment"]),
+        data=claims.get("data"),
+        items=[item],
+    )
+    return DeepLinkAnswer(str(claims["return_url"]), response)
 
 
 def released_for(store: Store, owner: str, sub: str, *, label: str) -> list[StudentView]:

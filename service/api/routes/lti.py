@@ -81,6 +81,10 @@ async def launch(request: Request, state: State) -> HTMLResponse:
     done = await asyncio.to_thread(
         lti.complete_launch, state.store, _platform_keys, id_token=form["id_token"], state=form["state"]
     )
+    if done.launch.message_type == "LtiDeepLinkingRequest":
+        ticket = await asyncio.to_thread(lti.deep_link_ticket, state.store, done)
+        schemes = await asyncio.to_thread(state.store.list_schemes, owner=done.platform.owner)
+        return HTMLResponse(_picker_page(ticket, [r.scheme for r in schemes]), headers=_NO_STORE)
     if done.session_key is not None:
         page = (
             "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Signing in to draftmark</title>"
@@ -93,6 +97,46 @@ async def launch(request: Request, state: State) -> HTMLResponse:
         lti.released_for, state.store, done.platform.owner, done.launch.sub, label=state.settings.student_label
     )
     return HTMLResponse(_learner_page(done.launch.name, views), headers=_NO_STORE)
+
+
+def _picker_page(ticket: str, schemes: list[Any]) -> str:
+    options = "".join(
+        f"<option value='{html.escape(f'{x.id}@{x.version}')}'>{html.escape(x.title)} ({x.total_marks} marks)</option>"
+        for x in schemes
+    )
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Add a draftmark assignment</title></head>"
+        "<body><h1>Add a draftmark assignment</h1>"
+        "<form method='post' action='/lti/deep-link'>"
+        f"<input type='hidden' name='ticket' value='{html.escape(ticket)}'>"
+        f"<label for='scheme'>Mark scheme</label> <select id='scheme' name='scheme'>{options}</select> "
+        "<label for='title'>Title in the course</label> <input id='title' name='title' maxlength='200'> "
+        "<button type='submit' id='create'>Create the assignment</button></form></body></html>"
+    )
+
+
+@router.post("/lti/deep-link", include_in_schema=False, response_class=HTMLResponse)
+async def deep_link(request: Request, state: State) -> HTMLResponse:
+    """The picker's answer: post a signed LtiDeepLinkingResponse back to the platform."""
+    form = await _params(request)
+    if not form.get("ticket") or not form.get("scheme"):
+        raise LaunchRefusedError("the deep linking form has no ticket or no scheme")
+    answer = await asyncio.to_thread(
+        lti.finish_deep_link,
+        state.store,
+        form["ticket"],
+        scheme_ref=form["scheme"],
+        title=form.get("title", "")[:200],
+        launch_url=str(request.url_for("lti_launch")),
+    )
+    page = (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Returning to the course</title>"
+        "<script type='module' src='/teacher/static/lti-autopost.js'></script></head><body>"
+        f"<form method='post' action='{html.escape(answer.return_url)}'>"
+        f"<input type='hidden' name='JWT' value='{html.escape(answer.jwt)}'>"
+        "<button type='submit'>Return to the course</button></form></body></html>"
+    )
+    return HTMLResponse(page, headers=_NO_STORE)
 
 
 def _learner_page(name: str, views: list[Any]) -> str:
@@ -144,6 +188,7 @@ class LinkPublic(BaseModel):
     context_id: str
     resource_link_id: str
     lineitem: str | None
+    scheme_ref: str | None
     can_send_scores: bool
 
 
@@ -159,6 +204,7 @@ async def list_links(state: State, principal: Principal) -> list[LinkPublic]:
             context_id=k.context_id,
             resource_link_id=k.resource_link_id,
             lineitem=k.lineitem,
+            scheme_ref=k.scheme_ref,
             can_send_scores=bool(k.lineitem) and SCORE_SCOPE in k.ags_scopes,
         )
         for k in links

@@ -45,6 +45,7 @@ class Link:
     lineitems: str | None
     ags_scopes: list[str]
     memberships_url: str | None
+    scheme_ref: str | None = None
 
 
 def _platform(row: LtiPlatformRow) -> Platform:
@@ -72,6 +73,7 @@ def _link(row: LtiLinkRow) -> Link:
         row.lineitems,
         json.loads(row.ags_scopes),
         row.memberships_url,
+        row.scheme_ref,
     )
 
 
@@ -187,6 +189,7 @@ class LtiStore(StoreBase):
         lineitems: str | None,
         ags_scopes: list[str],
         memberships_url: str | None,
+        scheme_ref: str | None = None,
     ) -> Link:
         """Record (or refresh) a resource link from a launch."""
         with self._tx() as s:
@@ -201,6 +204,8 @@ class LtiStore(StoreBase):
             row.deployment_id, row.context_id, row.title = deployment_id, context_id, title
             row.lineitem, row.lineitems, row.memberships_url = lineitem, lineitems, memberships_url
             row.ags_scopes, row.updated_at = json.dumps(ags_scopes), utcnow()
+            if scheme_ref:
+                row.scheme_ref = scheme_ref
         return _link(row)
 
     def links_for(self, owner: str) -> list[Link]:
