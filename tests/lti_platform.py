@@ -40,6 +40,7 @@ from tests.lms_rules import CANVAS_RECORDS_SCORE, ags_errors
 CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
 DL_CLAIM = "https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings"
 SCORE_SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
+NRPS_SCOPE = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly"
 INSTRUCTOR = "http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"
 LEARNER = "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"
 
@@ -60,6 +61,8 @@ class Platform:
     token_fail: int = 0
     score_fail: int = 0
     created: list[dict[str, Any]] = field(default_factory=list)
+    roster: list[dict[str, Any]] = field(default_factory=list)
+    token_scopes: dict[str, set[str]] = field(default_factory=dict)
     custom: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -100,6 +103,10 @@ class Platform:
                 "scope": [SCORE_SCOPE, "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem.readonly"],
                 "lineitem": self.lineitem,
                 "lineitems": f"{self.url}/api/lti/courses/7/line_items",
+            },
+            "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice": {
+                "context_memberships_url": f"{self.url}/api/lti/courses/7/names_and_roles",
+                "service_versions": ["2.0"],
             },
         }
         if self.custom:
@@ -216,11 +223,28 @@ class Platform:
             if not valid:
                 return JSONResponse({"error": "invalid_client"}, status_code=401)
             self.jtis.add(claims["jti"])
-            if set(scope.split()) - {SCORE_SCOPE}:
+            if not scope or set(scope.split()) - {SCORE_SCOPE, NRPS_SCOPE}:
                 return JSONResponse({"error": "invalid_scope"}, status_code=400)
             access = secrets.token_urlsafe(16)
             self.tokens.add(access)
+            self.token_scopes[access] = set(scope.split())
             return {"access_token": access, "token_type": "Bearer", "expires_in": 3600, "scope": scope}
+
+        @app.get("/api/lti/courses/7/names_and_roles")
+        def names_and_roles(request: Request, page: int = 1) -> Any:
+            # NRPS 2.0: a bearer token with the membership scope, the container media type, pages linked by rel="next".
+            auth = request.headers.get("authorization", "")
+            if NRPS_SCOPE not in self.token_scopes.get(auth[7:], set()):
+                return JSONResponse({"error": "unauthorized"}, status_code=401)
+            if request.headers.get("accept") != "application/vnd.ims.lti-nrps.v2.membershipcontainer+json":
+                return JSONResponse({"error": "not acceptable"}, status_code=406)
+            size = 2
+            chunk = self.roster[(page - 1) * size : page * size]
+            headers = {"Content-Type": "application/vnd.ims.lti-nrps.v2.membershipcontainer+json"}
+            if page * size < len(self.roster):
+                headers["Link"] = f'<{self.url}/api/lti/courses/7/names_and_roles?page={page + 1}>; rel="next"'
+            body = {"id": str(request.url), "context": {"id": "course-7"}, "members": chunk}
+            return JSONResponse(body, headers=headers)
 
         @app.post("/api/lti/courses/7/line_items/11/scores")
         async def scores(request: Request) -> Any:
@@ -228,7 +252,7 @@ class Platform:
                 self.score_fail -= 1
                 return JSONResponse({"error": "busy"}, status_code=503)
             auth = request.headers.get("authorization", "")
-            if not auth.startswith("Bearer ") or auth[7:] not in self.tokens:
+            if SCORE_SCOPE not in self.token_scopes.get(auth[7:], set()):
                 return JSONResponse({"error": "unauthorized"}, status_code=401)
             if request.headers.get("content-type", "").split(";")[0] != "application/vnd.ims.lis.v1.score+json":
                 return JSONResponse({"error": "unsupported media type"}, status_code=415)

@@ -16,7 +16,7 @@ from service.persistence.db import make_engine
 from service.persistence.stores import Store
 from service.workflows.lti import rotate_key, signing_key
 from tests.api_support import CountingFake, LiveServer, wait_for_batch
-from tests.lti_platform import INSTRUCTOR, Platform, PlatformServer
+from tests.lti_platform import INSTRUCTOR, LEARNER, Platform, PlatformServer
 from tests.test_api import assert_problem, make_settings, marking_body
 
 
@@ -254,3 +254,27 @@ def test_an_instructor_creates_the_assignment_by_deep_linking(lms: tuple[Platfor
     assert_problem(learner, 401, "only an instructor")
     forged = httpx.post(f"{tool}/lti/deep-link", data={"ticket": ticket[1][:-6] + "AAAAAA", "scheme": scheme[1]})
     assert_problem(forged, 401, "does not verify")
+
+
+def test_the_course_roster_names_the_learners(lms: tuple[Platform, httpx.Client, str]) -> None:
+    platform, client, tool = lms
+    platform.roster = [
+        {"user_id": "s-0", "name": "Ada Lovelace", "roles": [LEARNER], "status": "Active"},
+        {"user_id": "t-1", "name": "Ms Reed", "roles": [INSTRUCTOR], "status": "Active"},
+        {"user_id": "s-1", "given_name": "Alan", "family_name": "Turing", "roles": [LEARNER], "status": "Active"},
+        {"user_id": "s-2", "name": "Left", "roles": [LEARNER], "status": "Inactive"},
+        {"user_id": "s-3", "name": "Grace Hopper", "roles": ["Learner"], "status": "Active"},
+    ]
+    assert _launch(tool, _login(tool, platform, "t-1:instructor")).status_code == 200
+    link = _link_id(client)
+    members = client.get(f"/v1/lti/links/{link}/members")
+    assert members.status_code == 200, members.text
+    assert members.json() == [
+        {"user_id": "s-0", "name": "Ada Lovelace"},
+        {"user_id": "s-1", "name": "Alan Turing"},
+        {"user_id": "s-3", "name": "Grace Hopper"},
+    ], "learners only, active only, across three pages"
+    with httpx.Client(base_url=tool, timeout=30) as stranger:
+        other_key = _store(tool).create_api_key("another school")[1]
+        refused = stranger.get(f"/v1/lti/links/{link}/members", headers={"Authorization": f"Bearer {other_key}"})
+        assert_problem(refused, 404, "no LTI link")

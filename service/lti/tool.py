@@ -32,6 +32,9 @@ AGS_CLAIM = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
 NRPS_CLAIM = "https://purl.imsglobal.org/spec/lti-nrps/claim/namesroleservice"
 DL_CLAIM = "https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings"
 SCORE_SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
+NRPS_SCOPE = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly"
+NRPS_MEDIA_TYPE = "application/vnd.ims.lti-nrps.v2.membershipcontainer+json"
+MAX_ROSTER_PAGES = 50
 INSTRUCTOR_ROLES = {
     "http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor",
     "http://purl.imsglobal.org/vocab/lis/v2/membership#Administrator",
@@ -304,6 +307,49 @@ def deep_link_response(
     if data is not None:
         claims["https://purl.imsglobal.org/spec/lti-dl/claim/data"] = data
     return sign(claims, key)
+
+
+@dataclass(frozen=True)
+class Member:
+    """One course member from the platform's roster (NRPS 2.0)."""
+
+    user_id: str
+    name: str
+    roles: list[str]
+    status: str
+
+    @property
+    def is_learner(self) -> bool:
+        """A student of the course (the scripts of a class set are theirs)."""
+        return LEARNER_ROLE in self.roles or "Learner" in self.roles
+
+
+def members(http: httpx.Client, url: str, token: str) -> list[Member]:
+    """The course roster, following ``Link: <...>; rel="next"`` pages (NRPS 2.0, 2.4)."""
+    found: list[Member] = []
+    next_url: str | None = url
+    for _ in range(MAX_ROSTER_PAGES):
+        if next_url is None:
+            return found
+        try:
+            response = http.get(
+                next_url, headers={"Authorization": f"Bearer {token}", "Accept": NRPS_MEDIA_TYPE}, timeout=15
+            )
+        except httpx.HTTPError as exc:
+            raise PlatformError(f"the platform's roster did not answer ({exc.__class__.__name__})") from exc
+        if response.status_code != 200:
+            raise PlatformError(f"the platform refused the roster ({response.status_code})")
+        for m in response.json().get("members", []):
+            found.append(
+                Member(
+                    user_id=str(m.get("user_id", "")),
+                    name=str(m.get("name") or " ".join(p for p in (m.get("given_name"), m.get("family_name")) if p)),
+                    roles=[str(r) for r in m.get("roles", [])],
+                    status=str(m.get("status", "Active")),
+                )
+            )
+        next_url = response.links.get("next", {}).get("url")
+    raise PlatformError(f"the roster has more than {MAX_ROSTER_PAGES} pages")
 
 
 def scores_url(lineitem: str) -> str:

@@ -226,6 +226,15 @@ def released_for(store: Store, owner: str, sub: str, *, label: str) -> list[Stud
     return views
 
 
+def roster(store: Store, http: httpx.Client, link: Link) -> list[tool.Member]:
+    """The learners of the link's course, from the platform (NRPS)."""
+    if not link.memberships_url:
+        raise CallerError("the platform did not offer the course roster (Names and Role Provisioning) for this link")
+    platform = store.platform(link.platform_id)
+    token = tool.access_token(http, _registration(platform), signing_key(store), [tool.NRPS_SCOPE])
+    return [m for m in tool.members(http, link.memberships_url, token) if m.is_learner and m.status == "Active"]
+
+
 Outcome = Literal["sent", "already", "held_back", "failed"]
 
 

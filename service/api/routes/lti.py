@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from service.api.deps import OwnedBatch, Principal, State
 from service.errors import NotFoundError
 from service.lti.tool import SCORE_SCOPE, LaunchRefusedError, PlatformKeys
+from service.persistence.stores import Link
 from service.workflows import lti
 
 router = APIRouter(tags=["lti"])
@@ -211,6 +212,29 @@ async def list_links(state: State, principal: Principal) -> list[LinkPublic]:
     ]
 
 
+class MemberPublic(BaseModel):
+    """A learner on the course roster: their LMS user id is the id their script needs in a class set."""
+
+    user_id: str
+    name: str
+
+
+async def _owned_link(state: State, principal: str, link_id: str) -> Link:
+    link = await asyncio.to_thread(state.store.link, link_id)
+    platform = await asyncio.to_thread(state.store.platform, link.platform_id)
+    if not state.settings.auth_disabled and platform.owner != principal:
+        raise NotFoundError(f"no LTI link with id {link_id!r}")
+    return link
+
+
+@router.get("/v1/lti/links/{link_id}/members")
+async def list_members(link_id: str, state: State, principal: Principal) -> list[MemberPublic]:
+    """The course's active learners, from the LMS roster (NRPS): name each script's student."""
+    link = await _owned_link(state, principal, link_id)
+    members = await asyncio.to_thread(lti.roster, state.store, _http, link)
+    return [MemberPublic(user_id=m.user_id, name=m.name) for m in members]
+
+
 class SentPublic(BaseModel):
     """One student's score: sent, already there (the platform holds this approval), held back, or failed."""
 
@@ -228,9 +252,6 @@ async def send_scores(
     batch_id: Annotated[str, Query(description="The class set whose approved marks are sent")],
 ) -> list[SentPublic]:
     """Send a class set's approved marks to the LMS line item of ``link_id`` (drafts are held back)."""
-    link = await asyncio.to_thread(state.store.link, link_id)
-    platform = await asyncio.to_thread(state.store.platform, link.platform_id)
-    if not state.settings.auth_disabled and platform.owner != principal:
-        raise NotFoundError(f"no LTI link with id {link_id!r}")
+    link = await _owned_link(state, principal, link_id)
     sent = await asyncio.to_thread(lti.publish, state.store, _http, link, batch, label=state.settings.student_label)
     return [SentPublic(user_id=s.user_id, outcome=s.outcome, detail=s.detail) for s in sent]
