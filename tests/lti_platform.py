@@ -159,7 +159,7 @@ class Platform:
             token = self.id_token(str(q["nonce"]), sub=sub, roles=roles, **extra)
             return HTMLResponse(
                 f"<form method='post' action='{q['redirect_uri']}'><input name='id_token' value='{token}'>"
-                f"<input name='state' value='{q['state']}'></form>"
+                f"<input name='state' value='{q['state']}'></form><script>document.forms[0].submit()</script>"
             )
 
         @app.post("/deep-link-return")

@@ -1,6 +1,7 @@
 // The class view: upload a class set as a batch, list batches, follow one live, see where the
 // teacher moved the drafts (per objective, and by a level or more), export.
 import { classExports } from "./exports.js";
+import { lmsPanel } from "./lms.js";
 import { $, CALIBRATION_TEXT, FLAG_TEXT, api, download, el, fillSchemePicker, progress, sentence, showError, splitScheme, status, view, when } from "./core.js";
 
 const DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document";
@@ -158,7 +159,8 @@ export async function renderBatch(id, { onLeave, live }) {
       el("button", { type: "button", class: "secondary", id: "export-csv", onclick: () => exportCsv(id) }, "Class report (CSV)"), " ",
       el("button", { type: "button", class: "secondary", id: "export-approved", onclick: () => exportApproved(batch.scheme_id) }, "Export approved scripts as an eval dataset"), " ",
       el("a", { class: "button secondary", id: "print-all", href: `#/batches/${id}/sheets` }, "Feedback sheets (print all)")),
-    classExports(id));
+    classExports(id),
+    finished ? lmsPanel(id, batch.items) : "");
     mod.replaceChildren(moderation(marks));
     return finished;
   };

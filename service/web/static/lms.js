@@ -1,0 +1,52 @@
+// Send a class set's approved marks to an LMS assignment (LTI 1.3 AGS), with each student's outcome.
+import { api, el, showError, status } from "./core.js";
+
+const OUTCOME_TEXT = { sent: "sent", already: "already in the LMS", held_back: "held back", failed: "failed" };
+
+export function lmsPanel(batchId, items) {
+  const box = el("section", { class: "exports", id: "lms-panel", "aria-label": "Send to the LMS" }, el("h3", {}, "Send to the LMS"));
+  const results = el("div", { id: "lms-results" });
+  api("/v1/lti/links").then((links) => {
+    if (!links.length) {
+      box.append(el("p", { class: "hint", id: "lms-none" }, "Open draftmark once from the assignment in your LMS course (LTI 1.3) to send marks there. See docs/LMS.md."));
+      return;
+    }
+    const pick = el("select", { id: "lms-link" }, links.map((l) => el("option", { value: l.id }, `${l.title || l.resource_link_id} (${l.context_id})`)));
+    const names = new Map();
+    const roster = async () => {
+      showError("");
+      try {
+        const members = await api(`/v1/lti/links/${encodeURIComponent(pick.value)}/members`);
+        names.clear();
+        members.forEach((m) => names.set(m.user_id, m.name));
+        const missing = items.filter((i) => !names.has(i.external_id));
+        results.replaceChildren(el("p", { id: "lms-roster-summary" },
+          `${items.length - missing.length} of ${items.length} scripts match a learner on the course roster.` +
+          (missing.length ? ` Not on the roster: ${missing.map((i) => i.external_id).join(", ")}.` : "")));
+      } catch (err) { showError(`Could not read the roster: ${err.message}`); }
+    };
+    const send = async () => {
+      showError("");
+      button.disabled = true;
+      try {
+        const sent = await api(`/v1/lti/links/${encodeURIComponent(pick.value)}/scores?batch_id=${encodeURIComponent(batchId)}`, { method: "POST" });
+        results.replaceChildren(el("table", { id: "lms-status" },
+          el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Student"), el("th", { scope: "col" }, "Name"), el("th", { scope: "col" }, "Outcome"))),
+          el("tbody", {}, sent.map((s) => el("tr", { "data-user": s.user_id },
+            el("td", {}, s.user_id), el("td", {}, names.get(s.user_id) || ""),
+            el("td", { class: `outcome-${s.outcome}` }, OUTCOME_TEXT[s.outcome] + (s.detail ? ` (${s.detail})` : "")))))));
+        const count = sent.filter((s) => s.outcome === "sent" || s.outcome === "already").length;
+        status(`${count} approved mark(s) are in the LMS gradebook.`);
+      } catch (err) { showError(`Sending failed: ${err.message}`); }
+      finally { button.disabled = false; }
+    };
+    const button = el("button", { type: "button", id: "lms-send", onclick: send }, "Send approved marks");
+    box.append(
+      el("div", {}, el("label", { for: "lms-link" }, "LMS assignment"), pick),
+      el("button", { type: "button", class: "secondary", id: "lms-roster", onclick: roster }, "Check the roster"), " ",
+      button,
+      el("p", { class: "hint" }, "Only approved marks are sent; drafts are held back. Sending again is safe."),
+      results);
+  }).catch((err) => box.append(el("p", { class: "hint" }, `LMS assignments unavailable: ${err.message}`)));
+  return box;
+}
