@@ -33,9 +33,10 @@ def register(
     owner: Annotated[str, typer.Option(help="API key id whose data launches sign into")] = LOCAL_OWNER,
 ) -> None:
     """Register a platform; prints its id and the URLs to paste into the LMS."""
+    settings = load_settings()
     try:
         platform = lti.register(
-            open_store(load_settings()),
+            open_store(settings),
             owner,
             issuer=issuer,
             client_id=client_id,
@@ -43,6 +44,7 @@ def register(
             token_url=token_url,
             jwks_url=jwks_url,
             deployment_ids=deployment_id,
+            allow_private=settings.lti_allow_private,
         )
     except DraftmarkError as exc:
         raise fail(exc.message, 2 if isinstance(exc, CallerError) else 4) from exc

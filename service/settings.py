@@ -106,6 +106,10 @@ class Settings(BaseSettings):
         default=False, description="Allow webhook URLs on loopback/private networks (tests, on-prem)."
     )
     webhook_attempts: int = Field(default=5, ge=1, le=20)
+    lti_allow_private: bool = Field(
+        default=False,
+        description="Allow LMS platforms (LTI) on loopback/private networks and over plain http (on-prem, tests).",
+    )
     batch_lease_s: float = Field(
         default=60.0,
         ge=1.0,

@@ -39,7 +39,7 @@ def test_a_class_marked_in_draftmark_lands_in_the_lms_gradebook(
     essay: str,
 ) -> None:
     db = f"sqlite:///{tmp_path}/lti-ui.db"
-    settings = Settings(backend="openai", llm_base_url="http://127.0.0.1:9/v1", database_url=db)
+    settings = Settings(backend="openai", llm_base_url="http://127.0.0.1:9/v1", database_url=db, lti_allow_private=True)
     with LiveServer(settings, FakeMarker()) as live:
         key = Store(make_engine(db)).create_api_key("history department")[1]
         with PlatformServer(Platform(tool_url=live.url)) as platform:

@@ -23,7 +23,7 @@ from tests.test_api import assert_problem, make_settings, marking_body
 @pytest.fixture
 def lms(db_url: str) -> Iterator[tuple[Platform, httpx.Client, str]]:
     """(the platform, a client of the tool with an API key, the tool's URL); the platform is registered."""
-    with LiveServer(make_settings(db_url), CountingFake()) as live:
+    with LiveServer(make_settings(db_url, lti_allow_private=True), CountingFake()) as live:
         key = _api_key(live, db_url)
         with PlatformServer(Platform(tool_url=live.url)) as platform:
             with httpx.Client(base_url=live.url, timeout=30, headers={"Authorization": f"Bearer {key}"}) as client:
@@ -196,34 +196,47 @@ def test_the_cli_registers_platforms_and_rotates_the_key(tmp_path: Any, monkeypa
     monkeypatch.setenv("DRAFTMARK_DATABASE_URL", f"sqlite:///{tmp_path}/cli.db")
     runner = CliRunner()
     args = [
-        "lti",
-        "register",
-        "--issuer",
-        "https://canvas.example",
-        "--client-id",
-        "100",
-        "--auth-url",
-        "https://canvas.example/auth",
-        "--token-url",
-        "https://canvas.example/token",
-        "--jwks-url",
-        "https://canvas.example/jwks",
-        "--deployment-id",
-        "d1",
-        "--deployment-id",
-        "d2",
-    ]
+        "lti", "register", "--issuer", "https://canvas.example", "--client-id", "100",
+        "--auth-url", "https://canvas.example/auth", "--token-url", "https://canvas.example/token",
+        "--jwks-url", "https://canvas.example/jwks", "--deployment-id", "d1", "--deployment-id", "d2",
+    ]  # fmt: skip
+    unresolved = runner.invoke(app, args)
+    assert unresolved.exit_code == 2 and "does not resolve to a public address" in unresolved.output
+    plain_http = runner.invoke(
+        app, [a.replace("https://canvas.example/jwks", "http://canvas.example/jwks") for a in args]
+    )
+    assert plain_http.exit_code == 2 and "jwks_url must be an https URL" in plain_http.output
+
+    monkeypatch.setenv("DRAFTMARK_LTI_ALLOW_PRIVATE", "1")  # an on-premises LMS: no public DNS needed
     done = runner.invoke(app, args)
     assert done.exit_code == 0, done.output
     listed = runner.invoke(app, ["lti", "list"])
     assert '"deployment_ids": ["d1", "d2"]' in listed.stdout
     again = runner.invoke(app, args)
     assert again.exit_code == 2 and "already registered" in again.output
-    plain_http = runner.invoke(
-        app, [a.replace("https://canvas.example/jwks", "http://canvas.example/jwks") for a in args]
-    )
-    assert plain_http.exit_code == 2 and "jwks_url must be an https URL" in plain_http.output
     assert runner.invoke(app, ["lti", "rotate-key"]).exit_code == 0
+
+
+def test_platform_requests_stay_on_public_https_unless_allowed() -> None:
+    from service.lti.http import platform_client
+    from service.lti.tool import PlatformError
+
+    with platform_client(allow_private=False) as guarded:
+        for url in ("http://127.0.0.1:9/jwks", "https://127.0.0.1:9/jwks", "https://[::1]:9/x", "https://10.0.0.1/x"):
+            with pytest.raises(PlatformError, match="DRAFTMARK_LTI_ALLOW_PRIVATE"):
+                guarded.get(url)
+    with platform_client(allow_private=True) as open_client, pytest.raises(httpx.ConnectError):
+        open_client.get("http://127.0.0.1:9/jwks")
+
+
+def test_a_platform_on_a_private_network_is_refused_by_default(db_url: str) -> None:
+    with LiveServer(make_settings(db_url), CountingFake()) as live:
+        key = _api_key(live, db_url)
+        with PlatformServer(Platform(tool_url=live.url)) as platform:
+            refused = httpx.post(
+                f"{live.url}/v1/lti/platforms", json=platform.registration(), headers={"Authorization": f"Bearer {key}"}
+            )
+            assert_problem(refused, 422, "must be an https URL")
 
 
 def test_an_instructor_creates_the_assignment_by_deep_linking(lms: tuple[Platform, httpx.Client, str]) -> None:

@@ -24,7 +24,9 @@ from schemas.student import StudentView
 from service.errors import CallerError
 from service.lms import ags
 from service.lti import tool
+from service.lti.http import resolve
 from service.lti.tool import LaunchRefusedError, PlatformError, Registration
+from service.netpolicy import address_allowed
 from service.persistence.stores import BatchView, Link, Platform, Store
 from service.workflows.exports import class_scripts
 from service.workflows.student import student_view
@@ -74,11 +76,19 @@ def register(
     token_url: str,
     jwks_url: str,
     deployment_ids: list[str],
+    allow_private: bool = False,
 ) -> Platform:
-    """Register a platform for ``owner`` (URLs must be https, except on 127.0.0.1 / localhost for tests)."""
+    """Register a platform for ``owner``: https URLs on public hosts (any http(s) URL when ``allow_private``)."""
     for name, url in (("issuer", issuer), ("auth_url", auth_url), ("token_url", token_url), ("jwks_url", jwks_url)):
-        if not _acceptable_url(url):
+        if not _acceptable_url(url, allow_private=allow_private):
             raise CallerError(f"{name} must be an https URL (got {url!r})")
+    for name, url in (("token_url", token_url), ("jwks_url", jwks_url)):
+        host = httpx.URL(url).host
+        if not allow_private and not all(address_allowed(a) for a in resolve(host, 443) or ["0.0.0.0"]):
+            raise CallerError(
+                f"{name} host {host!r} does not resolve to a public address; the server refuses private networks "
+                "unless DRAFTMARK_LTI_ALLOW_PRIVATE=1"
+            )
     if not deployment_ids or any(not d.strip() for d in deployment_ids):
         raise CallerError("give at least one deployment id (the platform shows it when the tool is deployed)")
     return store.register_platform(
@@ -92,11 +102,11 @@ def register(
     )
 
 
-def _acceptable_url(url: str) -> bool:
+def _acceptable_url(url: str, *, allow_private: bool) -> bool:
     parsed = httpx.URL(url) if url.startswith(("http://", "https://")) else None
     if parsed is None or not parsed.host:
         return False
-    return parsed.scheme == "https" or parsed.host in ("127.0.0.1", "localhost")
+    return parsed.scheme == "https" or allow_private
 
 
 def start_login(store: Store, params: dict[str, str], *, redirect_uri: str) -> str:

@@ -16,15 +16,26 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
-from service.api.deps import OwnedBatch, Principal, State
+from service.api.deps import AppState, OwnedBatch, Principal, State
 from service.errors import NotFoundError
+from service.lti.http import platform_client
 from service.lti.tool import SCORE_SCOPE, LaunchRefusedError, PlatformKeys
 from service.persistence.stores import Link
 from service.workflows import lti
 
 router = APIRouter(tags=["lti"])
-_http = httpx.Client(follow_redirects=False)
-_platform_keys = PlatformKeys(_http)
+_CLIENTS: dict[bool, tuple[httpx.Client, PlatformKeys]] = {}
+
+
+def _client(state: AppState) -> tuple[httpx.Client, PlatformKeys]:
+    """The platform client for the server's network policy (one per process), with its JWKS cache."""
+    allow = state.settings.lti_allow_private
+    if allow not in _CLIENTS:
+        http = platform_client(allow_private=allow)
+        _CLIENTS[allow] = (http, PlatformKeys(http))
+    return _CLIENTS[allow]
+
+
 _NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}
 
 
@@ -80,7 +91,7 @@ async def launch(request: Request, state: State) -> HTMLResponse:
     if not form.get("id_token") or not form.get("state"):
         raise LaunchRefusedError("the launch has no id_token or no state")
     done = await asyncio.to_thread(
-        lti.complete_launch, state.store, _platform_keys, id_token=form["id_token"], state=form["state"]
+        lti.complete_launch, state.store, _client(state)[1], id_token=form["id_token"], state=form["state"]
     )
     if done.launch.message_type == "LtiDeepLinkingRequest":
         ticket = await asyncio.to_thread(lti.deep_link_ticket, state.store, done)
@@ -176,7 +187,9 @@ class PlatformPublic(PlatformCreate):
 @router.post("/v1/lti/platforms", status_code=201)
 async def register_platform(body: PlatformCreate, state: State, principal: Principal) -> PlatformPublic:
     """Register an LMS for the caller: its launches sign teachers in as the caller."""
-    p = await asyncio.to_thread(lti.register, state.store, principal, **body.model_dump())
+    p = await asyncio.to_thread(
+        lti.register, state.store, principal, **body.model_dump(), allow_private=state.settings.lti_allow_private
+    )
     return PlatformPublic(id=p.id, **body.model_dump() | {"deployment_ids": p.deployment_ids})
 
 
@@ -231,7 +244,7 @@ async def _owned_link(state: State, principal: str, link_id: str) -> Link:
 async def list_members(link_id: str, state: State, principal: Principal) -> list[MemberPublic]:
     """The course's active learners, from the LMS roster (NRPS): name each script's student."""
     link = await _owned_link(state, principal, link_id)
-    members = await asyncio.to_thread(lti.roster, state.store, _http, link)
+    members = await asyncio.to_thread(lti.roster, state.store, _client(state)[0], link)
     return [MemberPublic(user_id=m.user_id, name=m.name) for m in members]
 
 
@@ -253,5 +266,7 @@ async def send_scores(
 ) -> list[SentPublic]:
     """Send a class set's approved marks to the LMS line item of ``link_id`` (drafts are held back)."""
     link = await _owned_link(state, principal, link_id)
-    sent = await asyncio.to_thread(lti.publish, state.store, _http, link, batch, label=state.settings.student_label)
+    sent = await asyncio.to_thread(
+        lti.publish, state.store, _client(state)[0], link, batch, label=state.settings.student_label
+    )
     return [SentPublic(user_id=s.user_id, outcome=s.outcome, detail=s.detail) for s in sent]
