@@ -166,20 +166,103 @@ def test_approved_marks_reach_the_gradebook_and_drafts_never_do(
         approved[item["external_id"]] = review
     link_id = _link_id(client)
 
-    platform.token_fail, platform.score_fail = 0, 1  # one 503 from the scores endpoint: retried
-    sent = client.post(f"/v1/lti/links/{link_id}/scores", params={"batch_id": batch_id})
-    assert sent.status_code == 200, sent.text
-    outcomes = {s["user_id"]: s["outcome"] for s in sent.json()}
+    platform.token_fail, platform.score_fail = 0, 1  # one 503 from the scores endpoint: retried with backoff
+    queued = client.post(f"/v1/lti/links/{link_id}/scores", params={"batch_id": batch_id})
+    assert queued.status_code == 202, queued.text
+    assert {s["user_id"]: s["outcome"] for s in queued.json()}["s-3"] == "held_back"
+    outcomes = _settled(client, link_id, batch_id)
     assert outcomes == {"s-0": "sent", "s-1": "sent", "s-2": "sent", "s-3": "held_back"}
     assert set(platform.gradebook) == {"s-0", "s-1", "s-2"}, "the draft never reaches the gradebook"
     entry = platform.gradebook["s-0"]
     assert (entry["score"], entry["max"]) == (9, 15) and "Well argued." in entry["comment"]
     student = client.get(f"/v1/markings/{batch['items'][0]['marking_id']}/student").json()
     assert entry["comment"].startswith(f"What went well: {student['what_went_well']}"), "exactly what the student gets"
+    assert sum(1 for code, _ in platform.score_log if code == 200) == 3
 
-    again = client.post(f"/v1/lti/links/{link_id}/scores", params={"batch_id": batch_id}).json()
-    assert {s["user_id"]: s["outcome"] for s in again}["s-0"] == "already", "a 409 for the same approval is success"
-    assert all(code in (200, 409) for code, _ in platform.score_log), platform.score_log
+    client.post(f"/v1/lti/links/{link_id}/scores", params={"batch_id": batch_id}).raise_for_status()
+    assert _settled(client, link_id, batch_id)["s-0"] == "sent"
+    assert sum(1 for code, _ in platform.score_log if code == 200) == 3, "sending again re-sends nothing already sent"
+
+    client.post(
+        f"/v1/markings/{batch['items'][3]['marking_id']}/review",
+        json={"reviewer": "Ms Reed", "marks": {"AO1": 1, "AO2": 1, "AO3": 0}},
+    ).raise_for_status()
+    client.post(f"/v1/lti/links/{link_id}/scores", params={"batch_id": batch_id}).raise_for_status()
+    assert _settled(client, link_id, batch_id)["s-3"] == "sent"
+    assert platform.gradebook["s-3"]["score"] == 2
+
+
+def _settled(client: httpx.Client, link_id: str, batch_id: str, timeout_s: float = 30) -> dict[str, str]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        status = client.get(f"/v1/lti/links/{link_id}/scores", params={"batch_id": batch_id}).json()
+        outcomes = {s["user_id"]: s["outcome"] for s in status}
+        if not {"queued", "sending"} & set(outcomes.values()) or time.monotonic() > deadline:
+            return outcomes
+        time.sleep(0.1)
+
+
+def test_scores_survive_a_restart_and_give_up_with_a_reason(
+    db_url: str, essay: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from service.workflows import lti as workflow
+
+    monkeypatch.setattr(workflow, "RETRY_BASE_S", 0.05)
+    settings = make_settings(db_url, lti_allow_private=True)
+    with LiveServer(settings, CountingFake()) as live:
+        key = _api_key(live, db_url)
+        auth = {"Authorization": f"Bearer {key}"}
+        with (
+            PlatformServer(Platform(tool_url=live.url)) as platform,
+            httpx.Client(base_url=live.url, headers=auth) as c,
+        ):
+            c.post("/v1/lti/platforms", json=platform.registration()).raise_for_status()
+            assert _launch(live.url, _login(live.url, platform, "t-1:instructor")).status_code == 200
+            link_id = _link_id(c)
+            items = [{"external_id": "s-0", "essay": essay}]
+            batch_id = c.post("/v1/batches", json={"scheme_id": "stalin-power-1929", "items": items}).json()["id"]
+            marking_id = wait_for_batch(c, batch_id)["items"][0]["marking_id"]
+            c.post(f"/v1/markings/{marking_id}/review", json={"reviewer": "T", "marks": {"AO1": 2, "AO2": 2, "AO3": 1}})
+            monkeypatch.setattr(workflow, "RETRY_BASE_S", 30.0)  # the platform is down: the next try is far off
+            platform.score_fail = 1
+            c.post(f"/v1/lti/links/{link_id}/scores", params={"batch_id": batch_id}).raise_for_status()
+            deadline = time.monotonic() + 20
+            while platform.score_fail and time.monotonic() < deadline:
+                time.sleep(0.05)
+            status = c.get(f"/v1/lti/links/{link_id}/scores", params={"batch_id": batch_id}).json()
+            assert status[0]["outcome"] == "queued" and "503" in status[0]["detail"]
+            assert platform.gradebook == {}
+            saved = platform
+    monkeypatch.setattr(workflow, "RETRY_BASE_S", 0.05)
+    store = Store(make_engine(db_url))
+    with store.transaction() as s:  # the retry falls due while the server is down
+        from service.persistence.db import LtiScoreRow
+
+        for row in s.query(LtiScoreRow):
+            row.next_attempt_at = row.updated_at
+    with LiveServer(settings, CountingFake()) as again, PlatformServer(saved):
+        saved.tool_url = again.url
+        with httpx.Client(base_url=again.url, headers=auth) as c:
+            assert _settled(c, link_id, batch_id)["s-0"] == "sent", "delivered after the restart"
+    assert saved.gradebook["s-0"]["score"] == 5
+
+    monkeypatch.setattr(workflow, "MAX_ATTEMPTS", 2)
+    with LiveServer(settings, CountingFake()) as third, PlatformServer(Platform(tool_url=third.url)) as platform:
+        with httpx.Client(base_url=third.url, headers=auth) as c:
+            platform.registration()
+            refused = {"issuer": platform.url, "client_id": "other"} | {
+                k: v for k, v in platform.registration().items() if k not in ("issuer", "client_id")
+            }
+            c.post("/v1/lti/platforms", json=refused).raise_for_status()
+            platform.client_id = "other"
+            assert _launch(third.url, _login(third.url, platform, "t-1:instructor")).status_code == 200
+            link = next(k for k in c.get("/v1/lti/links").json() if k["id"] != link_id)
+            platform.score_fail = 100
+            c.post(f"/v1/lti/links/{link['id']}/scores", params={"batch_id": batch_id}).raise_for_status()
+            status = _settled(c, link["id"], batch_id)
+            assert status["s-0"] == "failed"
+            detail = c.get(f"/v1/lti/links/{link['id']}/scores", params={"batch_id": batch_id}).json()[0]["detail"]
+            assert "after 2 attempts" in detail
 
 
 def _link_id(client: httpx.Client) -> str:

@@ -18,6 +18,7 @@ from service.batches.worker import BatchRunner
 from service.errors import DraftmarkError
 from service.llm.factory import build_llm
 from service.llm.port import LLM
+from service.lti.http import shared_client
 from service.persistence.db import BUILTIN_OWNER, make_engine, migrate
 from service.persistence.stores import Store
 from service.schemes import SchemeLibrary
@@ -58,10 +59,13 @@ def create_app(settings: Settings | None = None, *, llm: LLM | None = None) -> F
                 "can mark essays and read every stored result. Use only on a trusted machine. !!!"
             )
         await runner.start()
+        # scores queued for an LMS before a restart go out now
+        app.state.draftmark.lti_sender.kick(store, shared_client(allow_private=config.lti_allow_private)[0])
         try:
             yield
         finally:
             await runner.stop()
+            await app.state.draftmark.lti_sender.drain()
             await app.state.draftmark.refits.drain()
             engine.dispose()
 

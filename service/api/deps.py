@@ -17,6 +17,7 @@ from service.llm.port import LLM
 from service.persistence.db import LOCAL_OWNER
 from service.persistence.stores import BatchView, Store, StoredMarking
 from service.settings import Settings
+from service.workflows.lti import ScoreSender
 from service.workflows.refits import Refits
 
 _KEY_CACHE_TTL_S = 30.0
@@ -34,6 +35,7 @@ class AppState:
     buckets: dict[str, TokenBucket] = field(default_factory=dict)
     auth_failures: dict[str, TokenBucket] = field(default_factory=dict)
     refits: Refits = field(default_factory=Refits)
+    lti_sender: ScoreSender = field(default_factory=ScoreSender)
 
 
 @dataclass

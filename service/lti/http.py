@@ -13,7 +13,7 @@ import socket
 
 import httpx
 
-from service.lti.tool import PlatformError
+from service.lti.tool import PlatformError, PlatformKeys
 from service.netpolicy import address_allowed
 
 
@@ -55,3 +55,14 @@ def resolve(host: str, port: int) -> list[str]:
 def platform_client(*, allow_private: bool) -> httpx.Client:
     """A client for JWKS, token, roster and score requests."""
     return httpx.Client(transport=GuardedTransport(allow_private=allow_private), follow_redirects=False)
+
+
+_SHARED: dict[bool, tuple[httpx.Client, PlatformKeys]] = {}
+
+
+def shared_client(*, allow_private: bool) -> tuple[httpx.Client, PlatformKeys]:
+    """The platform client of this process for a network policy, with its JWKS cache (made on first use)."""
+    if allow_private not in _SHARED:
+        http = platform_client(allow_private=allow_private)
+        _SHARED[allow_private] = (http, PlatformKeys(http))
+    return _SHARED[allow_private]

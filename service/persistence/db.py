@@ -260,6 +260,24 @@ class LtiLinkRow(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class LtiScoreRow(Base):
+    """One student's score on its way to an LMS line item: queued, sent (or already there), or failed."""
+
+    __tablename__ = "lti_scores"
+    __table_args__ = (UniqueConstraint("link_id", "user_id"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    link_id: Mapped[str] = mapped_column(String(40), index=True)
+    batch_id: Mapped[str] = mapped_column(String(32), index=True)
+    user_id: Mapped[str] = mapped_column(String(255))
+    marking_id: Mapped[str] = mapped_column(String(32))
+    score: Mapped[str] = mapped_column(Text)  # the AGS Score JSON, exactly as sent
+    status: Mapped[str] = mapped_column(String(16), index=True)  # queued | sending | sent | already | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    detail: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 _V1_TABLES = ("api_keys", "schemes", "markings", "batches", "batch_items", "idempotency")
 
 
@@ -389,7 +407,7 @@ def _v9(conn: Connection) -> None:
 
 def _v10(conn: Connection) -> None:
     """LTI 1.3: the tool's keys, platform registrations, logins in flight and resource links."""
-    names = ("lti_keys", "lti_platforms", "lti_states", "lti_links")
+    names = ("lti_keys", "lti_platforms", "lti_states", "lti_links", "lti_scores")
     Base.metadata.create_all(conn, tables=[Base.metadata.tables[n] for n in names])
     present = {c["name"] for c in inspect(conn).get_columns("api_keys")}
     for name, ddl in {"acts_as": "VARCHAR(64)", "expires_at": "TIMESTAMP WITH TIME ZONE"}.items():

@@ -9,25 +9,26 @@ student receives), retried with backoff, a platform's 409 for the same timestamp
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 import httpx
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, RSAKey
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from schemas.student import StudentView
-from service.errors import CallerError
+from service.errors import CallerError, DraftmarkError
 from service.lms import ags
 from service.lti import tool
 from service.lti.http import resolve
 from service.lti.tool import LaunchRefusedError, PlatformError, Registration
 from service.netpolicy import address_allowed
-from service.persistence.stores import BatchView, Link, Platform, Store
+from service.persistence.stores import BatchView, Link, Platform, QueuedScore, Store
 from service.workflows.exports import class_scripts
 from service.workflows.student import student_view
 
@@ -245,47 +246,115 @@ def roster(store: Store, http: httpx.Client, link: Link) -> list[tool.Member]:
     return [m for m in tool.members(http, link.memberships_url, token) if m.is_learner and m.status == "Active"]
 
 
-Outcome = Literal["sent", "already", "held_back", "failed"]
+Outcome = Literal["queued", "sending", "sent", "already", "held_back", "failed"]
 
 
 @dataclass(frozen=True)
 class Sent:
-    """What happened to one student's score."""
+    """Where one student's score stands."""
 
     user_id: str
     outcome: Outcome
     detail: str = ""
 
 
-def publish(
-    store: Store, http: httpx.Client, link: Link, batch: BatchView, *, label: str, attempts: int = 4
-) -> list[Sent]:
-    """Send the class set's approved marks to the link's line item; drafts are held back, never scored."""
+def _check_link(link: Link) -> None:
     if not link.lineitem:
         raise CallerError("this LTI link has no line item: create the assignment with grading in the LMS")
     if tool.SCORE_SCOPE not in link.ags_scopes:
         raise CallerError("the platform did not grant the AGS score scope for this link")
-    platform = store.platform(link.platform_id)
+
+
+def queue_scores(store: Store, link: Link, batch: BatchView, *, label: str) -> list[Sent]:
+    """Queue the class set's approved marks for the link's line item; drafts and unmarked scripts are held back."""
+    _check_link(link)
     ids = [i.marking_id for i in batch.items if i.marking_id]
     selection = class_scripts(batch, store.results_by_id(ids), store.latest_reviews(ids), users={}, label=label)
-    key = signing_key(store)
-    token = tool.access_token(http, _registration(platform), key, [tool.SCORE_SCOPE])
+    approved = [s for s in selection.scripts if s.approved]
+    store.enqueue_scores(link.id, batch.id, [(s.key, s.marking_id, ags.score(s, s.key)) for s in approved])
+    return score_status(store, link, batch, label=label)
+
+
+def score_status(store: Store, link: Link, batch: BatchView, *, label: str) -> list[Sent]:
+    """Each student of the class set: held back (and why), or their score's state in the queue."""
+    ids = [i.marking_id for i in batch.items if i.marking_id]
+    selection = class_scripts(batch, store.results_by_id(ids), store.latest_reviews(ids), users={}, label=label)
+    rows = {r.user_id: r for r in store.scores_for(link.id, batch.id)}
     out = [Sent(h["external_id"], "held_back", h["reason"]) for h in selection.held_back]
-    retrying = Retrying(
-        retry=retry_if_exception_type(PlatformError),
-        stop=stop_after_attempt(attempts),
-        wait=wait_exponential(multiplier=0.2, max=5),
-        reraise=True,
-    )
     for script in selection.scripts:
+        row = rows.get(script.key)
         if not script.approved:
             out.append(Sent(script.key, "held_back", "not approved"))
-            continue
-        score = ags.score(script, script.key)
-        try:
-            outcome = retrying(tool.post_score, http, link.lineitem, score, token)
-        except (PlatformError, CallerError) as exc:
-            out.append(Sent(script.key, "failed", exc.message))
-            continue
-        out.append(Sent(script.key, "sent" if outcome == "sent" else "already"))
+        elif row is None:
+            out.append(Sent(script.key, "held_back", "approved after the last send: send again"))
+        else:
+            status: Outcome = row.status  # type: ignore[assignment]
+            out.append(Sent(script.key, status, row.detail))
     return out
+
+
+MAX_ATTEMPTS = 8
+RETRY_BASE_S = 0.5
+RETRY_MAX_S = 300.0
+SEND_LEASE = timedelta(minutes=2)
+
+
+@dataclass
+class ScoreSender:
+    """Delivers queued scores in the background: one loop per process, backoff per score, durable across restarts."""
+
+    _task: asyncio.Task[None] | None = None
+    _tokens: dict[str, tuple[str, float]] = field(default_factory=dict)
+
+    def kick(self, store: Store, http: httpx.Client) -> None:
+        """Start delivering if not already (after a send request, and at start-up for what a restart left)."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(store, http), name="lti-scores")
+
+    async def drain(self) -> None:
+        """Stop (shutdown, tests)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self, store: Store, http: httpx.Client) -> None:
+        while True:
+            item = await asyncio.to_thread(store.claim_due_score, SEND_LEASE)
+            if item is not None:
+                await asyncio.to_thread(self._deliver, store, http, item)
+                continue
+            due = await asyncio.to_thread(store.next_score_due)
+            if due is None:
+                return
+            wait = (due if due.tzinfo else due.replace(tzinfo=UTC)) - datetime.now(UTC)
+            await asyncio.sleep(min(max(wait.total_seconds(), 0.05), RETRY_MAX_S))
+
+    def _token(self, http: httpx.Client, store: Store, platform: Platform) -> str:
+        cached = self._tokens.get(platform.id)
+        if cached and cached[1] > time.monotonic():
+            return cached[0]
+        token = tool.access_token(http, _registration(platform), signing_key(store), [tool.SCORE_SCOPE])
+        self._tokens[platform.id] = (token, time.monotonic() + 300)
+        return token
+
+    def _deliver(self, store: Store, http: httpx.Client, item: QueuedScore) -> None:
+        try:
+            link = store.link(item.link_id)
+            token = self._token(http, store, store.platform(link.platform_id))
+            assert link.lineitem is not None
+            outcome = tool.post_score(http, link.lineitem, dict(item.score), token)
+        except PlatformError as exc:
+            self._tokens.clear()
+            if item.attempts + 1 >= MAX_ATTEMPTS:
+                store.finish_score(item.id, "failed", detail=f"{exc.message} (after {MAX_ATTEMPTS} attempts)")
+                return
+            delay = min(RETRY_BASE_S * 2**item.attempts, RETRY_MAX_S)
+            store.finish_score(
+                item.id, "queued", detail=exc.message, retry_at=datetime.now(UTC) + timedelta(seconds=delay)
+            )
+            return
+        except DraftmarkError as exc:
+            store.finish_score(item.id, "failed", detail=exc.message)
+            return
+        store.finish_score(item.id, outcome)

@@ -18,25 +18,19 @@ from pydantic import BaseModel, Field
 
 from service.api.deps import AppState, OwnedBatch, Principal, State
 from service.errors import NotFoundError
-from service.lti.http import platform_client
+from service.lti.http import shared_client
 from service.lti.tool import SCORE_SCOPE, LaunchRefusedError, PlatformKeys
 from service.persistence.stores import Link
 from service.workflows import lti
 
 router = APIRouter(tags=["lti"])
-_CLIENTS: dict[bool, tuple[httpx.Client, PlatformKeys]] = {}
-
-
-def _client(state: AppState) -> tuple[httpx.Client, PlatformKeys]:
-    """The platform client for the server's network policy (one per process), with its JWKS cache."""
-    allow = state.settings.lti_allow_private
-    if allow not in _CLIENTS:
-        http = platform_client(allow_private=allow)
-        _CLIENTS[allow] = (http, PlatformKeys(http))
-    return _CLIENTS[allow]
 
 
 _NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}
+
+
+def _client(state: AppState) -> tuple[httpx.Client, PlatformKeys]:
+    return shared_client(allow_private=state.settings.lti_allow_private)
 
 
 @router.get("/lti/jwks")
@@ -249,14 +243,18 @@ async def list_members(link_id: str, state: State, principal: Principal) -> list
 
 
 class SentPublic(BaseModel):
-    """One student's score: sent, already there (the platform holds this approval), held back, or failed."""
+    """One student's score: queued, sending, sent, already there (the platform holds it), held back, failed."""
 
     user_id: str
     outcome: str
     detail: str = ""
 
 
-@router.post("/v1/lti/links/{link_id}/scores")
+def _sent(sent: list[lti.Sent]) -> list[SentPublic]:
+    return [SentPublic(user_id=s.user_id, outcome=s.outcome, detail=s.detail) for s in sent]
+
+
+@router.post("/v1/lti/links/{link_id}/scores", status_code=202)
 async def send_scores(
     link_id: str,
     batch: OwnedBatch,
@@ -264,9 +262,26 @@ async def send_scores(
     principal: Principal,
     batch_id: Annotated[str, Query(description="The class set whose approved marks are sent")],
 ) -> list[SentPublic]:
-    """Send a class set's approved marks to the LMS line item of ``link_id`` (drafts are held back)."""
+    """Queue a class set's approved marks for the LMS line item of ``link_id`` (drafts are held back).
+
+    Delivery runs in the background with backoff; ``GET`` the same URL for each student's state.
+    """
     link = await _owned_link(state, principal, link_id)
-    sent = await asyncio.to_thread(
-        lti.publish, state.store, _client(state)[0], link, batch, label=state.settings.student_label
+    sent = await asyncio.to_thread(lti.queue_scores, state.store, link, batch, label=state.settings.student_label)
+    state.lti_sender.kick(state.store, _client(state)[0])
+    return _sent(sent)
+
+
+@router.get("/v1/lti/links/{link_id}/scores")
+async def score_status(
+    link_id: str,
+    batch: OwnedBatch,
+    state: State,
+    principal: Principal,
+    batch_id: Annotated[str, Query(description="The class set")],
+) -> list[SentPublic]:
+    """Each student's score: queued, sending, sent, already in the LMS, held back, or failed (with why)."""
+    link = await _owned_link(state, principal, link_id)
+    return _sent(
+        await asyncio.to_thread(lti.score_status, state.store, link, batch, label=state.settings.student_label)
     )
-    return [SentPublic(user_id=s.user_id, outcome=s.outcome, detail=s.detail) for s in sent]

@@ -10,7 +10,7 @@ from service.persistence.stores.base import StoreBase, new_id
 from service.persistence.stores.batches import BatchStore, BatchView, ItemView
 from service.persistence.stores.idempotency import IdempotencyStore
 from service.persistence.stores.keys import KeyStore, hash_key
-from service.persistence.stores.lti import Link, LtiStore, Platform
+from service.persistence.stores.lti import Link, LtiStore, Platform, QueuedScore, ScoreQueueStore
 from service.persistence.stores.markings import MarkingStore, StoredMarking
 from service.persistence.stores.queue import ClaimedItem, QueueStore
 from service.persistence.stores.reviews import ReviewStore
@@ -18,7 +18,17 @@ from service.persistence.stores.schemes import RegisteredScheme, SchemeStore
 from service.persistence.stores.webhooks import WebhookStore
 
 
-class Store(KeyStore, LtiStore, SchemeStore, ReviewStore, BatchStore, QueueStore, WebhookStore, IdempotencyStore):
+class Store(
+    KeyStore,
+    LtiStore,
+    ScoreQueueStore,
+    SchemeStore,
+    ReviewStore,
+    BatchStore,
+    QueueStore,
+    WebhookStore,
+    IdempotencyStore,
+):
     """All database access for the API and the batch workers."""
 
 
@@ -34,9 +44,11 @@ __all__ = [
     "MarkingStore",
     "Platform",
     "QueueStore",
+    "QueuedScore",
     "RegisteredScheme",
     "ReviewStore",
     "SchemeStore",
+    "ScoreQueueStore",
     "Store",
     "StoreBase",
     "StoredMarking",

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from service.errors import ConflictError, NotFoundError
-from service.persistence.db import LtiKeyRow, LtiLinkRow, LtiPlatformRow, LtiStateRow, utcnow
+from service.persistence.db import LtiKeyRow, LtiLinkRow, LtiPlatformRow, LtiScoreRow, LtiStateRow, utcnow
 from service.persistence.stores.base import StoreBase, new_id
 
 STATE_TTL = timedelta(minutes=10)
@@ -226,3 +226,92 @@ class LtiStore(StoreBase):
         if row is None:
             raise NotFoundError(f"no LTI link with id {link_id!r}")
         return _link(row)
+
+
+@dataclass(frozen=True)
+class QueuedScore:
+    """A score row."""
+
+    id: str
+    link_id: str
+    batch_id: str
+    user_id: str
+    marking_id: str
+    score: dict[str, object]
+    status: str
+    attempts: int
+    detail: str
+
+
+def _queued(row: LtiScoreRow) -> QueuedScore:
+    return QueuedScore(
+        row.id, row.link_id, row.batch_id, row.user_id, row.marking_id, json.loads(row.score), row.status,
+        row.attempts, row.detail,
+    )  # fmt: skip
+
+
+class ScoreQueueStore(StoreBase):
+    """The durable queue of scores to send to LMS line items (one row per link and student)."""
+
+    def enqueue_scores(self, link_id: str, batch_id: str, scores: list[tuple[str, str, dict[str, object]]]) -> None:
+        """Queue (user id, marking id, score); a score already sent with the same timestamp stays as it is."""
+        with self._tx() as s:
+            for user_id, marking_id, score in scores:
+                row = s.scalar(
+                    select(LtiScoreRow).where(LtiScoreRow.link_id == link_id, LtiScoreRow.user_id == user_id)
+                )
+                body = json.dumps(score, sort_keys=True)
+                if row is None:
+                    row = LtiScoreRow(id=new_id("scr"), link_id=link_id, user_id=user_id, attempts=0)
+                    s.add(row)
+                elif row.score == body and row.status in ("sent", "already", "queued", "sending"):
+                    row.batch_id = batch_id
+                    continue
+                row.batch_id, row.marking_id, row.score = batch_id, marking_id, body
+                row.status, row.attempts, row.detail = "queued", 0, ""
+                row.next_attempt_at = row.updated_at = utcnow()
+
+    def claim_due_score(self, lease: timedelta) -> QueuedScore | None:
+        """Take one queued score that is due (or one whose sender died), or None."""
+        now = utcnow()
+        with self._tx() as s:
+            due = s.scalars(
+                select(LtiScoreRow)
+                .where(LtiScoreRow.status.in_(("queued", "sending")), LtiScoreRow.next_attempt_at <= now)
+                .order_by(LtiScoreRow.next_attempt_at)
+                .limit(1)
+            ).first()
+            if due is None:
+                return None
+            due.status, due.next_attempt_at = "sending", now + lease
+            return _queued(due)
+
+    def next_score_due(self) -> datetime | None:
+        """When the next queued score is due (None: nothing queued)."""
+        with self.session() as s:
+            rows = s.scalars(
+                select(LtiScoreRow.next_attempt_at)
+                .where(LtiScoreRow.status.in_(("queued", "sending")))
+                .order_by(LtiScoreRow.next_attempt_at)
+                .limit(1)
+            ).all()
+        return rows[0] if rows else None
+
+    def finish_score(self, score_id: str, status: str, *, detail: str = "", retry_at: datetime | None = None) -> None:
+        """Record an attempt: sent / already / failed, or back in the queue until ``retry_at``."""
+        with self._tx() as s:
+            row = s.get(LtiScoreRow, score_id)
+            if row is None:
+                return
+            row.attempts += 1
+            row.status, row.detail, row.updated_at = status, detail[:500], utcnow()
+            if retry_at is not None:
+                row.next_attempt_at = retry_at
+
+    def scores_for(self, link_id: str, batch_id: str) -> list[QueuedScore]:
+        """The class set's score rows for a link."""
+        with self.session() as s:
+            rows = s.scalars(
+                select(LtiScoreRow).where(LtiScoreRow.link_id == link_id, LtiScoreRow.batch_id == batch_id)
+            ).all()
+            return [_queued(r) for r in rows]

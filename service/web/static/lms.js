@@ -1,7 +1,8 @@
 // Send a class set's approved marks to an LMS assignment (LTI 1.3 AGS), with each student's outcome.
 import { api, el, showError, status } from "./core.js";
 
-const OUTCOME_TEXT = { sent: "sent", already: "already in the LMS", held_back: "held back", failed: "failed" };
+const OUTCOME_TEXT = { queued: "queued", sending: "sending", sent: "sent", already: "already in the LMS", held_back: "held back", failed: "failed" };
+const POLL_MS = 500, POLL_LIMIT_MS = 120000;
 
 export function lmsPanel(batchId, items) {
   const box = el("section", { class: "exports", id: "lms-panel", "aria-label": "Send to the LMS" }, el("h3", {}, "Send to the LMS"));
@@ -25,18 +26,30 @@ export function lmsPanel(batchId, items) {
           (missing.length ? ` Not on the roster: ${missing.map((i) => i.external_id).join(", ")}.` : "")));
       } catch (err) { showError(`Could not read the roster: ${err.message}`); }
     };
-    const send = async () => {
-      showError("");
-      button.disabled = true;
-      try {
-        const sent = await api(`/v1/lti/links/${encodeURIComponent(pick.value)}/scores?batch_id=${encodeURIComponent(batchId)}`, { method: "POST" });
-        results.replaceChildren(el("table", { id: "lms-status" },
+    const draw = (sent) => {
+      results.replaceChildren(el("table", { id: "lms-status" },
           el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Student"), el("th", { scope: "col" }, "Name"), el("th", { scope: "col" }, "Outcome"))),
           el("tbody", {}, sent.map((s) => el("tr", { "data-user": s.user_id },
             el("td", {}, s.user_id), el("td", {}, names.get(s.user_id) || ""),
             el("td", { class: `outcome-${s.outcome}` }, OUTCOME_TEXT[s.outcome] + (s.detail ? ` (${s.detail})` : "")))))));
+    };
+    const pending = (sent) => sent.some((s) => s.outcome === "queued" || s.outcome === "sending");
+    const send = async () => {
+      showError("");
+      button.disabled = true;
+      const path = `/v1/lti/links/${encodeURIComponent(pick.value)}/scores?batch_id=${encodeURIComponent(batchId)}`;
+      try {
+        let sent = await api(path, { method: "POST" });
+        const started = Date.now();
+        draw(sent);
+        while (pending(sent) && Date.now() - started < POLL_LIMIT_MS && box.isConnected) {
+          await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+          sent = await api(path);
+          draw(sent);
+        }
         const count = sent.filter((s) => s.outcome === "sent" || s.outcome === "already").length;
-        status(`${count} approved mark(s) are in the LMS gradebook.`);
+        status(pending(sent) ? "Still sending: the LMS is slow to answer; this page shows where each mark stands when you come back."
+          : `${count} approved mark(s) are in the LMS gradebook.`);
       } catch (err) { showError(`Sending failed: ${err.message}`); }
       finally { button.disabled = false; }
     };
