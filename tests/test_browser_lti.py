@@ -49,7 +49,8 @@ def test_a_class_marked_in_draftmark_lands_in_the_lms_gradebook(
             ]
             with httpx.Client(base_url=live.url, timeout=30, headers={"Authorization": f"Bearer {key}"}) as api:
                 api.post("/v1/lti/platforms", json=platform.registration()).raise_for_status()
-                items = [{"external_id": f"s-{i}", "essay": essay[: 800 + 100 * i]} for i in range(3)]
+                ids = ["s-0", "s-1", "Grace Hopper.docx"]  # the third named by its file, as uploaded
+                items = [{"external_id": ext, "essay": essay[: 800 + 100 * i]} for i, ext in enumerate(ids)]
                 batch_id = api.post("/v1/batches", json={"scheme_id": "stalin-power-1929", "items": items}).json()["id"]
                 batch = wait_for_batch(api, batch_id)
 
@@ -68,9 +69,17 @@ def test_a_class_marked_in_draftmark_lands_in_the_lms_gradebook(
             browser.get(f"{live.url}/teacher#/batches/{batch_id}")
             wait(browser, EC.element_to_be_clickable((By.ID, "lms-roster"))).click()
             summary = wait(browser, EC.presence_of_element_located((By.ID, "lms-roster-summary")))
-            assert summary.text.startswith("3 of 3 scripts match a learner")
+            assert summary.text == "2 of 3 scripts match a learner on the course roster. 1 more match a learner by name."
+            assert "Grace Hopper.docx Grace Hopper s-2" in browser.find_element(By.ID, "lms-name-matches").text
+            browser.find_element(By.ID, "lms-rename").click()
+            wait(browser, EC.presence_of_element_located((By.CSS_SELECTOR, "#batch-table a[href]")))
+            wait(browser, lambda d: "s-2" in d.find_element(By.ID, "batch-table").text)
+            wait(browser, EC.element_to_be_clickable((By.ID, "lms-roster"))).click()
+            summary = wait(browser, EC.presence_of_element_located((By.ID, "lms-roster-summary")))
+            wait(browser, lambda d: d.find_element(By.ID, "lms-roster-summary").text.startswith("3 of 3"))
             browser.find_element(By.ID, "lms-send").click()
-            table = wait(browser, EC.presence_of_element_located((By.ID, "lms-status")))
+            wait(browser, lambda d: "are in the LMS gradebook" in d.find_element(By.ID, "status").text)
+            table = browser.find_element(By.ID, "lms-status")
             rows = {r.get_attribute("data-user"): r.text for r in table.find_elements(By.CSS_SELECTOR, "tbody tr")}
             assert "Ada Lovelace" in rows["s-0"] and rows["s-0"].endswith("sent")
             assert rows["s-2"].endswith("held back (not approved)")

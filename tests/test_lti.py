@@ -374,3 +374,48 @@ def test_the_course_roster_names_the_learners(lms: tuple[Platform, httpx.Client,
         other_key = _store(tool).create_api_key("another school")[1]
         refused = stranger.get(f"/v1/lti/links/{link}/members", headers={"Authorization": f"Bearer {other_key}"})
         assert_problem(refused, 404, "no LTI link")
+
+
+def test_a_class_set_named_by_files_takes_the_lms_ids_from_the_roster(
+    lms: tuple[Platform, httpx.Client, str], essay: str
+) -> None:
+    platform, client, tool = lms
+    platform.roster = [
+        {"user_id": "s-0", "name": "Ada Lovelace", "roles": [LEARNER], "status": "Active"},
+        {"user_id": "s-1", "given_name": "Alan", "family_name": "Turing", "roles": [LEARNER], "status": "Active"},
+        {"user_id": "s-3", "name": "Grace Hopper", "roles": [LEARNER], "status": "Active"},
+        {"user_id": "s-4", "name": "Sam Smith", "roles": [LEARNER], "status": "Active"},
+        {"user_id": "s-5", "name": "Sam Smith", "roles": [LEARNER], "status": "Active"},
+    ]
+    assert _launch(tool, _login(tool, platform, "t-1:instructor")).status_code == 200
+    link = _link_id(client)
+    names = ["Ada Lovelace.docx", "turing_alan.txt", "s-3", "Sam Smith.docx", "unknown.docx"]
+    items = [{"external_id": n, "essay": essay[: 700 + 50 * i]} for i, n in enumerate(names)]
+    batch_id = client.post("/v1/batches", json={"scheme_id": "stalin-power-1929", "items": items}).json()["id"]
+    batch = wait_for_batch(client, batch_id)
+    matches = client.get(f"/v1/lti/links/{link}/roster-match", params={"batch_id": batch_id}).json()
+    found = {m["external_id"]: (m["user_id"], m["matched_by"]) for m in matches}
+    assert found == {
+        "Ada Lovelace.docx": ("s-0", "name"),
+        "turing_alan.txt": ("s-1", "name"),
+        "s-3": ("s-3", "id"),
+        "Sam Smith.docx": (None, None),  # two Sam Smiths: never guessed
+        "unknown.docx": (None, None),
+    }
+    renames = {k: v for k, (v, how) in found.items() if how == "name"}
+    renamed = client.post(f"/v1/batches/{batch_id}/rename", json={"renames": renames})
+    assert renamed.status_code == 200, renamed.text
+    assert [i["external_id"] for i in renamed.json()["items"]] == [
+        "s-0",
+        "s-1",
+        "s-3",
+        "Sam Smith.docx",
+        "unknown.docx",
+    ]
+    first = batch["items"][0]["marking_id"]
+    assert client.get(f"/v1/markings/{first}").json()["external_id"] == "s-0", "the marking follows its script"
+
+    swapped = client.post(f"/v1/batches/{batch_id}/rename", json={"renames": {"s-0": "s-1", "s-1": "s-0"}})
+    assert swapped.status_code == 200 and [i["external_id"] for i in swapped.json()["items"]][:2] == ["s-1", "s-0"]
+    assert_problem(client.post(f"/v1/batches/{batch_id}/rename", json={"renames": {"s-0": "s-3"}}), 409, "share the id")
+    assert_problem(client.post(f"/v1/batches/{batch_id}/rename", json={"renames": {"nope": "x"}}), 422, "not in this")

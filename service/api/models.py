@@ -72,6 +72,20 @@ class BatchItemIn(BaseModel):
     essay: StorableText = Field(min_length=1)
 
 
+class BatchRename(BaseModel):
+    """POST /v1/batches/{id}/rename: new ids for scripts of a finished class set (e.g. the LMS's user ids)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    renames: dict[PlainText, PlainText] = Field(min_length=1, max_length=10000)
+
+    @model_validator(mode="after")
+    def _lengths(self) -> BatchRename:
+        if any(not (0 < len(k) <= 200 and 0 < len(v) <= 200) for k, v in self.renames.items()):
+            raise ValueError("ids must be 1 to 200 characters")
+        return self
+
+
 class BatchCreate(_SchemeChoice):
     """POST /v1/batches."""
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -244,6 +245,44 @@ def roster(store: Store, http: httpx.Client, link: Link) -> list[tool.Member]:
     platform = store.platform(link.platform_id)
     token = tool.access_token(http, _registration(platform), signing_key(store), [tool.NRPS_SCOPE])
     return [m for m in tool.members(http, link.memberships_url, token) if m.is_learner and m.status == "Active"]
+
+
+@dataclass(frozen=True)
+class RosterMatch:
+    """A script of a class set and the learner it belongs to, if one is found."""
+
+    external_id: str
+    user_id: str | None
+    name: str | None
+    matched_by: Literal["id", "name"] | None
+
+
+_EXTENSIONS = re.compile(r"\.(docx|txt|md|rtf|odt|pdf)$", re.IGNORECASE)
+
+
+def _name_key(text: str) -> frozenset[str]:
+    """The words of a name or file name, in any order ("Lovelace, Ada" = "ada_lovelace.docx")."""
+    words = re.sub(r"[^\w]+|_", " ", _EXTENSIONS.sub("", text).casefold()).split()
+    return frozenset(w for w in words if not w.isdigit())
+
+
+def match_roster(external_ids: list[str], members: list[tool.Member]) -> list[RosterMatch]:
+    """Each script's learner: by LMS user id, else by a unique name match of the script's id."""
+    by_id = {m.user_id: m for m in members}
+    by_name: dict[frozenset[str], list[tool.Member]] = {}
+    for m in members:
+        by_name.setdefault(_name_key(m.name), []).append(m)
+    out = []
+    for ext in external_ids:
+        if ext in by_id:
+            out.append(RosterMatch(ext, ext, by_id[ext].name, "id"))
+            continue
+        found = by_name.get(_name_key(ext), [])
+        if len(found) == 1 and _name_key(ext):
+            out.append(RosterMatch(ext, found[0].user_id, found[0].name, "name"))
+        else:
+            out.append(RosterMatch(ext, None, None, None))
+    return out
 
 
 Outcome = Literal["queued", "sending", "sent", "already", "held_back", "failed"]

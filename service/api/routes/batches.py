@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from service.api.deps import IdempotencyKey, OwnedBatch, OwnedBatchCounts, Principal, State
 from service.api.idempotency import idempotent
-from service.api.models import BatchAccepted, BatchCreate, BatchItemPublic, BatchPublic, ItemError
+from service.api.models import BatchAccepted, BatchCreate, BatchItemPublic, BatchPublic, BatchRename, ItemError
 from service.api.routes.schemes import resolve_scheme
 from service.errors import CallerError, EssayError, PayloadTooLargeError
 from service.pipeline import check_essay, check_prompt_size
@@ -131,6 +131,14 @@ async def get_batch(view: OwnedBatch, state: State) -> BatchPublic:
             for i in view.items
         ],
     )
+
+
+@router.post("/batches/{batch_id}/rename", response_model=BatchPublic)
+async def rename_items(body: BatchRename, view: OwnedBatchCounts, state: State) -> BatchPublic:
+    """Give scripts of a finished class set new ids (the LMS's user ids, from the roster match)."""
+    await asyncio.to_thread(state.store.rename_items, view.id, dict(body.renames))
+    fresh = await asyncio.to_thread(state.store.get_batch, view.id)
+    return await get_batch(fresh, state)
 
 
 @router.post("/batches/{batch_id}/retry")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import html
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs
 
 import httpx
@@ -240,6 +240,30 @@ async def list_members(link_id: str, state: State, principal: Principal) -> list
     link = await _owned_link(state, principal, link_id)
     members = await asyncio.to_thread(lti.roster, state.store, _client(state)[0], link)
     return [MemberPublic(user_id=m.user_id, name=m.name) for m in members]
+
+
+class RosterMatchPublic(BaseModel):
+    """A script and its learner: matched by LMS user id, by name (rename it to use the id), or not found."""
+
+    external_id: str
+    user_id: str | None
+    name: str | None
+    matched_by: Literal["id", "name"] | None
+
+
+@router.get("/v1/lti/links/{link_id}/roster-match")
+async def roster_match(
+    link_id: str,
+    batch: OwnedBatch,
+    state: State,
+    principal: Principal,
+    batch_id: Annotated[str, Query(description="The class set to match against the course roster")],
+) -> list[RosterMatchPublic]:
+    """Which learner each script of a class set belongs to (by LMS user id, or by its name)."""
+    link = await _owned_link(state, principal, link_id)
+    members = await asyncio.to_thread(lti.roster, state.store, _client(state)[0], link)
+    matches = lti.match_roster([i.external_id for i in batch.items], members)
+    return [RosterMatchPublic(**vars(m)) for m in matches]
 
 
 class SentPublic(BaseModel):

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, update
 
 from schemas.scheme import MarkScheme
-from service.errors import NotFoundError
-from service.persistence.db import BatchItemRow, BatchRow, utcnow
+from service.errors import CallerError, ConflictError, NotFoundError
+from service.persistence.db import BatchItemRow, BatchRow, MarkingRow, utcnow
 from service.persistence.stores.base import StoreBase, new_id
 
 
@@ -72,6 +72,43 @@ class BatchStore(StoreBase):
                 for i, (ext, essay) in enumerate(essays)
             )
         return batch_id
+
+    def rename_items(self, batch_id: str, renames: dict[str, str]) -> None:
+        """Give a finished class set's scripts new ids (e.g. the LMS's user ids), on the items and their markings."""
+        with self._tx() as s:
+            batch = s.get(BatchRow, batch_id)
+            if batch is None:
+                raise NotFoundError(f"no batch with id {batch_id!r}")
+            items = {i.external_id: i for i in s.scalars(select(BatchItemRow).where(BatchItemRow.batch_id == batch_id))}
+            if any(i.status in ("queued", "running") for i in items.values()):
+                raise ConflictError("scripts are still being marked: rename them once the class set has finished")
+            unknown = sorted(set(renames) - set(items))
+            if unknown:
+                raise CallerError(f"not in this class set: {', '.join(unknown[:5])}")
+            kept = set(items) - set(renames)
+            targets = list(renames.values())
+            clash = sorted({t for t in targets if t in kept} | {t for t in targets if targets.count(t) > 1})
+            if clash:
+                raise ConflictError(f"two scripts would share the id {clash[0]!r}")
+            markings = {
+                m.id: m
+                for m in s.scalars(
+                    select(MarkingRow).where(
+                        MarkingRow.id.in_([items[o].marking_id for o in renames if items[o].marking_id])
+                    )
+                )
+            }
+            for old in renames:  # free the old ids first (unique per class set): renames may swap two
+                item = items[old]
+                item.external_id = f"\u2063renaming-{item.id}"
+                if item.marking_id in markings:
+                    markings[item.marking_id].external_id = item.external_id
+            s.flush()
+            for old, new in renames.items():
+                item = items[old]
+                item.external_id = new
+                if item.marking_id in markings:
+                    markings[item.marking_id].external_id = new
 
     def get_batch(self, batch_id: str, *, with_items: bool = True) -> BatchView:
         """A batch's progress (``NotFoundError`` if absent)."""

@@ -1,5 +1,6 @@
 // Send a class set's approved marks to an LMS assignment (LTI 1.3 AGS), with each student's outcome.
 import { api, el, showError, status } from "./core.js";
+import { reload } from "./teacher.js";
 
 const OUTCOME_TEXT = { queued: "queued", sending: "sending", sent: "sent", already: "already in the LMS", held_back: "held back", failed: "failed" };
 const POLL_MS = 500, POLL_LIMIT_MS = 120000;
@@ -17,13 +18,28 @@ export function lmsPanel(batchId, items) {
     const roster = async () => {
       showError("");
       try {
-        const members = await api(`/v1/lti/links/${encodeURIComponent(pick.value)}/members`);
+        const matches = await api(`/v1/lti/links/${encodeURIComponent(pick.value)}/roster-match?batch_id=${encodeURIComponent(batchId)}`);
         names.clear();
-        members.forEach((m) => names.set(m.user_id, m.name));
-        const missing = items.filter((i) => !names.has(i.external_id));
-        results.replaceChildren(el("p", { id: "lms-roster-summary" },
-          `${items.length - missing.length} of ${items.length} scripts match a learner on the course roster.` +
-          (missing.length ? ` Not on the roster: ${missing.map((i) => i.external_id).join(", ")}.` : "")));
+        matches.forEach((m) => { if (m.user_id) names.set(m.user_id, m.name); });
+        const byId = matches.filter((m) => m.matched_by === "id"), byName = matches.filter((m) => m.matched_by === "name");
+        const none = matches.filter((m) => !m.matched_by);
+        const rename = async () => {
+          showError("");
+          try {
+            await api(`/v1/batches/${encodeURIComponent(batchId)}/rename`, { method: "POST", json: { renames: Object.fromEntries(byName.map((m) => [m.external_id, m.user_id])) } });
+            status(`${byName.length} script(s) now carry their LMS user id.`);
+            reload();
+          } catch (err) { showError(`Renaming failed: ${err.message}`); }
+        };
+        results.replaceChildren(
+          el("p", { id: "lms-roster-summary" },
+            `${byId.length} of ${matches.length} scripts match a learner on the course roster.` +
+            (byName.length ? ` ${byName.length} more match a learner by name.` : "") +
+            (none.length ? ` No learner found for: ${none.map((m) => m.external_id).join(", ")}.` : "")),
+          byName.length ? el("table", { id: "lms-name-matches" },
+            el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Script"), el("th", { scope: "col" }, "Learner"), el("th", { scope: "col" }, "LMS user id"))),
+            el("tbody", {}, byName.map((m) => el("tr", {}, el("td", {}, m.external_id), el("td", {}, m.name), el("td", {}, m.user_id))))) : "",
+          byName.length ? el("button", { type: "button", class: "secondary", id: "lms-rename", onclick: rename }, `Use the LMS ids for these ${byName.length} script(s)`) : "");
       } catch (err) { showError(`Could not read the roster: ${err.message}`); }
     };
     const draw = (sent) => {
