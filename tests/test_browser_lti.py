@@ -69,7 +69,9 @@ def test_a_class_marked_in_draftmark_lands_in_the_lms_gradebook(
             browser.get(f"{live.url}/teacher#/batches/{batch_id}")
             wait(browser, EC.element_to_be_clickable((By.ID, "lms-roster"))).click()
             summary = wait(browser, EC.presence_of_element_located((By.ID, "lms-roster-summary")))
-            assert summary.text == "2 of 3 scripts match a learner on the course roster. 1 more match a learner by name."
+            assert (
+                summary.text == "2 of 3 scripts match a learner on the course roster. 1 more match a learner by name."
+            )
             assert "Grace Hopper.docx Grace Hopper s-2" in browser.find_element(By.ID, "lms-name-matches").text
             browser.find_element(By.ID, "lms-rename").click()
             wait(browser, EC.presence_of_element_located((By.CSS_SELECTOR, "#batch-table a[href]")))
