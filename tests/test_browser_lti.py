@@ -58,6 +58,7 @@ def test_a_class_marked_in_draftmark_lands_in_the_lms_gradebook(
             wait(browser, lambda d: d.current_url.endswith("/teacher#/batches"))
             stored = browser.execute_script("return localStorage.getItem('draftmark-key')")
             assert stored and stored.startswith("dms_"), "the launch signed the teacher in"
+            launched_from = browser.execute_script("return localStorage.getItem('draftmark-lti-link')")
             wait(browser, EC.presence_of_element_located((By.CSS_SELECTOR, f"a[href='#/batches/{batch_id}']")))
 
             for item in batch["items"][:2]:

@@ -92,10 +92,12 @@ async def launch(request: Request, state: State) -> HTMLResponse:
         schemes = await asyncio.to_thread(state.store.list_schemes, owner=done.platform.owner)
         return HTMLResponse(_picker_page(ticket, [r.scheme for r in schemes]), headers=_NO_STORE)
     if done.session_key is not None:
+        link_id = done.link.id if done.link else ""
         page = (
             "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Signing in to draftmark</title>"
             "<script type='module' src='/teacher/static/lti-signin.js'></script></head>"
-            f"<body data-key='{html.escape(done.session_key)}' data-next='/teacher#/batches'>"
+            f"<body data-key='{html.escape(done.session_key)}' data-link='{html.escape(link_id)}'"
+            " data-next='/teacher#/batches'>"
             "<p>Signing you in to draftmark…</p></body></html>"
         )
         return HTMLResponse(page, headers=_NO_STORE)

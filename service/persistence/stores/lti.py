@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from service.errors import ConflictError, NotFoundError
 from service.persistence.db import LtiKeyRow, LtiLinkRow, LtiPlatformRow, LtiScoreRow, LtiStateRow, utcnow
@@ -161,6 +161,7 @@ class LtiStore(StoreBase):
         """(state, nonce) for one OIDC login."""
         state, nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         with self._tx() as s:
+            s.execute(delete(LtiStateRow).where(LtiStateRow.created_at < utcnow() - 2 * STATE_TTL))
             s.add(LtiStateRow(state=state, nonce=nonce, platform_id=platform_id))
         return state, nonce
 

@@ -14,6 +14,8 @@ export function lmsPanel(batchId, items) {
       return;
     }
     const pick = el("select", { id: "lms-link" }, links.map((l) => el("option", { value: l.id }, `${l.title || l.resource_link_id} (${l.context_id})`)));
+    const launched = localStorage.getItem("draftmark-lti-link");
+    if (links.some((l) => l.id === launched)) pick.value = launched;  // the assignment the teacher came from
     const names = new Map();
     const roster = async () => {
       showError("");
