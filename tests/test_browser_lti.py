@@ -68,7 +68,9 @@ def test_a_class_marked_in_draftmark_lands_in_the_lms_gradebook(
                 wait(browser, lambda d: "Approved by Ms Reed" in d.find_element(By.ID, "approved").text)
 
             browser.get(f"{live.url}/teacher#/batches/{batch_id}")
-            wait(browser, EC.element_to_be_clickable((By.ID, "lms-roster"))).click()
+            picked = wait(browser, EC.element_to_be_clickable((By.ID, "lms-link")))
+            assert picked.get_attribute("value") == launched_from, "the assignment the teacher launched from"
+            browser.find_element(By.ID, "lms-roster").click()
             summary = wait(browser, EC.presence_of_element_located((By.ID, "lms-roster-summary")))
             assert (
                 summary.text == "2 of 3 scripts match a learner on the course roster. 1 more match a learner by name."
