@@ -278,6 +278,19 @@ class LtiScoreRow(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class LmsConnectionRow(Base):
+    """An owner's own LMS API token (Canvas access token, Moodle web-service token), encrypted at rest."""
+
+    __tablename__ = "lms_connections"
+    __table_args__ = (UniqueConstraint("owner", "kind"),)
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    owner: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # canvas | moodle
+    base_url: Mapped[str] = mapped_column(String(1000))
+    token_encrypted: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 _V1_TABLES = ("api_keys", "schemes", "markings", "batches", "batch_items", "idempotency")
 
 
@@ -406,8 +419,8 @@ def _v9(conn: Connection) -> None:
 
 
 def _v10(conn: Connection) -> None:
-    """LTI 1.3: the tool's keys, platform registrations, logins in flight and resource links."""
-    names = ("lti_keys", "lti_platforms", "lti_states", "lti_links", "lti_scores")
+    """LTI 1.3 (keys, registrations, logins, links, queued scores), sign-in sessions, owners' LMS tokens."""
+    names = ("lti_keys", "lti_platforms", "lti_states", "lti_links", "lti_scores", "lms_connections")
     Base.metadata.create_all(conn, tables=[Base.metadata.tables[n] for n in names])
     present = {c["name"] for c in inspect(conn).get_columns("api_keys")}
     for name, ddl in {"acts_as": "VARCHAR(64)", "expires_at": "TIMESTAMP WITH TIME ZONE"}.items():

@@ -8,57 +8,30 @@ them out or ``include=drafts`` holds them back where the platform can (Moodle, L
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
 from service.api.deps import LOCAL_PRINCIPAL, OwnedBatch, OwnedMarking, State
+from service.api.lms_params import (
+    ApprovedOnly,
+    Criteria,
+    Include,
+    Rubric,
+    Users,
+    Workflow,
+    canvas_criteria,
+    class_selection,
+    draft_policy,
+)
 from service.lms import canvas, moodle
-from service.lms.common import Criterion, MappingError, parse_criteria, parse_users
-from service.persistence.stores import BatchView, StoredMarking
+from service.lms.common import MappingError, parse_criteria
+from service.persistence.stores import StoredMarking
 from service.workflows import exports
 from service.workflows.exports import DraftPolicy, Platform, Selection
 
 router = APIRouter(prefix="/v1", tags=["exports"])
-
-Criteria = Annotated[
-    list[str],
-    Query(description="Objective -> LMS criterion id, optionally its points: AO1=_1234:6 (Canvas), AO1=101 (Moodle)"),
-]
-Users = Annotated[
-    list[str], Query(description="Class set id -> LMS user id: alice.docx=1234 (default: the class set's ids)")
-]
-Include = Annotated[
-    Literal["drafts"] | None,
-    Query(description="Send unapproved scripts held back (Moodle inmarking, LTI PendingManual without a score)"),
-]
-ApprovedOnly = Annotated[bool, Query(description="Leave unapproved scripts out (listed under held_back)")]
-Rubric = Annotated[
-    bool, Query(description="Canvas: send rubric points per criterion (then every objective needs criterion=)")
-]
-Workflow = Annotated[
-    Literal["released", "readyforrelease"], Query(description="Moodle marking workflow state for approved marks")
-]
-
-
-def _policy(include: str | None, approved_only: bool) -> DraftPolicy:
-    if include and approved_only:
-        raise MappingError("choose include=drafts or approved_only=true, not both")
-    return "include" if include else "approved_only" if approved_only else "refuse"
-
-
-def _canvas_criteria(pairs: list[str], rubric: bool) -> dict[str, Criterion] | None:
-    if not rubric:
-        if pairs:
-            raise MappingError("criterion= is for the rubric: drop it or rubric=false")
-        return None
-    if not pairs:
-        raise MappingError(
-            "Canvas needs the rubric criterion id of every objective: pass criterion=AO1=_1234 (add :points "
-            "to check maxima) for each, or rubric=false to send the grade and comment only"
-        )
-    return parse_criteria(pairs)
 
 
 async def _one(
@@ -72,16 +45,6 @@ async def _one(
     if policy == "approved_only":
         raise MappingError("approved_only is for class sets; for one script it is the default (drafts are refused)")
     return exports.apply_policy(Selection([script]), policy, platform=platform)
-
-
-async def _class(state: State, view: BatchView, users: list[str], policy: DraftPolicy, platform: Platform) -> Selection:
-    ids = [i.marking_id for i in view.items if i.marking_id]
-    results = await asyncio.to_thread(state.store.results_by_id, ids)
-    reviews = await asyncio.to_thread(state.store.latest_reviews, ids)
-    selection = exports.class_scripts(
-        view, results, reviews, users=parse_users(users), label=state.settings.student_label
-    )
-    return exports.apply_policy(selection, policy, platform=platform)
 
 
 UserId = Annotated[
@@ -98,7 +61,7 @@ async def export_canvas(
     user_id: UserId = None,
 ) -> dict[str, Any]:
     """Canvas Submissions API body (``PUT .../submissions/:user_id``) for one approved script."""
-    criteria = _canvas_criteria(criterion, rubric)
+    criteria = canvas_criteria(criterion, rubric)
     return exports.canvas_export(await _one(state, marking, user_id, "refuse", "canvas"), criteria, bulk=False)
 
 
@@ -114,7 +77,7 @@ async def export_moodle(
 ) -> dict[str, Any]:
     """``mod_assign_save_grades`` parameters for one script (marking guide fillings with ``criterion=``)."""
     criteria = parse_criteria(criterion, integer_ids=True) if criterion else None
-    selection = await _one(state, marking, user_id, _policy(include, False), "moodle")
+    selection = await _one(state, marking, user_id, draft_policy(include, False), "moodle")
     return exports.moodle_export(selection, assignment_id=assignment_id, criteria=criteria, released_state=workflow)
 
 
@@ -126,7 +89,7 @@ async def export_lti(
     include: Include = None,
 ) -> dict[str, Any]:
     """LTI 1.3 AGS Score: ``FullyGraded`` with the approved score; a draft only with include=drafts, unscored."""
-    return exports.lti_export(await _one(state, marking, user_id, _policy(include, False), "lti"))
+    return exports.lti_export(await _one(state, marking, user_id, draft_policy(include, False), "lti"))
 
 
 @router.get("/batches/{batch_id}/exports/canvas")
@@ -139,8 +102,8 @@ async def export_class_canvas(
     approved_only: ApprovedOnly = False,
 ) -> dict[str, Any]:
     """Canvas bulk body for the class (``POST .../submissions/update_grades``, ``grade_data[<user id>]``)."""
-    criteria = _canvas_criteria(criterion, rubric)
-    selection = await _class(state, view, user, _policy(None, approved_only), "canvas")
+    criteria = canvas_criteria(criterion, rubric)
+    selection = await class_selection(state, view, user, draft_policy(None, approved_only), "canvas")
     return exports.canvas_export(selection, criteria, bulk=True)
 
 
@@ -154,7 +117,7 @@ async def export_class_canvas_csv(
     approved_only: ApprovedOnly = False,
 ) -> Response:
     """The Canvas gradebook import file for the class (``Student,ID,SIS User ID,SIS Login ID,Section,Title (id)``)."""
-    selection = await _class(state, view, user, _policy(None, approved_only), "canvas")
+    selection = await class_selection(state, view, user, draft_policy(None, approved_only), "canvas")
     body = canvas.gradebook_csv(selection.scripts, assignment=assignment, assignment_id=assignment_id)
     return _csv(body, f"{view.id}-canvas.csv")
 
@@ -172,7 +135,7 @@ async def export_class_moodle(
 ) -> dict[str, Any]:
     """``mod_assign_save_grades`` parameters for the class."""
     criteria = parse_criteria(criterion, integer_ids=True) if criterion else None
-    selection = await _class(state, view, user, _policy(include, approved_only), "moodle")
+    selection = await class_selection(state, view, user, draft_policy(include, approved_only), "moodle")
     return exports.moodle_export(selection, assignment_id=assignment_id, criteria=criteria, released_state=workflow)
 
 
@@ -185,7 +148,7 @@ async def export_class_moodle_csv(
     approved_only: ApprovedOnly = False,
 ) -> Response:
     """The Moodle gradebook import file: ``<identifier>,grade,feedback`` (approved scripts only)."""
-    selection = await _class(state, view, user, _policy(None, approved_only), "moodle")
+    selection = await class_selection(state, view, user, draft_policy(None, approved_only), "moodle")
     return _csv(moodle.gradebook_csv(selection.scripts, identifier=identifier), f"{view.id}-moodle.csv")
 
 
@@ -198,7 +161,7 @@ async def export_class_lti(
     include: Include = None,
 ) -> dict[str, Any]:
     """One AGS Score per script of the class (what "send to the LMS" posts)."""
-    return exports.lti_export(await _class(state, view, user, _policy(include, approved_only), "lti"))
+    return exports.lti_export(await class_selection(state, view, user, draft_policy(include, approved_only), "lti"))
 
 
 def _csv(body: str, filename: str) -> Response:

@@ -10,6 +10,7 @@ from service.persistence.stores.base import StoreBase, new_id
 from service.persistence.stores.batches import BatchStore, BatchView, ItemView
 from service.persistence.stores.idempotency import IdempotencyStore
 from service.persistence.stores.keys import KeyStore, hash_key
+from service.persistence.stores.lms import LmsConnectionStore
 from service.persistence.stores.lti import Link, LtiStore, Platform, QueuedScore, ScoreQueueStore
 from service.persistence.stores.markings import MarkingStore, StoredMarking
 from service.persistence.stores.queue import ClaimedItem, QueueStore
@@ -22,6 +23,7 @@ class Store(
     KeyStore,
     LtiStore,
     ScoreQueueStore,
+    LmsConnectionStore,
     SchemeStore,
     ReviewStore,
     BatchStore,
@@ -40,6 +42,7 @@ __all__ = [
     "ItemView",
     "KeyStore",
     "Link",
+    "LmsConnectionStore",
     "LtiStore",
     "MarkingStore",
     "Platform",
