@@ -78,6 +78,9 @@ class DraftmarkGroup(TyperGroup):
         self.add_command(
             LazyGroup("lti", "service.cli_lti:lti_app", "LTI 1.3: register LMS platforms, rotate the tool's key.")
         )
+        self.add_command(
+            LazyGroup("users", "service.cli_users:users_app", "Teachers who sign in on the page (email and password).")
+        )
 
 
 app = typer.Typer(

@@ -105,31 +105,56 @@ async def require_ops(request: Request, state: State) -> None:
 OpsOnly = Depends(require_ops)
 
 
-async def get_principal(request: Request, state: State) -> str:
-    """The API key id behind ``Authorization: Bearer``; 401 with a fix-it message otherwise.
+SESSION_COOKIE = "draftmark_session"
+CSRF_COOKIE = "draftmark_csrf"
+CSRF_HEADER = "x-csrf-token"
+_SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
-    Verified keys are cached for 30 s by hash, so a revoked key stops working within 30 s.
+
+def presented_token(request: Request) -> tuple[str, bool]:
+    """(the key or session token, whether it came from the sign-in cookie); a cookie write must carry the CSRF header.
+
+    A bearer key wins over the cookie. With the cookie, every request that changes something must
+    send ``X-CSRF-Token`` equal to the ``draftmark_csrf`` cookie (double submit): another site can make
+    the browser send the cookie, but cannot read it to set the header.
+    """
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip(), False
+    cookie = request.cookies.get(SESSION_COOKIE, "")
+    if cookie:
+        if request.method not in _SAFE_METHODS:
+            sent, expected = request.headers.get(CSRF_HEADER, ""), request.cookies.get(CSRF_COOKIE, "")
+            if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+                raise HTTPException(403, "missing or wrong X-CSRF-Token header for a signed-in change: reload the page")
+        return cookie, True
+    raise HTTPException(
+        401,
+        "sign in on the page, or send 'Authorization: Bearer <key>' (create a key with 'draftmark keys create NAME')",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+async def get_principal(request: Request, state: State) -> str:
+    """The owner behind the sign-in cookie or ``Authorization: Bearer`` (a teacher, or a key); 401 otherwise.
+
+    Verified keys are cached for 30 s by hash, so a revoked key stops working within 30 s (signing out
+    drops the session from this process's cache at once).
     """
     if state.settings.auth_disabled:
         return LOCAL_PRINCIPAL
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise HTTPException(
-            401,
-            "send 'Authorization: Bearer <key>'; create a key with 'draftmark keys create NAME'",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    digest = state.store.key_digest(token.strip())  # the pepper is loaded at start-up: no I/O here
+    token, _ = presented_token(request)
+    digest = state.store.key_digest(token)  # the pepper is loaded at start-up: no I/O here
     cached = state.key_cache.get(digest)
     now = time.monotonic()
     if cached and cached[1] > now:
         return _rate_limited(state, cached[0], now)
     client = request.client.host if request.client else "unknown"
-    _refuse_if_guessing(state, client, now)
-    principal = await asyncio.to_thread(state.store.principal_for, token.strip())
+    refuse_if_guessing(state, client, now)
+    principal = await asyncio.to_thread(state.store.principal_for, token)
     if principal is None:
-        _record_failure(state, client, now)
+        record_failure(state, client, now)
         raise HTTPException(401, "the API key is not valid or has been revoked", headers={"WWW-Authenticate": "Bearer"})
     state.key_cache[digest] = (principal, now + _KEY_CACHE_TTL_S)
     return _rate_limited(state, principal, now)
@@ -138,7 +163,7 @@ async def get_principal(request: Request, state: State) -> str:
 _MAX_TRACKED_CLIENTS = 10_000
 
 
-def _refuse_if_guessing(state: AppState, client: str, now: float) -> None:
+def refuse_if_guessing(state: AppState, client: str, now: float) -> None:
     """429 for an address that has used up its failed authentications: it gets no key lookups until they regrow.
 
     A key already verified (and cached) still works from that address; only unknown keys are refused.
@@ -157,7 +182,8 @@ def _refuse_if_guessing(state: AppState, client: str, now: float) -> None:
         )
 
 
-def _record_failure(state: AppState, client: str, now: float) -> None:
+def record_failure(state: AppState, client: str, now: float) -> None:
+    """Count one failed authentication against ``client`` (an address, or ``email:...`` for sign-ins)."""
     limit = state.settings.auth_failures_per_minute
     if not limit:
         return

@@ -291,6 +291,27 @@ class LmsConnectionRow(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class UserRow(Base):
+    """A teacher who signs in with email and password; owns what their sessions and keys create."""
+
+    __tablename__ = "users"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True, index=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class PasswordTokenRow(Base):
+    """A one-time link to set a password (made by ``draftmark users add``); only its hash is stored."""
+
+    __tablename__ = "password_tokens"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32), index=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
 _V1_TABLES = ("api_keys", "schemes", "markings", "batches", "batch_items", "idempotency")
 
 
@@ -419,8 +440,17 @@ def _v9(conn: Connection) -> None:
 
 
 def _v10(conn: Connection) -> None:
-    """LTI 1.3 (keys, registrations, logins, links, queued scores), sign-in sessions, owners' LMS tokens."""
-    names = ("lti_keys", "lti_platforms", "lti_states", "lti_links", "lti_scores", "lms_connections")
+    """LTI 1.3 (keys, registrations, logins, links, queued scores), teachers and sign-in sessions, LMS tokens."""
+    names = (
+        "lti_keys",
+        "lti_platforms",
+        "lti_states",
+        "lti_links",
+        "lti_scores",
+        "lms_connections",
+        "users",
+        "password_tokens",
+    )
     Base.metadata.create_all(conn, tables=[Base.metadata.tables[n] for n in names])
     present = {c["name"] for c in inspect(conn).get_columns("api_keys")}
     for name, ddl in {"acts_as": "VARCHAR(64)", "expires_at": "TIMESTAMP WITH TIME ZONE"}.items():

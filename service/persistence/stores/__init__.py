@@ -16,10 +16,12 @@ from service.persistence.stores.markings import MarkingStore, StoredMarking
 from service.persistence.stores.queue import ClaimedItem, QueueStore
 from service.persistence.stores.reviews import ReviewStore
 from service.persistence.stores.schemes import RegisteredScheme, SchemeStore
+from service.persistence.stores.users import User, UserStore
 from service.persistence.stores.webhooks import WebhookStore
 
 
 class Store(
+    UserStore,
     KeyStore,
     LtiStore,
     ScoreQueueStore,
@@ -55,6 +57,8 @@ __all__ = [
     "Store",
     "StoreBase",
     "StoredMarking",
+    "User",
+    "UserStore",
     "WebhookStore",
     "hash_key",
     "new_id",

@@ -66,6 +66,9 @@ export async function api(path, options = {}) {
   const headers = Object.assign({}, options.headers || {});
   const key = localStorage.getItem("draftmark-key");
   if (key) headers.Authorization = `Bearer ${key}`;
+  const method = (options.method || "GET").toUpperCase();
+  const csrf = document.cookie.split("; ").find((c) => c.startsWith("draftmark_csrf="));
+  if (csrf && !["GET", "HEAD"].includes(method)) headers["X-CSRF-Token"] = decodeURIComponent(csrf.split("=")[1]);
   const init = Object.assign({}, options, { headers });
   if (options.json !== undefined) { headers["Content-Type"] = "application/json"; init.body = JSON.stringify(options.json); }
   delete init.json;
@@ -83,7 +86,7 @@ export async function api(path, options = {}) {
     let detail = `${response.status} ${response.statusText}`, body = null;
     if (isJson) { body = await response.json(); detail = body.detail || body.title || detail; }
     detail = sentence(detail);
-    if (response.status === 401) detail += " Enter your API key under “API key” at the top of the page.";
+    if (response.status === 401 && path !== "/v1/session" && path !== "/v1/me") detail += " Sign in again (the link at the top of the page).";
     const retry = response.headers.get("retry-after");
     if (retry) detail += ` You can retry in about ${retry} s.`;
     throw new ApiError(detail, body);

@@ -1,5 +1,6 @@
 // draftmark teacher page: a thin client of the REST API (/v1). No framework, no CDN.
 import { $, showError, status } from "./core.js";
+import { drawAccount, renderKeys, renderSetPassword, renderSignIn, whoAmI } from "./account.js";
 import { renderMark } from "./mark.js";
 import { renderReview } from "./review.js";
 import { renderBatch, renderBatches } from "./classview.js";
@@ -38,6 +39,9 @@ async function route() {
   else if ((match = hash.match(/^#\/batches\/([\w-]+)$/))) await renderBatch(match[1], ctx);
   else if (hash === "#/batches") await renderBatches();
   else if ((match = hash.match(/^#\/calibration(?:\/([\w.@+-]+))?$/))) await renderCalibration(match[1] || "");
+  else if ((match = hash.match(/^#\/set-password\/([\w-]+)$/))) renderSetPassword(match[1]);
+  else if (hash === "#/sign-in") renderSignIn(signedIn);
+  else if (hash === "#/keys") await renderKeys();
   else await renderMark(ctx);
   if (ctx.live()) $("#main").focus({ preventScroll: true });
 }
@@ -47,11 +51,17 @@ window.addEventListener("beforeunload", (event) => {
   if (current.guard?.()) { event.preventDefault(); event.returnValue = ""; }
 });
 
-document.addEventListener("DOMContentLoaded", () => {
-  const keyInput = $("#api-key");
-  keyInput.value = localStorage.getItem("draftmark-key") || "";
-  $("#save-key").addEventListener("click", () => { localStorage.setItem("draftmark-key", keyInput.value.trim()); status("API key saved in this browser."); reload(); });
-  if (document.body.dataset.authDisabled === "true") $("#key-box").hidden = true;
+function signedIn(me) {
+  drawAccount(me);
+  status(`Signed in as ${me.email || me.principal}.`);
+  if (location.hash === "#/sign-in" || !location.hash) { location.hash = "#/"; } else reload();
+}
+
+document.addEventListener("DOMContentLoaded", async () => {
   window.addEventListener("hashchange", route);
+  const open = /^#\/set-password\//.test(location.hash);
+  const me = open ? null : await whoAmI();
+  drawAccount(me);
+  if (!me && !open) history.replaceState(null, "", "#/sign-in");
   route();
 });
