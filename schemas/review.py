@@ -40,6 +40,10 @@ class ReviewPublic(BaseModel):
     this was editable, so the draft's)."""
     even_better_if: str | None = None
     """The student's next step, likewise."""
+    released_at: datetime | None = None
+    """When the teacher released this approval to the student (None: approved, not released). A new
+    approval is not released until released again."""
+    released_by: str | None = None
 
     @property
     def basis(self) -> Basis:

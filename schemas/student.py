@@ -32,6 +32,13 @@ class StudentView(BaseModel):
     label: str = Field(description="How the feedback was made, for the student (DRAFTMARK_STUDENT_LABEL).")
     approved_by: str | None = None
     approved_at: datetime | None = None
+    released_at: datetime | None = None
+    """When the teacher released it to the student; only released work reaches students and LMSs."""
+
+    @property
+    def released(self) -> bool:
+        """Approved and released by the teacher (what may leave as a grade)."""
+        return self.source == "approved" and self.released_at is not None
 
     def comment(self) -> str:
         """The overall comment as one text (LMS comments, exports): feedback, the teacher's note, the label."""

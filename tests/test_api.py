@@ -83,7 +83,7 @@ def test_mark_store_fetch_and_export(client: httpx.Client, essay: str) -> None:
     assert fetched["result"] == result and fetched["external_id"] == "sub-1"
 
     refused = client.get(f"/v1/markings/{body['id']}/exports/canvas", params={"rubric": "false"})
-    assert_problem(refused, 409, "not approved")  # a draft never leaves as a grade
+    assert_problem(refused, 409, "not released")  # a draft never leaves as a grade
     lti = client.get(f"/v1/markings/{body['id']}/exports/lti-score", params={"user_id": "u-42", "include": "drafts"})
     score = lti.json()["payload"][0]
     assert score["gradingProgress"] == "PendingManual" and "scoreGiven" not in score and score["userId"] == "u-42"

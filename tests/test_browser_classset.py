@@ -94,6 +94,11 @@ def test_thirty_docx_files_to_thirty_approved_marks(browser: webdriver.Chrome, t
                 browser.find_element(By.ID, "approve").click()
                 wait(browser, lambda d: "Approved by Ms Reed" in d.find_element(By.ID, "approved").text)
 
+        browser.get(f"{live.url}/teacher#/batches/{batch_id}")
+        wait(browser, EC.element_to_be_clickable((By.ID, "release-all")))
+        assert browser.find_element(By.ID, "release-all").text == "Release approved scripts (30)"
+        browser.find_element(By.ID, "release-all").click()
+        wait(browser, lambda d: d.find_element(By.ID, "status").text == "30 script(s) released to students.")
         with httpx.Client(base_url=live.url) as client:
             batch = client.get(f"/v1/batches/{batch_id}").json()
             assert all(item["approved_total"] is not None for item in batch["items"]), "all 30 approved"

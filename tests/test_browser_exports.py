@@ -52,6 +52,7 @@ def test_class_view_downloads_carry_approved_marks(browser: webdriver.Chrome, tm
                 client.post(
                     f"/v1/markings/{item['marking_id']}/review", json={"reviewer": "Ms Reed", "marks": marks}
                 ).raise_for_status()
+                client.post(f"/v1/markings/{item['marking_id']}/release").raise_for_status()
         browser.get(f"{live.url}/teacher#/batches/{batch_id}")
         wait(browser, EC.presence_of_element_located((By.ID, "batch-table")))
         browser.execute_script(_CAPTURE)

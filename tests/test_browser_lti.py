@@ -68,6 +68,10 @@ def test_a_class_marked_in_draftmark_lands_in_the_lms_gradebook(
                 wait(browser, lambda d: "Approved by Ms Reed" in d.find_element(By.ID, "approved").text)
 
             browser.get(f"{live.url}/teacher#/batches/{batch_id}")
+            wait(browser, EC.element_to_be_clickable((By.ID, "release-all"))).click()
+            wait(
+                browser, lambda d: d.find_element(By.ID, "status").text.startswith("2 script(s) released to students.")
+            )
             picked = wait(browser, EC.element_to_be_clickable((By.ID, "lms-link")))
             assert picked.get_attribute("value") == launched_from, "the assignment the teacher launched from"
             browser.find_element(By.ID, "lms-roster").click()

@@ -325,6 +325,11 @@ def test_the_teacher_edits_what_the_student_receives_and_the_sheet_shows_exactly
         assert sheet.find_element(By.CSS_SELECTOR, ".sheet-ebi").text == "Carry the story on to 1929."
         assert "reviewed by your teacher" in sheet.find_element(By.CSS_SELECTOR, ".sheet-label").text
         assert "Analyse the ways in which Stalin came to power" in sheet.text, "the question is on the sheet"
+        refused = httpx.get(f"{live.url}/v1/markings/{marking['id']}/exports/lti-score", params={"user_id": "u"})
+        assert refused.status_code == 409, "approved, not yet released: nothing leaves"
+        _open_review(browser, live, marking["id"])
+        wait(browser, EC.element_to_be_clickable((By.ID, "release-script"))).click()
+        wait(browser, lambda d: d.find_element(By.ID, "released").text.startswith("Released to the student at"))
         lti = httpx.get(f"{live.url}/v1/markings/{marking['id']}/exports/lti-score", params={"user_id": "u"}).json()
         assert "What went well: You explain the General Secretary post clearly." in lti["payload"][0]["comment"]
 

@@ -33,10 +33,14 @@ def client(db_url: str) -> Iterator[httpx.Client]:
             yield c
 
 
-def _approve(client: httpx.Client, marking_id: str, **extra: Any) -> dict[str, Any]:
+def _approve(client: httpx.Client, marking_id: str, *, release: bool = True, **extra: Any) -> dict[str, Any]:
+    """Approve (and, unless told not to, release to the student: only released work leaves as a grade)."""
     body = {"reviewer": "Ms Reed", "marks": {"AO1": 4, "AO2": 4, "AO3": 1}} | extra
     response = client.post(f"/v1/markings/{marking_id}/review", json=body)
     assert response.status_code == 201, response.text
+    if release:
+        released = client.post(f"/v1/markings/{marking_id}/release")
+        assert released.status_code == 200 and released.json()["released_at"], released.text
     return response.json()  # type: ignore[no-any-return]
 
 
@@ -48,8 +52,8 @@ def test_a_draft_never_leaves_as_a_grade(client: httpx.Client, essay: str) -> No
         ("lti-score", {"user_id": "u-1"}),
     ):
         refused = client.get(f"/v1/markings/{mid}/exports/{path}", params=params)
-        assert_problem(refused, 409, "not approved")
-        assert refused.json()["code"] == "not_approved"
+        assert_problem(refused, 409, "not released")
+        assert refused.json()["code"] == "not_released"
     lti = client.get(f"/v1/markings/{mid}/exports/lti-score", params={"user_id": "u-1", "include": "drafts"}).json()
     score = lti["payload"][0]
     assert ags_errors(score) == [] and score["gradingProgress"] == "PendingManual"
@@ -224,10 +228,10 @@ def test_a_class_set_exports_only_approved_scripts(client: httpx.Client, class_s
         ("lti-scores", {}),
     ):
         refused = client.get(f"/v1/batches/{bid}/exports/{path}", params=params)
-        assert_problem(refused, 409, f"2 script(s) are not approved: {drafts[0]}, {drafts[1]}")
+        assert_problem(refused, 409, f"2 script(s) are not released: {drafts[0]}, {drafts[1]}")
 
     canvas = client.get(
-        f"/v1/batches/{bid}/exports/canvas", params={"criterion": criteria, "approved_only": "true"}
+        f"/v1/batches/{bid}/exports/canvas", params={"criterion": criteria, "released_only": "true"}
     ).json()
     assert canvas_bulk_errors(canvas["payload"], {"_111": 5, "_222": 6, "_333": 4}) == []
     assert sorted(canvas["payload"]["grade_data"]) == [str(2000 + i) for i in range(2, CLASS)]
@@ -238,7 +242,7 @@ def test_a_class_set_exports_only_approved_scripts(client: httpx.Client, class_s
 
     text = client.get(
         f"/v1/batches/{bid}/exports/canvas.csv",
-        params={"assignment_id": "55", "assignment": "Stalin essay", "approved_only": "true"},
+        params={"assignment_id": "55", "assignment": "Stalin essay", "released_only": "true"},
     ).text
     assert canvas_csv_errors(text) == []
     rows = list(csv.reader(io.StringIO(text)))
@@ -250,7 +254,7 @@ def test_a_class_set_exports_only_approved_scripts(client: httpx.Client, class_s
     assert len(states) == CLASS and states[2000] == states[2001] == "inmarking" and states[2002] == "released"
     held = client.get(
         f"/v1/batches/{bid}/exports/moodle",
-        params={"assignment_id": "7", "approved_only": "true", "workflow": "readyforrelease"},
+        params={"assignment_id": "7", "released_only": "true", "workflow": "readyforrelease"},
     ).json()
     assert {g["workflowstate"] for g in held["payload"]["grades"]} == {"readyforrelease"}
 
@@ -263,7 +267,7 @@ def test_a_class_set_exports_only_approved_scripts(client: httpx.Client, class_s
 def test_moodle_csv_keeps_ids_as_they_are_and_maps_users(client: httpx.Client, class_set: dict[str, Any]) -> None:
     bid = class_set["id"]
     usernames = {i["external_id"]: ("-jsmith" if n == 2 else f"@pupil{n}") for n, i in enumerate(class_set["items"])}
-    params = {"approved_only": "true", "user": [f"{k}={v}" for k, v in usernames.items()]}
+    params = {"released_only": "true", "user": [f"{k}={v}" for k, v in usernames.items()]}
     text = client.get(f"/v1/batches/{bid}/exports/moodle.csv", params=params).text
     assert moodle_csv_errors(text, set(usernames.values())) == []
     rows = list(csv.DictReader(io.StringIO(text)))
@@ -271,7 +275,7 @@ def test_moodle_csv_keeps_ids_as_they_are_and_maps_users(client: httpx.Client, c
     unknown = client.get(f"/v1/batches/{bid}/exports/moodle.csv", params={"user": "nobody=1"})
     assert_problem(unknown, 422, "not in this class set: nobody")
     canvas = client.get(
-        f"/v1/batches/{bid}/exports/canvas", params={"rubric": "false", "approved_only": "true", "user": "2002=x"}
+        f"/v1/batches/{bid}/exports/canvas", params={"rubric": "false", "released_only": "true", "user": "2002=x"}
     )
     assert_problem(canvas, 422, "'x' is not a Canvas user id")
 
@@ -363,3 +367,20 @@ def test_the_label_is_a_setting(db_url: str, essay: str) -> None:
         assert c.get(f"/v1/markings/{mid}/student").json()["label"] == ""
         lti = c.get(f"/v1/markings/{mid}/exports/lti-score", params={"user_id": "u"}).json()
         assert LABEL not in lti["payload"][0]["comment"]
+
+
+def test_only_released_work_leaves_and_a_new_approval_needs_a_new_release(client: httpx.Client, essay: str) -> None:
+    mid = client.post("/v1/markings", json=marking_body(essay)).json()["id"]
+    lti = f"/v1/markings/{mid}/exports/lti-score"
+    assert_problem(client.post(f"/v1/markings/{mid}/release"), 409, "not approved yet")
+    _approve(client, mid, release=False)
+    assert_problem(client.get(lti, params={"user_id": "u"}), 409, "not released")
+    assert client.get(f"/v1/markings/{mid}/student").json()["released_at"] is None
+    released = client.post(f"/v1/markings/{mid}/release").json()
+    assert released["released_at"] and client.get(lti, params={"user_id": "u"}).status_code == 200
+    assert client.delete(f"/v1/markings/{mid}/release").status_code == 204
+    assert_problem(client.get(lti, params={"user_id": "u"}), 409, "not released")
+    assert_problem(client.delete(f"/v1/markings/{mid}/release"), 409, "not released")
+    _approve(client, mid)
+    _approve(client, mid, release=False, marks={"AO1": 1, "AO2": 1, "AO3": 1})
+    assert_problem(client.get(lti, params={"user_id": "u"}), 409, "not released"), "a changed approval is not released"

@@ -31,6 +31,7 @@ def setup(db_url: str, essay: str) -> Iterator[tuple[httpx.Client, LmsApis, str]
                 for item in batch["items"][:2]:
                     review = {"reviewer": "Ms Reed", "marks": {"AO1": 4, "AO2": 4, "AO3": 1}}
                     client.post(f"/v1/markings/{item['marking_id']}/review", json=review).raise_for_status()
+                    client.post(f"/v1/markings/{item['marking_id']}/release").raise_for_status()
                 yield client, apis, batch_id
 
 
@@ -51,10 +52,10 @@ def test_a_class_is_pushed_to_canvas_with_the_teachers_token(
         assert apis.canvas_token not in stored.token_encrypted, "encrypted at rest"
 
     drafts = client.post(f"/v1/batches/{batch_id}/push/canvas", params=params)
-    assert_problem(drafts, 409, "1 script(s) are not approved: 102")
+    assert_problem(drafts, 409, "1 script(s) are not released: 102")
 
     dry = client.post(
-        f"/v1/batches/{batch_id}/push/canvas", params=params | {"approved_only": "true", "dry_run": "true"}
+        f"/v1/batches/{batch_id}/push/canvas", params=params | {"released_only": "true", "dry_run": "true"}
     )
     shown = dry.json()
     assert dry.status_code == 200 and shown["dry_run"] is True and apis.canvas_grades == {}
@@ -62,7 +63,7 @@ def test_a_class_is_pushed_to_canvas_with_the_teachers_token(
     assert shown["request"]["headers"]["Authorization"] == "Bearer ***"
     assert sorted(shown["request"]["json"]["grade_data"]) == ["100", "101"]
 
-    sent = client.post(f"/v1/batches/{batch_id}/push/canvas", params=params | {"approved_only": "true"})
+    sent = client.post(f"/v1/batches/{batch_id}/push/canvas", params=params | {"released_only": "true"})
     assert sent.status_code == 200, sent.text
     assert sent.json()["answer"]["workflow_state"] == "queued"
     assert apis.canvas_grades["100"]["posted_grade"] == "9"
@@ -71,7 +72,7 @@ def test_a_class_is_pushed_to_canvas_with_the_teachers_token(
     assert apis.canvas_token not in caplog.text and apis.canvas_token not in dry.text, "the token is never shown"
 
     client.put("/v1/lms/connections/canvas", json={"base_url": apis.url, "token": "wrong"}).raise_for_status()
-    refused = client.post(f"/v1/batches/{batch_id}/push/canvas", params=params | {"approved_only": "true"})
+    refused = client.post(f"/v1/batches/{batch_id}/push/canvas", params=params | {"released_only": "true"})
     assert_problem(refused, 422, "canvas refused the grades (401)")
     assert client.delete("/v1/lms/connections/canvas").status_code == 204
     assert client.delete("/v1/lms/connections/canvas").status_code == 404

@@ -104,6 +104,9 @@ def test_a_learner_sees_only_released_feedback(lms: tuple[Platform, httpx.Client
     review = {"reviewer": "Ms Reed", "marks": {"AO1": 4, "AO2": 4, "AO3": 1}, "overall_comment": "Go on to 1929."}
     client.post(f"/v1/markings/{mid}/review", json=review).raise_for_status()
     page = _launch(tool, _login(tool, platform, "s-9:learner"))
+    assert "has not released any feedback yet" in page.text, "approved is not yet released"
+    client.post(f"/v1/markings/{mid}/release").raise_for_status()
+    page = _launch(tool, _login(tool, platform, "s-9:learner"))
     assert "9 / 15" in page.text and "Go on to 1929." in page.text
     other = _launch(tool, _login(tool, platform, "s-10:learner"))
     assert "Go on to 1929." not in other.text, "only the learner's own feedback"
@@ -164,6 +167,11 @@ def test_approved_marks_reach_the_gradebook_and_drafts_never_do(
             json={"reviewer": "Ms Reed", "marks": {"AO1": 4, "AO2": 4, "AO3": 1}, "overall_comment": "Well argued."},
         ).json()
         approved[item["external_id"]] = review
+    assert client.post(f"/v1/batches/{batch_id}/release").json() == {
+        "released": 3,
+        "not_approved": ["s-3"],
+        "not_marked": [],
+    }
     link_id = _link_id(client)
 
     platform.token_fail, platform.score_fail = 0, 1  # one 503 from the scores endpoint: retried with backoff
@@ -187,6 +195,10 @@ def test_approved_marks_reach_the_gradebook_and_drafts_never_do(
         f"/v1/markings/{batch['items'][3]['marking_id']}/review",
         json={"reviewer": "Ms Reed", "marks": {"AO1": 1, "AO2": 1, "AO3": 0}},
     ).raise_for_status()
+    client.post(f"/v1/lti/links/{link_id}/scores", params={"batch_id": batch_id}).raise_for_status()
+    held = _settled(client, link_id, batch_id)
+    assert held["s-3"] == "held_back", "approved, not released"
+    client.post(f"/v1/markings/{batch['items'][3]['marking_id']}/release").raise_for_status()
     client.post(f"/v1/lti/links/{link_id}/scores", params={"batch_id": batch_id}).raise_for_status()
     assert _settled(client, link_id, batch_id)["s-3"] == "sent"
     assert platform.gradebook["s-3"]["score"] == 2
@@ -223,6 +235,7 @@ def test_scores_survive_a_restart_and_give_up_with_a_reason(
             batch_id = c.post("/v1/batches", json={"scheme_id": "stalin-power-1929", "items": items}).json()["id"]
             marking_id = wait_for_batch(c, batch_id)["items"][0]["marking_id"]
             c.post(f"/v1/markings/{marking_id}/review", json={"reviewer": "T", "marks": {"AO1": 2, "AO2": 2, "AO3": 1}})
+            c.post(f"/v1/markings/{marking_id}/release").raise_for_status()
             monkeypatch.setattr(workflow, "RETRY_BASE_S", 30.0)  # the platform is down: the next try is far off
             platform.score_fail = 1
             c.post(f"/v1/lti/links/{link_id}/scores", params={"batch_id": batch_id}).raise_for_status()

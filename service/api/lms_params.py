@@ -24,7 +24,9 @@ Include = Annotated[
     Literal["drafts"] | None,
     Query(description="Send unapproved scripts held back (Moodle inmarking, LTI PendingManual without a score)"),
 ]
-ApprovedOnly = Annotated[bool, Query(description="Leave unapproved scripts out (listed under held_back)")]
+ReleasedOnly = Annotated[
+    bool, Query(description="Leave out scripts not approved and released (listed under held_back)")
+]
 Rubric = Annotated[
     bool, Query(description="Canvas: send rubric points per criterion (then every objective needs criterion=)")
 ]
@@ -33,11 +35,11 @@ Workflow = Annotated[
 ]
 
 
-def draft_policy(include: str | None, approved_only: bool) -> DraftPolicy:
-    """Refuse drafts (default), leave them out (``approved_only``) or hold them back (``include=drafts``)."""
-    if include and approved_only:
-        raise MappingError("choose include=drafts or approved_only=true, not both")
-    return "include" if include else "approved_only" if approved_only else "refuse"
+def draft_policy(include: str | None, released_only: bool) -> DraftPolicy:
+    """Refuse drafts (default), leave them out (``released_only``) or hold them back (``include=drafts``)."""
+    if include and released_only:
+        raise MappingError("choose include=drafts or released_only=true, not both")
+    return "include" if include else "released_only" if released_only else "refuse"
 
 
 def canvas_criteria(pairs: list[str], rubric: bool) -> dict[str, Criterion] | None:

@@ -27,7 +27,7 @@ def score(script: Script, user_id: str) -> dict[str, Any]:
     A draft: ``PendingManual``/``Submitted`` with no score and no comment (a teacher must still mark it).
     """
     view = script.view
-    if script.approved and view.approved_at is not None:
+    if script.released and view.approved_at is not None:
         return {
             "userId": user_id,
             "scoreGiven": view.total,

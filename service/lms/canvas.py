@@ -11,7 +11,7 @@ Read from instructure/canvas-lms:
   and an unknown title creates a new assignment.
 
 Canvas has no held-back state for a grade sent this way (``posted_grade`` is a grade), so a draft is
-never sent to Canvas: an unapproved script is refused or left out (``?approved_only=true``).
+never sent to Canvas: a script not approved and released is refused or left out (``?released_only=true``).
 """
 
 from __future__ import annotations

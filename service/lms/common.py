@@ -17,10 +17,10 @@ class MappingError(CallerError):
     code = "lms_mapping"
 
 
-class NotApprovedError(ConflictError):
-    """Unapproved scripts were asked to leave as grades; the message names them."""
+class NotReleasedError(ConflictError):
+    """Scripts not approved and released were asked to leave as grades; the message names them."""
 
-    code = "not_approved"
+    code = "not_released"
 
 
 @dataclass(frozen=True)
@@ -32,9 +32,14 @@ class Script:
     view: StudentView
 
     @property
-    def approved(self) -> bool:
-        """Whether a teacher approved it (only then does it carry a grade)."""
-        return self.view.source == "approved"
+    def released(self) -> bool:
+        """Whether a teacher approved it and released it to the student (only then does it carry a grade)."""
+        return self.view.released
+
+    @property
+    def hold_reason(self) -> str:
+        """Why it is held back: not approved, or approved but not released."""
+        return "not approved" if self.view.source == "draft" else "approved, not released"
 
 
 @dataclass(frozen=True)
@@ -105,11 +110,11 @@ def parse_users(pairs: Sequence[str]) -> dict[str, str]:
 
 
 def refuse_drafts(scripts: Sequence[Script]) -> None:
-    """A draft never leaves as a grade: name the unapproved scripts (409)."""
-    drafts = [s.key for s in scripts if not s.approved]
+    """A draft never leaves as a grade: name the scripts not approved and released (409)."""
+    drafts = [s.key for s in scripts if not s.released]
     if drafts:
         shown = ", ".join(drafts[:10]) + (f" and {len(drafts) - 10} more" if len(drafts) > 10 else "")
-        raise NotApprovedError(
-            f"{len(drafts)} script(s) are not approved: {shown}. Approve them first "
-            "(a draft never leaves as a grade), or export the approved ones with ?approved_only=true"
+        raise NotReleasedError(
+            f"{len(drafts)} script(s) are not released: {shown}. Approve and release them first "
+            "(a draft never leaves as a grade), or export the released ones with ?released_only=true"
         )

@@ -49,7 +49,7 @@ def grade_entry(script: Script, criteria: dict[str, Criterion] | None, *, releas
         "grade": float(view.total),
         "attemptnumber": -1,
         "addattempt": False,
-        "workflowstate": released_state if script.approved else DRAFT_STATE,
+        "workflowstate": released_state if script.released else DRAFT_STATE,
         "plugindata": {"assignfeedbackcomments_editor": {"text": view.comment(), "format": FORMAT_PLAIN}},
     }
     if criteria is not None:

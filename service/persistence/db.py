@@ -159,6 +159,8 @@ class ReviewRow(Base):
     reviewer: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)
     approved_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    released_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class ExemplarRow(Base):
@@ -452,10 +454,14 @@ def _v10(conn: Connection) -> None:
         "password_tokens",
     )
     Base.metadata.create_all(conn, tables=[Base.metadata.tables[n] for n in names])
-    present = {c["name"] for c in inspect(conn).get_columns("api_keys")}
-    for name, ddl in {"acts_as": "VARCHAR(64)", "expires_at": "TIMESTAMP WITH TIME ZONE"}.items():
-        if name not in present:
-            conn.execute(text(f"ALTER TABLE api_keys ADD COLUMN {name} {ddl}"))
+    for table, columns in {
+        "api_keys": {"acts_as": "VARCHAR(64)", "expires_at": "TIMESTAMP WITH TIME ZONE"},
+        "reviews": {"released_at": "TIMESTAMP WITH TIME ZONE", "released_by": "VARCHAR(200)"},
+    }.items():
+        present = {c["name"] for c in inspect(conn).get_columns(table)}
+        for name, ddl in columns.items():
+            if name not in present:
+                conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {ddl}"))
 
 
 MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10]

@@ -1,11 +1,12 @@
-"""Exports: what the teacher approved, in the shapes Canvas, Moodle and LTI platforms accept.
+"""Exports: what the teacher approved and released, in the shapes Canvas, Moodle and LTI platforms accept.
 
 One script or a whole class set. Every export is a wrapper: draftmark's own metadata (which
 scripts, approved by whom and when, which were held back and why) under ``draftmark``, the
 platform's request body exactly as the platform validates it under ``payload`` - never mixed.
 
-Drafts never leave as grades. By default an export that would carry an unapproved script is
-refused (409 naming them); ``approved_only`` leaves them out (listed as held back);
+Drafts never leave as grades: only scripts a teacher approved *and released* to the student do.
+By default an export that would carry any other is refused (409 naming them); ``released_only``
+leaves them out (listed as held back, with why);
 ``include_drafts`` sends them only where the platform can hold a mark back from the student and
 the gradebook (Moodle marking workflow ``inmarking``; LTI ``PendingManual`` with no score).
 
@@ -29,7 +30,7 @@ from service.persistence.stores import BatchView
 from service.workflows.student import student_view
 
 Platform = Literal["canvas", "moodle", "lti"]
-DraftPolicy = Literal["refuse", "approved_only", "include"]
+DraftPolicy = Literal["refuse", "released_only", "include"]
 
 
 @dataclass(frozen=True)
@@ -78,12 +79,12 @@ def apply_policy(selection: Selection, policy: DraftPolicy, *, platform: Platfor
         if platform == "canvas":
             raise MappingError(
                 "Canvas has no held-back state for a grade sent by API or CSV, so drafts cannot be included: "
-                "approve them, or pass approved_only=true"
+                "approve and release them, or pass released_only=true"
             )
         return selection
-    drafts = [s for s in selection.scripts if not s.approved]
-    held = selection.held_back + [{"external_id": s.key, "reason": "not approved"} for s in drafts]
-    return Selection([s for s in selection.scripts if s.approved], held)
+    drafts = [s for s in selection.scripts if not s.released]
+    held = selection.held_back + [{"external_id": s.key, "reason": s.hold_reason} for s in drafts]
+    return Selection([s for s in selection.scripts if s.released], held)
 
 
 def wrap(platform: Platform, request: str, selection: Selection, payload: Any) -> dict[str, Any]:

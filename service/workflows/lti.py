@@ -2,7 +2,7 @@
 
 The protocol is in ``service.lti.tool``; this module adds storage and the rules of this product:
 an instructor's launch signs the teacher in as the owner of the registration (a session key, 8
-hours); a learner's launch shows only their own *approved* feedback; only approved marks are
+hours); a learner's launch shows only their own *released* feedback; only released marks are
 sent as scores (``FullyGraded``, stamped with the approval time, the comment exactly what the
 student receives), retried with backoff, a platform's 409 for the same timestamp counted as sent.
 """
@@ -228,12 +228,12 @@ def finish_deep_link(store: Store, ticket: str, *, scheme_ref: str, title: str, 
 
 
 def released_for(store: Store, owner: str, sub: str, *, label: str) -> list[StudentView]:
-    """A learner's approved feedback (never a draft), newest last."""
+    """A learner's released feedback (never a draft, never an approval not yet released), newest last."""
     ids = store.marking_ids_for(owner, sub)
     reviews = store.latest_reviews(ids)
     views = []
     for marking_id in ids:
-        if marking_id in reviews:
+        if marking_id in reviews and reviews[marking_id].released_at is not None:
             views.append(student_view(store.get_marking(marking_id).result, reviews[marking_id], label=label))
     return views
 
@@ -309,8 +309,8 @@ def queue_scores(store: Store, link: Link, batch: BatchView, *, label: str) -> l
     _check_link(link)
     ids = [i.marking_id for i in batch.items if i.marking_id]
     selection = class_scripts(batch, store.results_by_id(ids), store.latest_reviews(ids), users={}, label=label)
-    approved = [s for s in selection.scripts if s.approved]
-    store.enqueue_scores(link.id, batch.id, [(s.key, s.marking_id, ags.score(s, s.key)) for s in approved])
+    released = [s for s in selection.scripts if s.released]
+    store.enqueue_scores(link.id, batch.id, [(s.key, s.marking_id, ags.score(s, s.key)) for s in released])
     return score_status(store, link, batch, label=label)
 
 
@@ -322,8 +322,8 @@ def score_status(store: Store, link: Link, batch: BatchView, *, label: str) -> l
     out = [Sent(h["external_id"], "held_back", h["reason"]) for h in selection.held_back]
     for script in selection.scripts:
         row = rows.get(script.key)
-        if not script.approved:
-            out.append(Sent(script.key, "held_back", "not approved"))
+        if not script.released:
+            out.append(Sent(script.key, "held_back", script.hold_reason))
         elif row is None:
             out.append(Sent(script.key, "held_back", "approved after the last send: send again"))
         else:

@@ -77,4 +77,5 @@ def student_view(result: MarkingResult, review: ReviewPublic | None, *, label: s
         label=label,
         approved_by=review.reviewer,
         approved_at=review.approved_at,
+        released_at=review.released_at,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
@@ -139,6 +140,15 @@ async def rename_items(body: BatchRename, view: OwnedBatchCounts, state: State) 
     await asyncio.to_thread(state.store.rename_items, view.id, dict(body.renames))
     fresh = await asyncio.to_thread(state.store.get_batch, view.id)
     return await get_batch(fresh, state)
+
+
+@router.post("/batches/{batch_id}/release")
+async def release_batch(view: OwnedBatch, state: State, principal: Principal) -> dict[str, Any]:
+    """Release every approved script of the class set to its student; names those not approved (left as they are)."""
+    ids = {i.marking_id: i.external_id for i in view.items if i.marking_id}
+    released, unapproved = await asyncio.to_thread(state.store.release, list(ids), principal)
+    unmarked = [i.external_id for i in view.items if not i.marking_id]
+    return {"released": len(released), "not_approved": [ids[m] for m in unapproved], "not_marked": unmarked}
 
 
 @router.post("/batches/{batch_id}/retry")

@@ -1,7 +1,7 @@
 """Exports: a script or a class set in the shapes Canvas, Moodle and LTI platforms accept; the class report CSV.
 
 Each JSON export is ``{"draftmark": metadata, "payload": the platform's body}``; the CSVs are the
-platforms' import files. Unapproved scripts are refused (409) unless ``approved_only=true`` leaves
+platforms' import files. Unapproved scripts are refused (409) unless ``released_only=true`` leaves
 them out or ``include=drafts`` holds them back where the platform can (Moodle, LTI).
 """
 
@@ -15,9 +15,9 @@ from starlette.responses import Response
 
 from service.api.deps import LOCAL_PRINCIPAL, OwnedBatch, OwnedMarking, State
 from service.api.lms_params import (
-    ApprovedOnly,
     Criteria,
     Include,
+    ReleasedOnly,
     Rubric,
     Users,
     Workflow,
@@ -42,8 +42,8 @@ async def _one(
     script = exports.script_for(
         marking.id, marking.result, reviews.get(marking.id), key=key, label=state.settings.student_label
     )
-    if policy == "approved_only":
-        raise MappingError("approved_only is for class sets; for one script it is the default (drafts are refused)")
+    if policy == "released_only":
+        raise MappingError("released_only is for class sets; for one script it is the default (drafts are refused)")
     return exports.apply_policy(Selection([script]), policy, platform=platform)
 
 
@@ -99,11 +99,11 @@ async def export_class_canvas(
     criterion: Criteria = [],  # noqa: B006
     rubric: Rubric = True,
     user: Users = [],  # noqa: B006
-    approved_only: ApprovedOnly = False,
+    released_only: ReleasedOnly = False,
 ) -> dict[str, Any]:
     """Canvas bulk body for the class (``POST .../submissions/update_grades``, ``grade_data[<user id>]``)."""
     criteria = canvas_criteria(criterion, rubric)
-    selection = await class_selection(state, view, user, draft_policy(None, approved_only), "canvas")
+    selection = await class_selection(state, view, user, draft_policy(None, released_only), "canvas")
     return exports.canvas_export(selection, criteria, bulk=True)
 
 
@@ -114,10 +114,10 @@ async def export_class_canvas_csv(
     assignment_id: Annotated[str, Query(min_length=1, max_length=20, description="The Canvas assignment id")],
     assignment: Annotated[str, Query(max_length=200, description="The assignment's title in Canvas")] = "",
     user: Users = [],  # noqa: B006
-    approved_only: ApprovedOnly = False,
+    released_only: ReleasedOnly = False,
 ) -> Response:
     """The Canvas gradebook import file for the class (``Student,ID,SIS User ID,SIS Login ID,Section,Title (id)``)."""
-    selection = await class_selection(state, view, user, draft_policy(None, approved_only), "canvas")
+    selection = await class_selection(state, view, user, draft_policy(None, released_only), "canvas")
     body = canvas.gradebook_csv(selection.scripts, assignment=assignment, assignment_id=assignment_id)
     return _csv(body, f"{view.id}-canvas.csv")
 
@@ -129,13 +129,13 @@ async def export_class_moodle(
     assignment_id: Annotated[int, Query(ge=1, description="The Moodle assignment instance id")],
     criterion: Criteria = [],  # noqa: B006
     user: Users = [],  # noqa: B006
-    approved_only: ApprovedOnly = False,
+    released_only: ReleasedOnly = False,
     include: Include = None,
     workflow: Workflow = "released",
 ) -> dict[str, Any]:
     """``mod_assign_save_grades`` parameters for the class."""
     criteria = parse_criteria(criterion, integer_ids=True) if criterion else None
-    selection = await class_selection(state, view, user, draft_policy(include, approved_only), "moodle")
+    selection = await class_selection(state, view, user, draft_policy(include, released_only), "moodle")
     return exports.moodle_export(selection, assignment_id=assignment_id, criteria=criteria, released_state=workflow)
 
 
@@ -145,10 +145,10 @@ async def export_class_moodle_csv(
     state: State,
     identifier: Annotated[moodle.Identifier, Query(description="What the first column holds")] = "username",
     user: Users = [],  # noqa: B006
-    approved_only: ApprovedOnly = False,
+    released_only: ReleasedOnly = False,
 ) -> Response:
     """The Moodle gradebook import file: ``<identifier>,grade,feedback`` (approved scripts only)."""
-    selection = await class_selection(state, view, user, draft_policy(None, approved_only), "moodle")
+    selection = await class_selection(state, view, user, draft_policy(None, released_only), "moodle")
     return _csv(moodle.gradebook_csv(selection.scripts, identifier=identifier), f"{view.id}-moodle.csv")
 
 
@@ -157,11 +157,11 @@ async def export_class_lti(
     view: OwnedBatch,
     state: State,
     user: Users = [],  # noqa: B006
-    approved_only: ApprovedOnly = False,
+    released_only: ReleasedOnly = False,
     include: Include = None,
 ) -> dict[str, Any]:
     """One AGS Score per script of the class (what "send to the LMS" posts)."""
-    return exports.lti_export(await class_selection(state, view, user, draft_policy(include, approved_only), "lti"))
+    return exports.lti_export(await class_selection(state, view, user, draft_policy(include, released_only), "lti"))
 
 
 def _csv(body: str, filename: str) -> Response:

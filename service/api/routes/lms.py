@@ -11,9 +11,9 @@ from starlette.responses import Response
 
 from service.api.deps import OwnedBatch, Principal, State
 from service.api.lms_params import (
-    ApprovedOnly,
     Criteria,
     Include,
+    ReleasedOnly,
     Rubric,
     Users,
     Workflow,
@@ -97,13 +97,13 @@ async def push_canvas(
     criterion: Criteria = [],  # noqa: B006
     rubric: Rubric = True,
     user: Users = [],  # noqa: B006
-    approved_only: ApprovedOnly = False,
+    released_only: ReleasedOnly = False,
     dry_run: DryRun = False,
 ) -> Any:
     """Send the class's approved grades to a Canvas assignment (bulk update) with your stored token."""
     base, token = await asyncio.to_thread(lms_push.credentials, state.store, principal, "canvas")
     criteria = canvas_criteria(criterion, rubric)
-    selection = await class_selection(state, view, user, draft_policy(None, approved_only), "canvas")
+    selection = await class_selection(state, view, user, draft_policy(None, released_only), "canvas")
     wrapped = exports.canvas_export(selection, criteria, bulk=True)
     request = requests.canvas_push(
         base, token, course_id=course_id, assignment_id=assignment_id, body=wrapped["payload"]
@@ -119,7 +119,7 @@ async def push_moodle(
     assignment_id: Annotated[int, Query(ge=1, description="The Moodle assignment instance id")],
     criterion: Criteria = [],  # noqa: B006
     user: Users = [],  # noqa: B006
-    approved_only: ApprovedOnly = False,
+    released_only: ReleasedOnly = False,
     include: Include = None,
     workflow: Workflow = "released",
     dry_run: DryRun = False,
@@ -127,6 +127,6 @@ async def push_moodle(
     """Send the class's approved grades to a Moodle assignment (mod_assign_save_grades) with your stored token."""
     base, token = await asyncio.to_thread(lms_push.credentials, state.store, principal, "moodle")
     criteria = parse_criteria(criterion, integer_ids=True) if criterion else None
-    selection = await class_selection(state, view, user, draft_policy(include, approved_only), "moodle")
+    selection = await class_selection(state, view, user, draft_policy(include, released_only), "moodle")
     wrapped = exports.moodle_export(selection, assignment_id=assignment_id, criteria=criteria, released_state=workflow)
     return await _push(state, "moodle", requests.moodle_push(base, token, wrapped["payload"]), wrapped, dry_run)

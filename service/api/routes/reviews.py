@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from schemas.marked import EvalItem
 from service.api.deps import LOCAL_PRINCIPAL, OwnedMarking, Principal, State
-from service.errors import NotFoundError
+from service.errors import ConflictError, NotFoundError
 from service.persistence.exemplars import ExemplarStore
 from service.workflows.review import ReviewCreate, ReviewPublic, build_review, exemplar_from_review
 
@@ -39,6 +39,23 @@ async def approve_marking(
     if await asyncio.to_thread(ExemplarStore(state.store).refit_due, principal, scheme.id, scheme.version):
         state.refits.request(state.store, principal, scheme)
     return review
+
+
+@router.post("/markings/{marking_id}/release", response_model=ReviewPublic)
+async def release_marking(marking: OwnedMarking, state: State, principal: Principal) -> ReviewPublic:
+    """Release the approved marks and feedback to the student (LMS pushes and learner views carry only these)."""
+    released, _ = await asyncio.to_thread(state.store.release, [marking.id], principal)
+    if not released:
+        raise ConflictError("this script is not approved yet: approve it, then release it")
+    return (await asyncio.to_thread(state.store.latest_reviews, [marking.id]))[marking.id]
+
+
+@router.delete("/markings/{marking_id}/release", status_code=204, response_class=Response)
+async def withdraw_release(marking: OwnedMarking, state: State) -> Response:
+    """Take a release back (what was already sent to an LMS stays there)."""
+    if not await asyncio.to_thread(state.store.withdraw_release, marking.id):
+        raise ConflictError("this script's approval is not released")
+    return Response(status_code=204)
 
 
 @router.get("/reviews/export.jsonl", response_class=Response)

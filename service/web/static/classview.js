@@ -156,6 +156,7 @@ export async function renderBatch(id, { onLeave, live }) {
         el("td", {}, item.flags.map((f) => FLAG_TEXT[f] || f).join(", "))))))
       : el("p", { class: "empty" }, "This batch has no scripts."),
     el("p", { class: "actions" },
+      el("button", { type: "button", id: "release-all", onclick: () => releaseAll(id) }, `Release approved scripts (${batch.items.filter((i) => i.approved_total !== null).length})`), " ",
       el("button", { type: "button", class: "secondary", id: "export-csv", onclick: () => exportCsv(id) }, "Class report (CSV)"), " ",
       el("button", { type: "button", class: "secondary", id: "export-approved", onclick: () => exportApproved(batch.scheme_id) }, "Export approved scripts as an eval dataset"), " ",
       el("a", { class: "button secondary", id: "print-all", href: `#/batches/${id}/sheets` }, "Feedback sheets (print all)")),
@@ -183,6 +184,14 @@ export async function renderBatch(id, { onLeave, live }) {
     else if (!first) status(`All ${batch.counts.total} scripts are marked.`);
   };
   await refresh(true);
+}
+
+async function releaseAll(id) {
+  showError("");
+  try {
+    const done = await api(`/v1/batches/${encodeURIComponent(id)}/release`, { method: "POST" });
+    status(`${done.released} script(s) released to students.` + (done.not_approved.length ? ` Not approved yet (not released): ${done.not_approved.join(", ")}.` : ""));
+  } catch (err) { showError(`Release failed: ${err.message}`); }
 }
 
 async function exportCsv(id) {

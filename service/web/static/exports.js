@@ -49,11 +49,11 @@ export function classExports(batchId) {
       status("Gradebook file downloaded.");
     } catch (err) { showError(`Export failed: ${err.message}`); }
   };
-  const flag = () => (approvedOnly.checked ? "&approved_only=true" : "");
+  const flag = () => (approvedOnly.checked ? "&released_only=true" : "");
   return el("section", { class: "exports", "aria-label": "Gradebook files" },
     el("h3", {}, "Gradebook files"),
     el("p", { class: "hint" }, "The class set's ids must be the LMS's user ids (Canvas: numeric id; Moodle: the column you choose)."),
-    el("div", {}, el("label", { for: "approved-only" }, approvedOnly, " Leave out scripts not yet approved")),
+    el("div", {}, el("label", { for: "approved-only" }, approvedOnly, " Leave out scripts not yet approved and released")),
     el("div", {}, el("label", { for: "canvas-assignment" }, "Canvas assignment id"), canvasId,
       el("label", { for: "canvas-title" }, "Canvas assignment title"), title),
     el("button", { type: "button", class: "secondary", id: "export-canvas-csv", onclick: get("canvas", () => `/v1/batches/${batchId}/exports/canvas.csv?assignment_id=${encodeURIComponent(canvasId.value.trim())}&assignment=${encodeURIComponent(title.value.trim())}${flag()}`) }, "Canvas gradebook CSV"), " ",

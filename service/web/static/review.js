@@ -195,6 +195,25 @@ export async function renderReview(id, { setGuard, onLeave, live }) {
 
   const unsaved = el("p", { id: "unsaved", class: "unsaved", role: "status", hidden: true });
   const approvedBox = el("div", { id: "approved", role: "status", tabindex: "-1", hidden: true });
+  const releaseBox = el("div", { id: "release", class: "release", hidden: true });
+  const setRelease = async (release) => {
+    showError("");
+    try {
+      if (release) review = await api(`/v1/markings/${encodeURIComponent(id)}/release`, { method: "POST" });
+      else { await api(`/v1/markings/${encodeURIComponent(id)}/release`, { method: "DELETE" }); review = { ...review, released_at: null }; }
+      status(release ? "Released to the student." : "Release withdrawn: the student no longer sees it here.");
+      changed();
+    } catch (err) { showError(`Could not change the release: ${sentence(err.message)}`); }
+  };
+  function drawRelease(isDirty) {
+    releaseBox.hidden = !review || isDirty;
+    if (releaseBox.hidden) return;
+    releaseBox.replaceChildren(review.released_at
+      ? el("p", { id: "released" }, `Released to the student at ${when(review.released_at)}. `,
+        el("button", { type: "button", class: "secondary small", id: "withdraw-release", onclick: () => setRelease(false) }, "Withdraw"))
+      : el("p", {}, "Approved, not yet released: the student and the LMS get nothing until you release it. ",
+        el("button", { type: "button", id: "release-script", onclick: () => setRelease(true) }, "Release to the student")));
+  }
   function changed() {
     const sum = Object.values(current().marks).reduce((acc, m) => acc + (m || 0), 0);
     total.textContent = `Final total: ${sum} / ${r.max_total}` + (blind ? "" : ` (model draft ${r.total})`);
@@ -208,6 +227,7 @@ export async function renderReview(id, { setGuard, onLeave, live }) {
       approvedBox.textContent = `Approved by ${review.reviewer} at ${when(review.approved_at)}: final total ${review.total}/${review.max_total} (model draft ${review.draft_total}).`
         + (isDirty ? " The marks on the page have changed since: they are not saved." : "");
     }
+    drawRelease(isDirty);
   }
 
   const reviewer = el("input", { id: "reviewer", value: localStorage.getItem("draftmark-reviewer") || "", required: true, autocomplete: "name" });
@@ -312,6 +332,7 @@ export async function renderReview(id, { setGuard, onLeave, live }) {
         unsaved,
         el("div", { class: "edit" }, el("div", {}, el("label", { for: "reviewer" }, "Approved by"), reviewer), approveButton, approveNext),
         approvedBox,
+        releaseBox,
         exportsPanel(id))),
     dialog);
   view().replaceChildren(form);
