@@ -96,6 +96,7 @@ def test_mark_review_edit_approve_export(browser: webdriver.Chrome, tmp_path: Pa
         highlights = browser.find_elements(By.CSS_SELECTOR, "#essay-text mark")
         assert highlights, "evidence must be highlighted in the essay"
         link = browser.find_element(By.CSS_SELECTOR, ".quotes a")
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", link)  # clear of the sticky bar
         link.click()
         target = browser.find_element(By.CSS_SELECTOR, f"mark[data-ev~='{link.get_attribute('data-ev')}']")
         assert "active" in target.get_attribute("class")
@@ -130,8 +131,20 @@ def test_mark_review_edit_approve_export(browser: webdriver.Chrome, tmp_path: Pa
         assert stored["external_id"] == "student-42"
 
         downloaded = "Export downloaded: the platform's request is under “payload”."
-        browser.find_element(By.ID, "lms-user").send_keys("42")
+        browser.find_element(By.ID, "export-moodle").click()  # no assignment id: said in words, nothing sent
+        error = browser.find_element(By.ID, "error")
+        wait(browser, lambda d: error.get_attribute("hidden") is None)
+        assert error.text.startswith("Enter the Moodle assignment id")
         browser.find_element(By.ID, "moodle-assignment").send_keys("7")
+        browser.find_element(By.ID, "export-moodle").click()  # approved, not released: refused, and said why
+        wait(browser, lambda d: "not released" in error.text)
+        wait(browser, lambda d: error.get_attribute("hidden") is None)
+        assert "not released" in error.text
+        release = browser.find_element(By.ID, "release-script")
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", release)
+        release.click()
+        wait(browser, lambda d: d.find_element(By.ID, "released").text.startswith("Released to the student at"))
+        browser.find_element(By.ID, "lms-user").send_keys("42")
         browser.find_element(By.ID, "export-moodle").click()
         wait(browser, lambda d: d.find_element(By.ID, "status").text == downloaded)
         browser.find_element(By.ID, "export-lti").click()

@@ -285,7 +285,9 @@ def test_the_reading_shows_points_addressed_and_missed_beside_each_objective(
         _open_review(browser, live, marking["id"])
         coverage = browser.find_element(By.ID, "coverage-AO1")
         assert "2 of 12 addressed" in coverage.text
-        coverage.find_element(By.TAG_NAME, "summary").click()
+        summary = coverage.find_element(By.TAG_NAME, "summary")
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", summary)  # clear of the sticky bar
+        summary.click()
         addressed = coverage.find_element(By.CSS_SELECTOR, "ul.addressed").text
         assert "General Secretary (1922)" in addressed and "Stalin was rewarded" in addressed
         assert "Lenin's Testament" in coverage.find_element(By.CSS_SELECTOR, "ul.missing").text
@@ -341,3 +343,24 @@ def test_the_teacher_edits_what_the_student_receives_and_the_sheet_shows_exactly
             == (marking["result"]["feedback"]["what_went_well"])
         )
         assert browser.find_element(By.ID, "unsaved").is_displayed()
+
+
+def test_total_flags_and_approve_stay_in_view_and_an_empty_mark_is_not_zero(
+    browser: webdriver.Chrome,  # noqa: F811
+    tmp_path: Path,
+    essay: str,
+) -> None:
+    browser.set_window_size(1280, 720)
+    with LiveServer(settings_for(tmp_path), FakeMarker()) as live:
+        marking = _marking(live, essay, external_id="s-3")
+        _open_review(browser, live, marking["id"])
+        approve = browser.find_element(By.ID, "approve")
+        in_view = "const r = arguments[0].getBoundingClientRect(); return r.top >= 0 && r.bottom <= window.innerHeight;"
+        assert browser.execute_script(in_view, approve), "Approve is visible at the top of the page"
+        browser.execute_script("window.scrollTo(0, document.body.scrollHeight / 3)")
+        assert browser.execute_script(in_view, approve), "and while the teacher reads further down"
+        assert browser.execute_script(in_view, browser.find_element(By.CSS_SELECTOR, "#action-bar .totals"))
+        mark = browser.find_element(By.ID, "mark-AO2")
+        mark.clear()
+        total = browser.find_element(By.CSS_SELECTOR, "#action-bar .totals").text
+        assert total.startswith("Final total: not marked yet (AO2 empty) / 15"), total

@@ -12,8 +12,10 @@ export function exportsPanel(id) {
     criteria.value.split(",").map((c) => c.trim()).filter(Boolean).forEach((c) => params.append("criterion", c));
     return params;
   };
-  const open = (name, path) => async () => {
+  const open = (name, path, needs = []) => async () => {
     showError("");
+    const missing = needs.find(([input]) => !input.value.trim());
+    if (missing) { showError(missing[1]); missing[0].focus(); return; }
     try {
       const body = await api(path());
       download(JSON.stringify(body, null, 2), "application/json", `${id}-${name}.json`);
@@ -31,8 +33,8 @@ export function exportsPanel(id) {
     el("div", {}, el("label", { for: "lms-criteria" }, "Rubric / marking guide criteria"), criteria),
     el("div", {}, el("label", { for: "moodle-assignment" }, "Moodle assignment id"), assignment),
     el("button", { type: "button", class: "secondary", id: "export-canvas", onclick: open("canvas", canvasPath) }, "Canvas"),
-    el("button", { type: "button", class: "secondary", id: "export-moodle", onclick: open("moodle", () => `/v1/markings/${id}/exports/moodle?${query({ assignment_id: assignment.value.trim() })}`) }, "Moodle"),
-    el("button", { type: "button", class: "secondary", id: "export-lti", onclick: open("lti-score", () => `/v1/markings/${id}/exports/lti-score?${query({})}`) }, "LTI score"));
+    el("button", { type: "button", class: "secondary", id: "export-moodle", onclick: open("moodle", () => `/v1/markings/${id}/exports/moodle?${query({ assignment_id: assignment.value.trim() })}`, [[assignment, "Enter the Moodle assignment id (a number, in the assignment's address: mod/assign/view.php?id=…)."]]) }, "Moodle"),
+    el("button", { type: "button", class: "secondary", id: "export-lti", onclick: open("lti-score", () => `/v1/markings/${id}/exports/lti-score?${query({})}`, [[user, "Enter the student's LMS user id first."]]) }, "LTI score"));
 }
 
 // The class set's LMS files: Canvas and Moodle gradebook CSVs (approved scripts only).

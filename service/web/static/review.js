@@ -101,7 +101,7 @@ export async function renderReview(id, { setGuard, onLeave, live }) {
   let blindMarks = null; // the marks entered before the draft was shown
   const objectives = Object.fromEntries(scheme.objectives.map((o) => [o.id, o]));
   const colour = Object.fromEntries(r.ao_marks.map((ao, i) => [ao.ao_id, i % COLOURS]));
-  const flags = el("ul", { class: "flags model-draft", "aria-label": "Flags" },
+  const flags = el("ul", { class: "flags model-draft", id: "flags", "aria-label": "Flags" },
     r.flags.map((f) => el("li", { class: `flag ${LOUD.has(f.code) ? "loud" : ""}` }, `${FLAG_TEXT[f.code] || f.code}: ${f.detail}`)));
   const total = el("output", { id: "total", "aria-live": "polite" });
   const essayBox = highlightedEssay(essayText, r.ao_marks, colour);
@@ -215,8 +215,10 @@ export async function renderReview(id, { setGuard, onLeave, live }) {
         el("button", { type: "button", id: "release-script", onclick: () => setRelease(true) }, "Release to the student")));
   }
   function changed() {
+    const blanks = r.ao_marks.filter((ao) => $(`#mark-${ao.ao_id}`)?.value === "").map((ao) => ao.ao_id);
     const sum = Object.values(current().marks).reduce((acc, m) => acc + (m || 0), 0);
-    total.textContent = `Final total: ${sum} / ${r.max_total}` + (blind ? "" : ` (model draft ${r.total})`);
+    total.textContent = (blanks.length ? `Final total: not marked yet (${blanks.join(", ")} empty) / ${r.max_total}` : `Final total: ${sum} / ${r.max_total}`)
+      + (blind ? "" : ` (model draft ${r.total})`);
     revealButton.disabled = r.ao_marks.some((ao) => $(`#mark-${ao.ao_id}`)?.value === "");
     const isDirty = dirty();
     unsaved.hidden = !isDirty;
@@ -327,10 +329,12 @@ export async function renderReview(id, { setGuard, onLeave, live }) {
           el("button", { type: "button", class: "secondary small", id: "reset-feedback", onclick: () => { www.value = r.feedback.what_went_well; ebi.value = r.feedback.even_better_if; changed(); } }, "Reset to draft"),
           r.teacher_notes ? el("p", {}, el("strong", {}, "Model's notes for you (not shown to the student): "), r.teacher_notes) : "",
           el("label", { for: "overall-comment" }, "Your overall comment"), overall),
-        el("p", { class: "totals" }, total),
         el("div", { class: "model-draft" }, calibrationLine(r.provenance.calibration, `${scheme.id}@${scheme.version}`)),
-        unsaved,
-        el("div", { class: "edit" }, el("div", {}, el("label", { for: "reviewer" }, "Approved by"), reviewer), approveButton, approveNext),
+        el("div", { class: "action-bar", id: "action-bar", role: "region", "aria-label": "Total and approval" },
+          el("p", { class: "totals" }, total,
+            r.flags.length ? el("a", { href: "#flags", class: "bar-flags", id: "bar-flags" }, ` · ${r.flags.length} flag(s)`) : ""),
+          unsaved,
+          el("div", { class: "edit" }, el("div", {}, el("label", { for: "reviewer" }, "Approved by"), reviewer), approveButton, approveNext)),
         approvedBox,
         releaseBox,
         exportsPanel(id))),
