@@ -68,8 +68,10 @@ def test_thirty_docx_files_to_thirty_approved_marks(browser: webdriver.Chrome, t
         wait(browser, EC.presence_of_element_located((By.ID, "review-form")))
         assert "Script 1 of 30" in _text(browser, ".script-nav")
         assert "Alt" in browser.find_element(By.CSS_SELECTOR, ".shortcuts").text, "the shortcuts are shown"
+        browser.find_element(By.ID, "reviewer").send_keys("Ms Reed")
         _alt(browser, "n")
         wait(browser, lambda d: "Script 2 of 30" in _text(d, ".script-nav"))
+        assert browser.find_element(By.ID, "reviewer").get_attribute("value") == "Ms Reed", "kept before any approval"
         _alt(browser, "p")
         wait(browser, lambda d: "Script 1 of 30" in _text(d, ".script-nav"))
         browser.find_element(By.ID, "next-script").click()
@@ -77,7 +79,6 @@ def test_thirty_docx_files_to_thirty_approved_marks(browser: webdriver.Chrome, t
         browser.find_element(By.ID, "prev-script").click()
         wait(browser, lambda d: "Script 1 of 30" in _text(d, ".script-nav"))
 
-        browser.find_element(By.ID, "reviewer").send_keys("Ms Reed")
         for n in range(1, 31):
             wait(browser, lambda d, n=n: f"Script {n} of 30" in _text(d, ".script-nav"))
             wait(

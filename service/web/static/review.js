@@ -233,6 +233,8 @@ export async function renderReview(id, { setGuard, onLeave, live }) {
   }
 
   const reviewer = el("input", { id: "reviewer", value: localStorage.getItem("draftmark-reviewer") || "", required: true, autocomplete: "name" });
+  // The approver's name is kept as it is typed, so moving with Alt+N / Alt+P before approving keeps it.
+  reviewer.addEventListener("input", () => localStorage.setItem("draftmark-reviewer", reviewer.value));
   const dialog = el("dialog", { id: "confirm-approve", "aria-labelledby": "confirm-title" });
   const confirmFlagged = () => new Promise((resolve) => {
     if (!r.flags.length) { resolve(true); return; }
