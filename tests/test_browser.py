@@ -95,7 +95,7 @@ def test_mark_review_edit_approve_export(browser: webdriver.Chrome, tmp_path: Pa
         assert "Indicative model" in flags and "Needs review" in flags
         highlights = browser.find_elements(By.CSS_SELECTOR, "#essay-text mark")
         assert highlights, "evidence must be highlighted in the essay"
-        link = browser.find_element(By.CSS_SELECTOR, ".quotes a")
+        link = browser.find_element(By.CSS_SELECTOR, ".quotes .quote-link")
         browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", link)  # clear of the sticky bar
         link.click()
         target = browser.find_element(By.CSS_SELECTOR, f"mark[data-ev~='{link.get_attribute('data-ev')}']")

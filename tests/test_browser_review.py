@@ -50,7 +50,7 @@ def test_every_shared_quote_links_and_highlights_lead_to_their_objectives(
     with LiveServer(settings_for(tmp_path), FakeMarker()) as live:
         marking = _marking(live, essay[:1500], external_id="s-7")
         _open_review(browser, live, marking["id"])
-        links = browser.find_elements(By.CSS_SELECTOR, ".quotes a")
+        links = browser.find_elements(By.CSS_SELECTOR, ".quotes .quote-link")
         per_ao = {ao["ao_id"]: len(ao["evidence"]) for ao in marking["result"]["ao_marks"]}
         assert len(links) == sum(per_ao.values()) and len([n for n in per_ao.values() if n]) >= 2
         for link in links:
@@ -150,7 +150,9 @@ def test_unsaved_changes_are_shown_and_leaving_asks(browser: webdriver.Chrome, t
         assert browser.find_element(By.ID, "mark-AO1").get_attribute("value") == str(draft["AO1"] - 1)
         assert browser.current_url.endswith(f"#/markings/{marking['id']}")
 
-        browser.find_element(By.ID, "reset-AO1").click()
+        reset = browser.find_element(By.ID, "reset-AO1")
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", reset)  # clear of the sticky bar
+        reset.click()
         wait(browser, lambda d: not d.find_element(By.ID, "unsaved").is_displayed())
         assert browser.find_element(By.ID, "mark-AO1").get_attribute("value") == str(draft["AO1"])
         assert "stale" not in browser.find_element(By.ID, "approved").get_attribute("class")

@@ -35,9 +35,9 @@ export function drawAccount(me) {
 }
 
 export function renderSignIn(onSignedIn) {
-  const email = el("input", { id: "sign-in-email", type: "email", autocomplete: "username", required: true });
+  const email = el("input", { id: "sign-in-email", type: "text", inputmode: "email", autocomplete: "username", required: true });
   const password = el("input", { id: "sign-in-password", type: "password", autocomplete: "current-password", required: true });
-  const key = el("input", { id: "api-key", type: "password", autocomplete: "off" });
+  const key = el("input", { id: "api-key", type: "password" });
   const form = el("form", { id: "sign-in-form", class: "panel" },
     el("h2", {}, "Sign in"),
     el("p", {}, el("label", { for: "sign-in-email" }, "Email"), email),
@@ -116,6 +116,6 @@ export async function renderKeys() {
     el("p", { class: "hint" }, "Keys let an LMS integration or a script act as you. Revoke one you no longer use."),
     form, shown,
     el("table", { id: "keys-table" },
-      el("thead", {}, el("tr", {}, ["Name", "Id", "State", ""].map((h) => el("th", { scope: "col" }, h)))), list)));
+      el("thead", {}, el("tr", {}, ["Name", "Id", "State", "Revoke"].map((h) => el("th", { scope: "col" }, h)))), list)));
   await draw();
 }

@@ -143,13 +143,13 @@ export async function renderReview(id, { setGuard, onLeave, live }) {
       const lv = levelFor(objective, clamped);
       level.textContent = `Level ${lv.level} (${lv.min_mark}–${lv.max_mark})`;
       descriptor.textContent = lv.descriptor;
-      $$("li", ladder).forEach((li) => li.toggleAttribute("aria-current", li.dataset.level === String(lv.level)));
+      $$("li", ladder).forEach((li) => li.dataset.level === String(lv.level) ? li.setAttribute("aria-current", "true") : li.removeAttribute("aria-current"));
       changed();
     };
     input.addEventListener("input", update);
     input.addEventListener("change", update);
     const quotes = el("ul", { class: "quotes" }, ao.evidence.map((ev, i) => el("li", {},
-      el("a", { href: `#ev-${ao.ao_id}-${i}`, "data-ev": `ev-${ao.ao_id}-${i}`, onclick: (e) => { e.preventDefault(); jump(`ev-${ao.ao_id}-${i}`); } },
+      el("button", { type: "button", class: "quote-link", "data-ev": `ev-${ao.ao_id}-${i}`, onclick: () => jump(`ev-${ao.ao_id}-${i}`) },
         `“${ev.quote}”`))));
     const comment = el("textarea", { id: `comment-${ao.ao_id}`, rows: "2", oninput: () => changed() });
     const card = el("section", { class: "ao", id: `card-${ao.ao_id}`, "aria-labelledby": `h-${ao.ao_id}` },
@@ -331,7 +331,7 @@ export async function renderReview(id, { setGuard, onLeave, live }) {
           el("button", { type: "button", class: "secondary small", id: "reset-feedback", onclick: () => { www.value = r.feedback.what_went_well; ebi.value = r.feedback.even_better_if; changed(); } }, "Reset to draft"),
           r.teacher_notes ? el("p", {}, el("strong", {}, "Model's notes for you (not shown to the student): "), r.teacher_notes) : "",
           el("label", { for: "overall-comment" }, "Your overall comment"), overall),
-        el("div", { class: "model-draft" }, calibrationLine(r.provenance.calibration, `${scheme.id}@${scheme.version}`)),
+        el("div", { class: "model-draft", id: "calibration-line" }, calibrationLine(r.provenance.calibration, `${scheme.id}@${scheme.version}`)),
         el("div", { class: "action-bar", id: "action-bar", role: "region", "aria-label": "Total and approval" },
           el("p", { class: "totals" }, total,
             r.flags.length ? el("a", { href: "#flags", class: "bar-flags", id: "bar-flags" }, ` · ${r.flags.length} flag(s)`) : ""),
