@@ -75,7 +75,10 @@ def test_import_marked_scripts_then_the_mark_shows_its_calibration(
         browser.find_element(By.ID, "mark").click()
         line = wait(browser, EC.visibility_of_element_located((By.ID, "calibration")))
         assert "calibrated on 39 of your marked scripts" in line.text and "word count alone" in line.text
-        beside = "return document.getElementById('calibration-line').nextElementSibling.contains(document.getElementById('total'))"
+        beside = (
+            "return document.getElementById('calibration-line').nextElementSibling"
+            ".contains(document.getElementById('total'))"
+        )
         assert browser.execute_script(beside), "just above the total's action bar"
 
         # The class view says, per script, whether calibration set its marks.
