@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 from service.calibration.lexicon import is_word
 
@@ -16,8 +17,8 @@ def run_together(essay: str) -> list[str]:
     "Stalinstayed" → Stalin + stayed (Stalin is a name elsewhere in the essay). Each is listed once,
     in the order of the essay.
     """
-    capitalised = re.findall(r"\b[A-Z][a-z]{2,}\b", essay)
-    names = {w for w in capitalised if capitalised.count(w) >= 2}  # a name the essay uses, not a one-off slip
+    capitalised = Counter(re.findall(r"\b[A-Z][a-z]{2,}\b", essay))
+    names = {w for w, n in capitalised.items() if n >= 2}  # a name the essay uses, not a one-off slip
     found: list[str] = []
     for token in _TOKEN.findall(essay):
         if token in found or is_word(token.lower()):
