@@ -32,8 +32,8 @@ from typing import Any
 import httpx
 import sqlalchemy
 
-from benchmarks._cluster import Cluster, StubLog, fresh_database, services, stored_per_item
-from benchmarks._server import running_server
+from benchmarks._cluster import Cluster, StubLog, cpu_seconds, fresh_database, services, stored_per_item
+from benchmarks._server import server_process
 from service.llm.fake import FakeMarker
 from service.persistence.db import make_engine, migrate
 from service.testing import OpenAIStub, fake_marker_responder
@@ -74,7 +74,11 @@ def run_inprocess(args: argparse.Namespace) -> None:
             "DRAFTMARK_MAX_BATCH_ITEMS": str(max(1000, args.essays)),
             "DRAFTMARK_MAX_BODY_BYTES": str(64 * 1024 * 1024),
         }
-        with running_server(env, fake_delay=None) as (base, db), httpx.Client(base_url=base, timeout=120) as client:
+        with (
+            server_process(env, fake_delay=None) as (base, db, proc),
+            httpx.Client(base_url=base, timeout=120) as client,
+        ):
+            cpu_before = cpu_seconds(proc.pid)
             started = time.perf_counter()
             response = client.post("/v1/batches", json={"scheme_id": SCHEME, "items": items})
             response.raise_for_status()
@@ -86,6 +90,7 @@ def run_inprocess(args: argparse.Namespace) -> None:
                     break
                 time.sleep(0.5)
             elapsed = time.perf_counter() - started
+            server_cpu = cpu_seconds(proc.pid) - cpu_before
             with sqlite3.connect(db) as conn:
                 rows = conn.execute(
                     "SELECT external_id, COUNT(*) FROM markings WHERE batch_id = ? GROUP BY external_id", (batch_id,)
@@ -101,6 +106,10 @@ def run_inprocess(args: argparse.Namespace) -> None:
         f"done {counts['done']}, failed {counts['failed']}"
     )
     print(f"stored results: {len(stored)}; lost: {lost}; duplicated: {duplicated}; model requests: {requests_seen}")
+    print(
+        f"server CPU: {server_cpu:.1f} s, {server_cpu / args.essays * 1000:.1f} ms per item "
+        "(the task body Celery workers run, with the real openai/langchain client, plus the API's share)"
+    )
 
 
 def _item_counts(engine: sqlalchemy.Engine, batch_id: str) -> dict[str, int]:

@@ -31,8 +31,14 @@ def _question_words(question: str, title: str) -> frozenset[str]:
 
 def copies_question(sentence: Sentence, scheme: MarkScheme) -> bool:
     """A sentence that is the question or the title written out (or most of it)."""
-    mine = _words(sentence.text)
-    theirs = _question_words(scheme.question, scheme.title)
+    return _copies(sentence.text, scheme.question, scheme.title)
+
+
+@lru_cache(maxsize=1024)
+def _copies(text: str, question: str, title: str) -> bool:
+    """``copies_question`` by text: a marking asks for each sentence twice (its evidence, then its body)."""
+    mine = _words(text)
+    theirs = _question_words(question, title)
     return bool(mine) and sum(1 for w in mine if w in theirs) >= 0.8 * len(mine)
 
 
