@@ -25,6 +25,15 @@ def free_port() -> int:
 @contextmanager
 def running_server(env_extra: dict[str, str], *, fake_delay: float | None) -> Iterator[tuple[str, Path]]:
     """Yield (base URL, database file) of a fresh server; stops it afterwards."""
+    with server_process(env_extra, fake_delay=fake_delay) as (base, db, _proc):
+        yield base, db
+
+
+@contextmanager
+def server_process(
+    env_extra: dict[str, str], *, fake_delay: float | None
+) -> Iterator[tuple[str, Path, subprocess.Popen[bytes]]]:
+    """``running_server``, also yielding the server's process (to read its CPU time)."""
     folder = Path(tempfile.mkdtemp(prefix="draftmark-bench-"))
     db = folder / "bench.db"
     port = free_port()
@@ -51,7 +60,7 @@ def running_server(env_extra: dict[str, str], *, fake_delay: float | None) -> It
             if time.monotonic() > deadline or proc.poll() is not None:
                 raise RuntimeError("server did not start; see " + str(folder / "server.log"))
             time.sleep(0.1)
-        yield base, db
+        yield base, db, proc
     finally:
         proc.terminate()
         proc.wait(timeout=20)

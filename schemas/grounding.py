@@ -125,12 +125,20 @@ class EssayIndex:
     """An essay prepared once for many quote look-ups.
 
     With ``sentence_refs`` the model was shown the essay's numbered sentences, and evidence may
-    be a reference such as ``"S12"``: it locates that sentence's exact span.
+    be a reference such as ``"S12"``: it locates that sentence's exact span. ``table``: the essay's
+    ``SentenceTable`` when the caller has built it already (it must be this essay's).
     """
 
-    def __init__(self, essay: str, *, sentence_refs: bool = False, not_evidence: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self,
+        essay: str,
+        *,
+        sentence_refs: bool = False,
+        not_evidence: frozenset[str] = frozenset(),
+        table: SentenceTable | None = None,
+    ) -> None:
         self._norm = _Normalised(essay)
-        self.sentences = SentenceTable(essay) if sentence_refs else None
+        self.sentences = (table or SentenceTable(essay)) if sentence_refs else None
         self.not_evidence = not_evidence
         """References of sentences that cannot be evidence (the title, the question copied out)."""
 

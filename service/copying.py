@@ -68,6 +68,35 @@ def _sources(prompt: PromptTemplate, scheme: MarkScheme) -> tuple[set[Gram], set
     )
 
 
+class _EssayWords:
+    """The essay's words and runs of words, each worked out only when a field shares something with a source.
+
+    Almost every field shares nothing with the example or the descriptors, and then the essay's
+    runs are never needed.
+    """
+
+    def __init__(self, essay: str) -> None:
+        self._essay = essay
+        self._words: set[str] | None = None
+        self._runs: dict[int, set[Gram]] = {}
+
+    def absent_words(self, found: set[str]) -> set[str]:
+        """The words in ``found`` that the essay does not use."""
+        if not found:
+            return found
+        if self._words is None:
+            self._words = set(_words(self._essay))
+        return found - self._words
+
+    def absent_runs(self, found: set[Gram], run: int) -> set[Gram]:
+        """The runs of ``run`` words in ``found`` that the essay does not have."""
+        if not found:
+            return found
+        if run not in self._runs:
+            self._runs[run] = _grams(self._essay, run)
+        return found - self._runs[run]
+
+
 Field = tuple[str, str, str]
 """(where, field, text): an objective id and "rationale", or a top-level field's name twice."""
 
@@ -88,13 +117,12 @@ def copy_faults(draft: MarkingDraft, prompt: PromptTemplate, scheme: MarkScheme,
 def text_faults(fields: list[Field], prompt: PromptTemplate, scheme: MarkScheme, essay: str) -> list[Fault]:
     """``copy_faults`` for any text fields (a stored result's, too)."""
     example_grams, example_names, descriptor_grams = _sources(prompt, scheme)
-    essay_words = set(_words(essay))
-    essay_runs, essay_long_runs = _grams(essay, EXAMPLE_RUN), _grams(essay, DESCRIPTOR_RUN)
+    in_essay = _EssayWords(essay)
     faults: list[Fault] = []
     for where, field, text in fields:
         label = f"{where}: the rationale" if field == "rationale" else field
-        copied = sorted(_grams(text, EXAMPLE_RUN) & example_grams - essay_runs)
-        names = sorted((_names(text) | {w for w in _words(text) if w.isdigit()}) & example_names - essay_words)
+        copied = sorted(in_essay.absent_runs(_grams(text, EXAMPLE_RUN) & example_grams, EXAMPLE_RUN))
+        names = sorted(in_essay.absent_words((_names(text) | {w for w in _words(text) if w.isdigit()}) & example_names))
         if copied or names:
             shown = " ".join(copied[0]) if copied else ", ".join(names)
             faults.append(
@@ -106,7 +134,7 @@ def text_faults(fields: list[Field], prompt: PromptTemplate, scheme: MarkScheme,
                 )
             )
             continue
-        restated = sorted(_grams(text, DESCRIPTOR_RUN) & descriptor_grams - essay_long_runs)
+        restated = sorted(in_essay.absent_runs(_grams(text, DESCRIPTOR_RUN) & descriptor_grams, DESCRIPTOR_RUN))
         if restated:
             faults.append(
                 Fault(

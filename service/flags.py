@@ -74,6 +74,10 @@ def injection_signals(essay: str) -> list[str]:
     return signals
 
 
+_COUNTED_WORD = re.compile(r"\S*?[^\W_]\S*")
+"""A white-space-separated token with a letter or digit in it (``[^\\W_]`` matches what str.isalnum accepts)."""
+
+
 def word_count(essay: str) -> int:
-    """Words as a reader would count them."""
-    return sum(1 for token in essay.split() if any(c.isalnum() for c in token))
+    """Words as a reader would count them: tokens between white space with a letter or digit in them."""
+    return len(_COUNTED_WORD.findall(essay))

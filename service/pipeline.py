@@ -230,7 +230,7 @@ async def mark_essay_with_text(
     # The title and the copied-out question are not evidence: they are not offered, and a citation is a fault.
     table = SentenceTable(model_text)
     copies = frozenset(x.ref for x in table.sentences if copies_question(x, scheme))
-    index = EssayIndex(model_text, sentence_refs=evidence_mode == "sentences", not_evidence=copies)
+    index = EssayIndex(model_text, sentence_refs=evidence_mode == "sentences", not_evidence=copies, table=table)
     refs = [r for r in index.sentences.citable_refs() if r not in copies] if index.sentences else None
 
     async def ask(count: int, decided: dict[str, int] | None) -> list[SampleOutcome]:
@@ -258,7 +258,7 @@ async def mark_essay_with_text(
             )
         )
 
-    reading = await asyncio.to_thread(read_essay, model_text, scheme)
+    reading = await asyncio.to_thread(read_essay, model_text, scheme, table.sentences)
     step = CalibrationStep(calibrator, scheme, text)
     outcomes = await ask(k, await asyncio.to_thread(step.decided_before))
     ao_marks, feedback, notes, sample_flags = aggregate(

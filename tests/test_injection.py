@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from evals.robustness import by_name, hostile_perturbations, hostile_snippets
 from schemas.result import FlagCode
 from schemas.scheme import MarkScheme
-from service.flags import injection_signals
+from service.flags import injection_signals, word_count
 from service.llm.fake import FakeMarker, ScriptedLLM
 from service.pipeline import mark_essay
 from service.prompting import FENCE_CLOSE, load_prompt
@@ -54,3 +57,13 @@ def test_hostile_corpus_is_also_an_eval_perturbation_family() -> None:
     family = hostile_perturbations()
     assert len(family) == len(HOSTILE) and all(p.expect == "no_rise_and_flag" for p in family)
     assert len(by_name(["basic", "hostile"])) == len(by_name(None)) + len(family)
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(
+    essay=st.text(
+        alphabet=st.sampled_from([*"ab1 _-.\n\t", "\u00a0", "\u2019", "\u0661", "\u00b2", "\u0301", "\u3000"])
+    )
+)
+def test_word_count_counts_the_tokens_with_a_letter_or_digit(essay: str) -> None:
+    assert word_count(essay) == sum(1 for token in essay.split() if any(c.isalnum() for c in token))

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import math
 import re
+import threading
+from collections.abc import Mapping
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -28,8 +30,21 @@ _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
 LEXICON_FEATURES = ("misspelled_share", "mean_word_zipf")
 
 
-@cache
+_LOADING = threading.Lock()
+
+
 def _word_list() -> tuple[SpellChecker, float]:
+    """The word list, loaded once per process (about a second).
+
+    ``functools.cache`` alone let every thread that asked before the first load finished load it
+    again: a batch's 64 concurrent markings loaded it over and over for its first tens of seconds.
+    """
+    with _LOADING:
+        return _load_word_list()
+
+
+@cache
+def _load_word_list() -> tuple[SpellChecker, float]:
     from spellchecker import SpellChecker
 
     checker = SpellChecker(language="en", distance=1)
@@ -59,7 +74,7 @@ def general_share(word: str) -> float:
     return (counts.get(word, 0) + 1) / total
 
 
-def is_word(word: str) -> bool:
-    """Whether ``word`` (lower case) is in the English word list."""
+def english_words() -> Mapping[str, int]:
+    """The English word list: each word (lower case) with its count (for many look-ups in a row)."""
     checker, _ = _word_list()
-    return word in checker.word_frequency.dictionary
+    return checker.word_frequency.dictionary

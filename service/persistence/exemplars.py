@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +27,12 @@ MAX_EXEMPLARS_FITTED = 500
 REFIT_EVERY = 10
 """Approvals refit the calibration once this many new counted scripts have come in since the last fit
 (or when the teacher asks): marks do not shift script by script while a teacher works through a class."""
+
+
+_PARSED_FITS: dict[tuple[Any, ...], Calibrator] = {}
+"""(owner, scheme id, scheme version, row pk, fit version, fitted at) -> the parsed fit (``current``)."""
+_PARSED_FITS_KEPT = 32
+_PARSED_FITS_LOCK = threading.Lock()
 
 
 class ExemplarCounts(BaseModel):
@@ -301,7 +308,31 @@ class ExemplarStore:
         return calibrator
 
     def current(self, owner: str, scheme_id: str, version: str) -> Calibrator | None:
-        """The owner's latest fit for the scheme version."""
+        """The owner's latest fit for the scheme version.
+
+        Every marking asks, so the fit's body (every exemplar's text) is read and parsed once per
+        process: a fit row is never changed, only replaced by a new row (a new pk), and the lookup
+        that finds the latest one reads its key columns alone.
+        """
         with self._store.session() as s:
-            body = s.scalar(_latest_fit(owner, scheme_id, version, CalibratorRow.body))
-            return Calibrator.model_validate_json(body) if body is not None else None
+            latest = s.execute(
+                _latest_fit(owner, scheme_id, version, CalibratorRow.pk).add_columns(
+                    CalibratorRow.version, CalibratorRow.fitted_at
+                )
+            ).first()
+            if latest is None:
+                return None
+            key = (owner, scheme_id, version, *latest)
+            with _PARSED_FITS_LOCK:
+                cached = _PARSED_FITS.get(key)
+            if cached is not None:
+                return cached
+            body = s.scalar(select(CalibratorRow.body).where(CalibratorRow.pk == latest.pk))
+            if body is None:  # replaced between the two reads: read the newest again
+                return self.current(owner, scheme_id, version)
+            calibrator = Calibrator.model_validate_json(body)
+        with _PARSED_FITS_LOCK:
+            _PARSED_FITS[key] = calibrator
+            while len(_PARSED_FITS) > _PARSED_FITS_KEPT:
+                del _PARSED_FITS[next(iter(_PARSED_FITS))]
+        return calibrator

@@ -55,17 +55,30 @@ def _terms(text: str) -> list[tuple[str, bool]]:
     """(stem, distinctive-by-form) for each content word: capitalised words and years are distinctive."""
     found = []
     for i, word in enumerate(_WORD.findall(text)):
-        if word.lower() in _STOP or (len(word) < 3 and not word.isdigit()):
+        stem = _content_stem(word)
+        if stem is None:
             continue
         distinctive = word.isdigit() or (word[0].isupper() and i > 0)
-        found.append((_stem(word), distinctive))
+        found.append((stem, distinctive))
     return found
+
+
+@lru_cache(maxsize=65536)
+def _content_stem(word: str) -> str | None:
+    """The stem of a content word; None for a stop word or a short word that is not a number."""
+    if word.lower() in _STOP or (len(word) < 3 and not word.isdigit()):
+        return None
+    return _stem(word)
+
+
+_YEAR = re.compile(r"\b1[5-9]\d\d\b|\b20\d\d\b")
+_YEAR_RANGE = re.compile(r"\b(1[5-9]\d\d|20\d\d)\s*[-–]\s*(\d\d)\b")
 
 
 def years(text: str) -> set[str]:
     """Four-digit years, and the second year of a range written short ("1923-25" → 1925)."""
-    years = set(re.findall(r"\b1[5-9]\d\d\b|\b20\d\d\b", text))
-    for first, second in re.findall(r"\b(1[5-9]\d\d|20\d\d)\s*[-–]\s*(\d\d)\b", text):
+    years = set(_YEAR.findall(text))
+    for first, second in _YEAR_RANGE.findall(text):
         years.add(first[:2] + second)
     return years
 
@@ -77,6 +90,8 @@ class PointIndex:
         question = {stem for stem, _ in _terms(scheme.question + " " + scheme.title)}
         points = [(ao.id, p) for ao in scheme.objectives for p in ao.indicative_content]
         self.points: list[tuple[str, str, dict[str, float], set[str], str | None]] = []
+        self._term_sets: list[frozenset[str]] = []
+        """Each point's terms (its weights' keys), kept as a set for the per-sentence intersections."""
         term_sets = []
         for _, point in points:
             terms = {stem: d for stem, d in _terms(point) if stem not in question}
@@ -94,18 +109,21 @@ class PointIndex:
             whose = head.group(0) if head else ""
             subject = _stem(whose) if whose[:1].isupper() and whose.lower().endswith(("'s", "’s")) else None
             self.points.append((ao_id, point, weights, named, subject))
+            self._term_sets.append(frozenset(weights))
 
     def coverage(self, scheme: MarkScheme, sentences: Sequence[Sentence]) -> list[ObjectiveCoverage]:
         """Per objective: the points addressed (with their best sentences) and the points missed."""
         sentence_terms = [{stem for stem, _ in _terms(s.text)} | years(s.text) for s in sentences]
         result = {ao.id: ObjectiveCoverage(ao_id=ao.id) for ao in scheme.objectives}
         unique = math.log(1 + len(self.points)) - 1e-9
-        for ao_id, point, weights, named, subject in self.points:
+        for (ao_id, point, weights, named, subject), point_terms in zip(self.points, self._term_sets, strict=True):
             scored = []
             for sentence, terms in zip(sentences, sentence_terms, strict=True):
                 if subject is not None and subject not in terms:
                     continue
-                shared = terms & set(weights)
+                shared = terms & point_terms
+                if len(shared) < MIN_TERMS:  # the first test below; most sentence/point pairs stop here
+                    continue
                 weight = sum(weights[t] for t in shared)
                 telling = bool(shared & named) or sum(1 for t in shared if weights[t] >= unique) >= MIN_TERMS
                 if len(shared) >= MIN_TERMS and telling and weight >= MIN_WEIGHT:

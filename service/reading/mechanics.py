@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 
-from service.calibration.lexicon import is_word
+from service.calibration.lexicon import english_words
 
 _TOKEN = re.compile(r"[A-Za-z]{7,}")
 MIN_PART = 3
@@ -16,17 +17,18 @@ def run_together(essay: str) -> list[str]:
     "Stalinstayed" → Stalin + stayed (Stalin is a name elsewhere in the essay). Each is listed once,
     in the order of the essay.
     """
-    capitalised = re.findall(r"\b[A-Z][a-z]{2,}\b", essay)
-    names = {w for w in capitalised if capitalised.count(w) >= 2}  # a name the essay uses, not a one-off slip
+    capitalised = Counter(re.findall(r"\b[A-Z][a-z]{2,}\b", essay))
+    names = {w for w, n in capitalised.items() if n >= 2}  # a name the essay uses, not a one-off slip
+    known = english_words()
     found: list[str] = []
     for token in _TOKEN.findall(essay):
-        if token in found or is_word(token.lower()):
+        if token in found or token.lower() in known:
             continue
         for cut in range(MIN_PART, len(token) - MIN_PART + 1):
             head, tail = token[:cut], token[cut:]
             if not tail.islower():
                 continue
-            if (head in names or (head.islower() and is_word(head) and len(head) >= 4)) and is_word(tail):
+            if (head in names or (head.islower() and head in known and len(head) >= 4)) and tail in known:
                 found.append(token)
                 break
     return found

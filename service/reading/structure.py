@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 
 from schemas.reading import Passage
 from schemas.scheme import MarkScheme
@@ -23,10 +24,21 @@ def _words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
+@lru_cache(maxsize=64)
+def _question_words(question: str, title: str) -> frozenset[str]:
+    return frozenset(_words(question)) | frozenset(_words(title))
+
+
 def copies_question(sentence: Sentence, scheme: MarkScheme) -> bool:
     """A sentence that is the question or the title written out (or most of it)."""
-    mine = _words(sentence.text)
-    theirs = set(_words(scheme.question)) | set(_words(scheme.title))
+    return _copies(sentence.text, scheme.question, scheme.title)
+
+
+@lru_cache(maxsize=1024)
+def _copies(text: str, question: str, title: str) -> bool:
+    """``copies_question`` by text: a marking asks for each sentence twice (its evidence, then its body)."""
+    mine = _words(text)
+    theirs = _question_words(question, title)
     return bool(mine) and sum(1 for w in mine if w in theirs) >= 0.8 * len(mine)
 
 

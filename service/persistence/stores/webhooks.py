@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from service.persistence.db import BatchItemRow, BatchRow, utcnow
 from service.persistence.stores.base import StoreBase
@@ -13,13 +13,20 @@ class WebhookStore(StoreBase):
 
     def finish_batch_if_complete(self, batch_id: str) -> str | None:
         """Mark a complete batch finished once; returns its webhook URL if this call should deliver it."""
+        # Whether one item is still open, not how many: counting them made each item's finish read
+        # every open item of its batch (quadratic over a batch). Asked first outside the write
+        # transaction, so only the last items of a batch queue for SQLite's write lock; asked again
+        # inside it, where the answer counts.
+        open_items = (
+            select(BatchItemRow.id)
+            .where(BatchItemRow.batch_id == batch_id, BatchItemRow.status.in_(("queued", "running")))
+            .limit(1)
+        )
+        with self.session() as s:
+            if s.scalar(open_items) is not None:
+                return None
         with self._tx() as s:
-            open_items = s.scalar(
-                select(func.count())
-                .select_from(BatchItemRow)
-                .where(BatchItemRow.batch_id == batch_id, BatchItemRow.status.in_(("queued", "running")))
-            )
-            if open_items:
+            if s.scalar(open_items) is not None:
                 return None
             claimed = s.execute(
                 update(BatchRow)
