@@ -60,10 +60,7 @@ async def class_selection(
     state: State, view: BatchView, users: list[str], policy: DraftPolicy, platform: Platform
 ) -> Selection:
     """The class set's scripts keyed by LMS user id, after the draft policy."""
-    ids = [i.marking_id for i in view.items if i.marking_id]
-    results = await asyncio.to_thread(state.store.results_by_id, ids)
-    reviews = await asyncio.to_thread(state.store.latest_reviews, ids)
-    selection = exports.class_scripts(
-        view, results, reviews, users=parse_users(users), label=state.settings.student_label
+    selection = await asyncio.to_thread(
+        exports.class_scripts, state.store, view, users=parse_users(users), label=state.settings.student_label
     )
     return exports.apply_policy(selection, policy, platform=platform)

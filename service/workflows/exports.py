@@ -26,7 +26,7 @@ from schemas.result import MarkingResult
 from schemas.review import ReviewPublic
 from service.lms import ags, canvas, moodle
 from service.lms.common import Criterion, MappingError, Script, iso, refuse_drafts
-from service.persistence.stores import BatchView
+from service.persistence.stores import BatchView, Store
 from service.workflows.student import student_view
 
 Platform = Literal["canvas", "moodle", "lti"]
@@ -46,15 +46,10 @@ def script_for(marking_id: str, result: MarkingResult, review: ReviewPublic | No
     return Script(key=key, marking_id=marking_id, view=student_view(result, review, label=label))
 
 
-def class_scripts(
-    batch: BatchView,
-    results: dict[str, MarkingResult],
-    reviews: dict[str, ReviewPublic],
-    *,
-    users: dict[str, str],
-    label: str,
-) -> Selection:
+def class_scripts(store: Store, batch: BatchView, *, users: dict[str, str], label: str) -> Selection:
     """Every marked script of a class set, keyed by LMS user id (``users`` maps the set's ids; else the id itself)."""
+    ids = [i.marking_id for i in batch.items if i.marking_id]
+    results, reviews = store.results_by_id(ids), store.latest_reviews(ids)
     unknown = sorted(set(users) - {i.external_id for i in batch.items})
     if unknown:
         raise MappingError(f"user mapping names scripts not in this class set: {', '.join(unknown[:5])}")

@@ -30,7 +30,7 @@ from service.lti.http import resolve
 from service.lti.tool import LaunchRefusedError, PlatformError, Registration
 from service.netpolicy import address_allowed
 from service.persistence.stores import BatchView, Link, Platform, QueuedScore, Store
-from service.workflows.exports import class_scripts
+from service.workflows.exports import Selection, class_scripts
 from service.workflows.student import student_view
 
 SESSION_TTL = timedelta(hours=8)
@@ -231,11 +231,8 @@ def released_for(store: Store, owner: str, sub: str, *, label: str) -> list[Stud
     """A learner's released feedback (never a draft, never an approval not yet released), newest last."""
     ids = store.marking_ids_for(owner, sub)
     reviews = store.latest_reviews(ids)
-    views = []
-    for marking_id in ids:
-        if marking_id in reviews and reviews[marking_id].released_at is not None:
-            views.append(student_view(store.get_marking(marking_id).result, reviews[marking_id], label=label))
-    return views
+    released = [m for m in ids if m in reviews and reviews[m].released_at is not None]
+    return [student_view(store.get_marking(m).result, reviews[m], label=label) for m in released]
 
 
 def roster(store: Store, http: httpx.Client, link: Link) -> list[tool.Member]:
@@ -307,17 +304,18 @@ def _check_link(link: Link) -> None:
 def queue_scores(store: Store, link: Link, batch: BatchView, *, label: str) -> list[Sent]:
     """Queue the class set's approved marks for the link's line item; drafts and unmarked scripts are held back."""
     _check_link(link)
-    ids = [i.marking_id for i in batch.items if i.marking_id]
-    selection = class_scripts(batch, store.results_by_id(ids), store.latest_reviews(ids), users={}, label=label)
+    selection = class_scripts(store, batch, users={}, label=label)
     released = [s for s in selection.scripts if s.released]
     store.enqueue_scores(link.id, batch.id, [(s.key, s.marking_id, ags.score(s, s.key)) for s in released])
-    return score_status(store, link, batch, label=label)
+    return _status(store, link, batch, selection)
 
 
 def score_status(store: Store, link: Link, batch: BatchView, *, label: str) -> list[Sent]:
     """Each student of the class set: held back (and why), or their score's state in the queue."""
-    ids = [i.marking_id for i in batch.items if i.marking_id]
-    selection = class_scripts(batch, store.results_by_id(ids), store.latest_reviews(ids), users={}, label=label)
+    return _status(store, link, batch, class_scripts(store, batch, users={}, label=label))
+
+
+def _status(store: Store, link: Link, batch: BatchView, selection: Selection) -> list[Sent]:
     rows = {r.user_id: r for r in store.scores_for(link.id, batch.id)}
     out = [Sent(h["external_id"], "held_back", h["reason"]) for h in selection.held_back]
     for script in selection.scripts:
@@ -325,7 +323,7 @@ def score_status(store: Store, link: Link, batch: BatchView, *, label: str) -> l
         if not script.released:
             out.append(Sent(script.key, "held_back", script.hold_reason))
         elif row is None:
-            out.append(Sent(script.key, "held_back", "approved after the last send: send again"))
+            out.append(Sent(script.key, "held_back", "released after the last send: send again"))
         else:
             status: Outcome = row.status  # type: ignore[assignment]
             out.append(Sent(script.key, status, row.detail))
