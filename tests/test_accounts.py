@@ -136,3 +136,24 @@ def test_the_users_cli(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     assert "a@school.org  (no password yet)" in listed and "b@school.org\n" in listed
     assert runner.invoke(app, ["users", "disable", "b@school.org"]).exit_code == 0
     assert "b@school.org  (disabled)" in runner.invoke(app, ["users", "list"]).stdout
+
+
+def test_sessions_and_lti_logins_expire(db_url: str) -> None:
+    from datetime import timedelta
+
+    from service.persistence.db import LtiStateRow, migrate
+
+    engine = make_engine(db_url)
+    migrate(engine)
+    store = Store(engine)
+    live = store.create_session_key("usr_a", "sign-in", timedelta(hours=1))
+    over = store.create_session_key("usr_a", "sign-in", timedelta(seconds=-1))
+    assert store.principal_for(live) == "usr_a" and store.principal_for(over) is None
+    state, _ = store.new_state("plt_x")
+    with store.transaction() as s:
+        row = s.get(LtiStateRow, state)
+        assert row is not None
+        row.created_at = row.created_at - timedelta(minutes=11)
+    assert store.use_state(state) is None, "a login older than 10 minutes is refused"
+    fresh, nonce = store.new_state("plt_x")
+    assert store.use_state(fresh) == ("plt_x", nonce) and store.use_state(fresh) is None

@@ -29,7 +29,7 @@ from service.errors import (
     ModelUnavailableError,
 )
 from service.llm.port import LLM
-from service.persistence.db import LOCAL_OWNER
+from service.persistence.db import LOCAL_OWNER, as_utc
 from service.persistence.exemplars import ExemplarStore
 from service.persistence.stores import ClaimedItem, Store
 from service.pipeline import mark_essay
@@ -186,6 +186,5 @@ def _why_not_claimed(store: Store, item_id: int) -> ItemOutcome:
         return ItemOutcome("leased", item_id)
     wait = 1.0
     if not_before is not None:
-        aware = not_before if not_before.tzinfo else not_before.replace(tzinfo=UTC)
-        wait = max(0.5, (aware - datetime.now(UTC)).total_seconds() + 0.2)
+        wait = max(0.5, (as_utc(not_before) - datetime.now(UTC)).total_seconds() + 0.2)
     return ItemOutcome("not_due", item_id, delay_s=wait)

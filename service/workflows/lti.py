@@ -29,6 +29,7 @@ from service.lti import tool
 from service.lti.http import resolve
 from service.lti.tool import LaunchRefusedError, PlatformError, Registration
 from service.netpolicy import address_allowed
+from service.persistence.db import as_utc
 from service.persistence.stores import BatchView, Link, Platform, QueuedScore, Store
 from service.workflows.exports import Selection, class_scripts
 from service.workflows.student import student_view
@@ -364,7 +365,7 @@ class ScoreSender:
             due = await asyncio.to_thread(store.next_score_due)
             if due is None:
                 return
-            wait = (due if due.tzinfo else due.replace(tzinfo=UTC)) - datetime.now(UTC)
+            wait = as_utc(due) - datetime.now(UTC)
             await asyncio.sleep(min(max(wait.total_seconds(), 0.05), RETRY_MAX_S))
 
     def _token(self, http: httpx.Client, store: Store, platform: Platform) -> str:

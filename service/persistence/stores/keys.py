@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from datetime import UTC, timedelta
+from datetime import timedelta
 
 from sqlalchemy import Engine, select
 
 from service.errors import NotFoundError
-from service.persistence.db import ApiKeyRow, ServerSecretRow, utcnow
+from service.persistence.db import ApiKeyRow, ServerSecretRow, as_utc, utcnow
 from service.persistence.stores.base import StoreBase, new_id
 
 
@@ -55,10 +55,8 @@ class KeyStore(StoreBase):
             row = s.scalar(select(ApiKeyRow).where(ApiKeyRow.key_hash == digest))
         if row is None or row.revoked_at is not None or not hmac.compare_digest(row.key_hash, digest):
             return None
-        if row.expires_at is not None:
-            expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=UTC)
-            if expires <= utcnow():
-                return None
+        if row.expires_at is not None and as_utc(row.expires_at) <= utcnow():
+            return None
         return row.acts_as or row.id
 
     def create_session_key(self, acts_as: str, name: str, ttl: timedelta) -> str:

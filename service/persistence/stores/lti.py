@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 
 from service.errors import ConflictError, NotFoundError
-from service.persistence.db import LtiKeyRow, LtiLinkRow, LtiPlatformRow, LtiScoreRow, LtiStateRow, utcnow
+from service.persistence.db import LtiKeyRow, LtiLinkRow, LtiPlatformRow, LtiScoreRow, LtiStateRow, as_utc, utcnow
 from service.persistence.stores.base import StoreBase, new_id
 
 STATE_TTL = timedelta(minutes=10)
@@ -171,9 +171,8 @@ class LtiStore(StoreBase):
             row = s.get(LtiStateRow, state)
             if row is None or row.used_at is not None:
                 return None
-            created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=utcnow().tzinfo)
             row.used_at = utcnow()
-            if utcnow() - created > STATE_TTL:
+            if utcnow() - as_utc(row.created_at) > STATE_TTL:
                 return None
             return row.platform_id, row.nonce
 

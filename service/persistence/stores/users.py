@@ -9,13 +9,13 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from pwdlib import PasswordHash
 from sqlalchemy import select
 
 from service.errors import CallerError, ConflictError, NotFoundError
-from service.persistence.db import ApiKeyRow, PasswordTokenRow, UserRow, utcnow
+from service.persistence.db import ApiKeyRow, PasswordTokenRow, UserRow, as_utc, utcnow
 from service.persistence.stores.base import new_id
 from service.persistence.stores.keys import KeyStore
 
@@ -37,10 +37,6 @@ class User:
 
 def _user(row: UserRow) -> User:
     return User(row.id, row.email, row.password_hash is not None, row.disabled_at is not None)
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def normal_email(email: str) -> str:
@@ -94,7 +90,7 @@ class UserStore(KeyStore):
         digest = hashlib.sha256(token.encode()).hexdigest()
         with self._tx() as s:
             link = s.get(PasswordTokenRow, digest)
-            if link is None or link.used_at is not None or _aware(link.expires_at) < utcnow():
+            if link is None or link.used_at is not None or as_utc(link.expires_at) < utcnow():
                 raise CallerError("this link is not valid (used, expired or mistyped): ask for a new one")
             row = s.get(UserRow, link.user_id)
             if row is None or row.disabled_at is not None:
