@@ -43,6 +43,14 @@ class GuardedTransport(httpx.HTTPTransport):
         return super().handle_request(request)
 
 
+def acceptable_url(url: str, *, allow_private: bool) -> bool:
+    """An absolute http(s) URL with a host, https unless private networks (and plain http) are allowed."""
+    parsed = httpx.URL(url) if url.startswith(("http://", "https://")) else None
+    if parsed is None or not parsed.host:
+        return False
+    return parsed.scheme == "https" or allow_private
+
+
 def resolve(host: str, port: int) -> list[str]:
     """Every address ``host`` resolves to (none if it does not)."""
     try:

@@ -15,6 +15,7 @@ import httpx
 
 from service.errors import CallerError
 from service.lms.requests import LmsRequest
+from service.lti.http import acceptable_url
 from service.lti.tool import PlatformError
 from service.persistence.stores import Store
 
@@ -30,8 +31,7 @@ class NotConnectedError(CallerError):
 
 def connect(store: Store, owner: str, kind: Kind, *, base_url: str, token: str, allow_private: bool) -> None:
     """Store the owner's token for ``kind`` (https base URL unless private networks are allowed)."""
-    url = httpx.URL(base_url) if base_url.startswith(("http://", "https://")) else None
-    if url is None or not url.host or (url.scheme != "https" and not allow_private):
+    if not acceptable_url(base_url, allow_private=allow_private):
         raise CallerError(f"base_url must be the LMS's https address, got {base_url!r}")
     if not token.strip():
         raise CallerError("token is empty")

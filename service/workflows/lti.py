@@ -26,7 +26,7 @@ from schemas.student import StudentView
 from service.errors import CallerError, DraftmarkError
 from service.lms import ags
 from service.lti import tool
-from service.lti.http import resolve
+from service.lti.http import acceptable_url, resolve
 from service.lti.tool import LaunchRefusedError, PlatformError, Registration
 from service.netpolicy import address_allowed
 from service.persistence.db import as_utc
@@ -83,7 +83,7 @@ def register(
 ) -> Platform:
     """Register a platform for ``owner``: https URLs on public hosts (any http(s) URL when ``allow_private``)."""
     for name, url in (("issuer", issuer), ("auth_url", auth_url), ("token_url", token_url), ("jwks_url", jwks_url)):
-        if not _acceptable_url(url, allow_private=allow_private):
+        if not acceptable_url(url, allow_private=allow_private):
             raise CallerError(f"{name} must be an https URL (got {url!r})")
     for name, url in (("token_url", token_url), ("jwks_url", jwks_url)):
         host = httpx.URL(url).host
@@ -103,13 +103,6 @@ def register(
         jwks_url=jwks_url,
         deployment_ids=[d.strip() for d in deployment_ids],
     )
-
-
-def _acceptable_url(url: str, *, allow_private: bool) -> bool:
-    parsed = httpx.URL(url) if url.startswith(("http://", "https://")) else None
-    if parsed is None or not parsed.host:
-        return False
-    return parsed.scheme == "https" or allow_private
 
 
 def start_login(store: Store, params: dict[str, str], *, redirect_uri: str) -> str:
