@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from schemas.lti import Registration
 from service.cli_common import fail, load_settings, open_store
 from service.errors import CallerError, DraftmarkError
 from service.persistence.db import LOCAL_OWNER
@@ -35,17 +36,8 @@ def register(
     """Register a platform; prints its id and the URLs to paste into the LMS."""
     settings = load_settings()
     try:
-        platform = lti.register(
-            open_store(settings),
-            owner,
-            issuer=issuer,
-            client_id=client_id,
-            auth_url=auth_url,
-            token_url=token_url,
-            jwks_url=jwks_url,
-            deployment_ids=deployment_id,
-            allow_private=settings.lti_allow_private,
-        )
+        reg = Registration(issuer, client_id, auth_url, token_url, jwks_url, deployment_id)
+        platform = lti.register(open_store(settings), owner, reg, allow_private=settings.lti_allow_private)
     except DraftmarkError as exc:
         raise fail(exc.message, 2 if isinstance(exc, CallerError) else 4) from exc
     out.print(f"registered {platform.id} ({platform.issuer}, client {platform.client_id}) for owner {owner}")

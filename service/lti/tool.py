@@ -25,6 +25,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, RSAKey
 
+from schemas.lti import Registration
 from service.errors import CallerError, ModelUnavailableError
 
 CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
@@ -57,18 +58,6 @@ class PlatformError(ModelUnavailableError):
     """The LMS platform did not answer as LTI requires (JWKS, token or scores endpoint)."""
 
     code = "lti_platform_error"
-
-
-@dataclass(frozen=True)
-class Registration:
-    """What the tool knows about a platform (from ``draftmark lti register``)."""
-
-    issuer: str
-    client_id: str
-    auth_url: str
-    token_url: str
-    jwks_url: str
-    deployment_ids: Sequence[str]
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
@@ -22,12 +22,13 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, RSAKey
 
+from schemas.lti import Registration
 from schemas.student import StudentView
 from service.errors import CallerError, DraftmarkError
 from service.lms import ags
 from service.lti import tool
 from service.lti.http import acceptable_url, resolve
-from service.lti.tool import LaunchRefusedError, PlatformError, Registration
+from service.lti.tool import LaunchRefusedError, PlatformError
 from service.netpolicy import address_allowed
 from service.persistence.db import as_utc
 from service.persistence.stores import BatchView, Link, Platform, QueuedScore, Store
@@ -37,10 +38,6 @@ from service.workflows.student import student_view
 SESSION_TTL = timedelta(hours=8)
 KEY_OVERLAP = timedelta(days=2)
 """How long a retired key stays in the JWKS (platforms cache JWKS; tokens signed just before rotation still verify)."""
-
-
-def _registration(p: Platform) -> Registration:
-    return Registration(p.issuer, p.client_id, p.auth_url, p.token_url, p.jwks_url, p.deployment_ids)
 
 
 def signing_key(store: Store) -> RSAKey:
@@ -69,40 +66,22 @@ def rotate_key(store: Store) -> str:
     return kid
 
 
-def register(
-    store: Store,
-    owner: str,
-    *,
-    issuer: str,
-    client_id: str,
-    auth_url: str,
-    token_url: str,
-    jwks_url: str,
-    deployment_ids: list[str],
-    allow_private: bool = False,
-) -> Platform:
+def register(store: Store, owner: str, reg: Registration, *, allow_private: bool = False) -> Platform:
     """Register a platform for ``owner``: https URLs on public hosts (any http(s) URL when ``allow_private``)."""
-    for name, url in (("issuer", issuer), ("auth_url", auth_url), ("token_url", token_url), ("jwks_url", jwks_url)):
+    urls = {"issuer": reg.issuer, "auth_url": reg.auth_url, "token_url": reg.token_url, "jwks_url": reg.jwks_url}
+    for name, url in urls.items():
         if not acceptable_url(url, allow_private=allow_private):
             raise CallerError(f"{name} must be an https URL (got {url!r})")
-    for name, url in (("token_url", token_url), ("jwks_url", jwks_url)):
+    for name, url in (("token_url", reg.token_url), ("jwks_url", reg.jwks_url)):
         host = httpx.URL(url).host
         if not allow_private and not all(address_allowed(a) for a in resolve(host, 443) or ["0.0.0.0"]):
             raise CallerError(
                 f"{name} host {host!r} does not resolve to a public address; the server refuses private networks "
                 "unless DRAFTMARK_LTI_ALLOW_PRIVATE=1"
             )
-    if not deployment_ids or any(not d.strip() for d in deployment_ids):
+    if not reg.deployment_ids or any(not d.strip() for d in reg.deployment_ids):
         raise CallerError("give at least one deployment id (the platform shows it when the tool is deployed)")
-    return store.register_platform(
-        owner,
-        issuer=issuer,
-        client_id=client_id,
-        auth_url=auth_url,
-        token_url=token_url,
-        jwks_url=jwks_url,
-        deployment_ids=[d.strip() for d in deployment_ids],
-    )
+    return store.register_platform(owner, replace(reg, deployment_ids=[d.strip() for d in reg.deployment_ids]))
 
 
 def start_login(store: Store, params: dict[str, str], *, redirect_uri: str) -> str:
@@ -114,7 +93,7 @@ def start_login(store: Store, params: dict[str, str], *, redirect_uri: str) -> s
     if deployment and deployment not in platform.deployment_ids:
         raise LaunchRefusedError(f"deployment {deployment!r} is not registered for this platform")
     state, nonce = store.new_state(platform.id)
-    return tool.login_redirect(_registration(platform), params, redirect_uri=redirect_uri, state=state, nonce=nonce)
+    return tool.login_redirect(platform, params, redirect_uri=redirect_uri, state=state, nonce=nonce)
 
 
 @dataclass(frozen=True)
@@ -137,9 +116,7 @@ def complete_launch(store: Store, keys: tool.PlatformKeys, *, id_token: str, sta
     issuer, _ = tool.unverified_issuer(id_token)
     if issuer != platform.issuer:
         raise LaunchRefusedError("the id_token's issuer is not the platform this login started with")
-    launch = tool.verify_launch(
-        id_token, _registration(platform), keys.for_token(platform.jwks_url, id_token), nonce=nonce
-    )
+    launch = tool.verify_launch(id_token, platform, keys.for_token(platform.jwks_url, id_token), nonce=nonce)
     link = None
     if launch.resource_link_id:
         link = store.save_link(
@@ -212,7 +189,7 @@ def finish_deep_link(store: Store, ticket: str, *, scheme_ref: str, title: str, 
         "custom": {"scheme": f"{scheme.id}@{scheme.version}"},
     }
     response = tool.deep_link_response(
-        _registration(platform),
+        platform,
         signing_key(store),
         deployment_id=str(claims["deployment"]),
         data=claims.get("data"),
@@ -234,7 +211,7 @@ def roster(store: Store, http: httpx.Client, link: Link) -> list[tool.Member]:
     if not link.memberships_url:
         raise CallerError("the platform did not offer the course roster (Names and Role Provisioning) for this link")
     platform = store.platform(link.platform_id)
-    token = tool.access_token(http, _registration(platform), signing_key(store), [tool.NRPS_SCOPE])
+    token = tool.access_token(http, platform, signing_key(store), [tool.NRPS_SCOPE])
     return [m for m in tool.members(http, link.memberships_url, token) if m.is_learner and m.status == "Active"]
 
 
@@ -365,7 +342,7 @@ class ScoreSender:
         cached = self._tokens.get(platform.id)
         if cached and cached[1] > time.monotonic():
             return cached[0]
-        token = tool.access_token(http, _registration(platform), signing_key(store), [tool.SCORE_SCOPE])
+        token = tool.access_token(http, platform, signing_key(store), [tool.SCORE_SCOPE])
         self._tokens[platform.id] = (token, time.monotonic() + 300)
         return token
 

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
+from schemas.lti import Registration
 from service.api.deps import AppState, OwnedBatch, Principal, State
 from service.errors import NotFoundError
 from service.lti.http import shared_client
@@ -183,8 +184,9 @@ class PlatformPublic(PlatformCreate):
 @router.post("/v1/lti/platforms", status_code=201)
 async def register_platform(body: PlatformCreate, state: State, principal: Principal) -> PlatformPublic:
     """Register an LMS for the caller: its launches sign teachers in as the caller."""
+    reg = Registration(**body.model_dump())
     p = await asyncio.to_thread(
-        lti.register, state.store, principal, **body.model_dump(), allow_private=state.settings.lti_allow_private
+        lti.register, state.store, principal, reg, allow_private=state.settings.lti_allow_private
     )
     return PlatformPublic(id=p.id, **body.model_dump() | {"deployment_ids": p.deployment_ids})
 

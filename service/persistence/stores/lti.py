@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 
+from schemas.lti import Registration
 from service.errors import ConflictError, NotFoundError
 from service.persistence.db import LtiKeyRow, LtiLinkRow, LtiPlatformRow, LtiScoreRow, LtiStateRow, as_utc, utcnow
 from service.persistence.stores.base import StoreBase, new_id
@@ -18,17 +19,11 @@ STATE_TTL = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
-class Platform:
-    """A registered LTI platform."""
+class Platform(Registration):
+    """A registered LTI platform: its registration, its id and the owner its launches sign into."""
 
     id: str
     owner: str
-    issuer: str
-    client_id: str
-    auth_url: str
-    token_url: str
-    jwks_url: str
-    deployment_ids: list[str]
 
 
 @dataclass(frozen=True)
@@ -50,14 +45,14 @@ class Link:
 
 def _platform(row: LtiPlatformRow) -> Platform:
     return Platform(
-        row.id,
-        row.owner,
-        row.issuer,
-        row.client_id,
-        row.auth_url,
-        row.token_url,
-        row.jwks_url,
-        json.loads(row.deployment_ids),
+        issuer=row.issuer,
+        client_id=row.client_id,
+        auth_url=row.auth_url,
+        token_url=row.token_url,
+        jwks_url=row.jwks_url,
+        deployment_ids=json.loads(row.deployment_ids),
+        id=row.id,
+        owner=row.owner,
     )
 
 
@@ -103,33 +98,27 @@ class LtiStore(StoreBase):
             return len(rows)
 
     # -- platforms
-    def register_platform(
-        self,
-        owner: str,
-        *,
-        issuer: str,
-        client_id: str,
-        auth_url: str,
-        token_url: str,
-        jwks_url: str,
-        deployment_ids: list[str],
-    ) -> Platform:
+    def register_platform(self, owner: str, reg: Registration) -> Platform:
         """Register a platform (issuer + client id are unique across owners)."""
         with self._tx() as s:
             taken = s.scalar(
-                select(LtiPlatformRow).where(LtiPlatformRow.issuer == issuer, LtiPlatformRow.client_id == client_id)
+                select(LtiPlatformRow).where(
+                    LtiPlatformRow.issuer == reg.issuer, LtiPlatformRow.client_id == reg.client_id
+                )
             )
             if taken is not None:
-                raise ConflictError(f"platform {issuer} with client id {client_id} is already registered ({taken.id})")
+                raise ConflictError(
+                    f"platform {reg.issuer} with client id {reg.client_id} is already registered ({taken.id})"
+                )
             row = LtiPlatformRow(
                 id=new_id("plt"),
                 owner=owner,
-                issuer=issuer,
-                client_id=client_id,
-                auth_url=auth_url,
-                token_url=token_url,
-                jwks_url=jwks_url,
-                deployment_ids=json.dumps(deployment_ids),
+                issuer=reg.issuer,
+                client_id=reg.client_id,
+                auth_url=reg.auth_url,
+                token_url=reg.token_url,
+                jwks_url=reg.jwks_url,
+                deployment_ids=json.dumps(list(reg.deployment_ids)),
             )
             s.add(row)
         return _platform(row)
