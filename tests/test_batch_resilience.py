@@ -277,3 +277,17 @@ def test_two_api_processes_on_one_database_do_not_steal_work(db_url: str, essay:
     assert sorted(seen) == [f"{i:02d}" for i in range(24)]
     assert set(seen.values()) == {1}, f"an item was marked twice: {seen}"
     assert all(i["attempts"] == 1 for i in batch["items"])
+
+
+async def test_stop_wins_even_when_it_races_a_wake_up(db_url: str) -> None:
+    """A wake-up landing with the cancel must not swallow it (asyncio.wait_for in 3.11 did)."""
+    store = make_store(db_url)
+    settings = Settings(
+        backend="openai", llm_base_url="http://127.0.0.1:9/v1", database_url=db_url, batch_concurrency=2
+    )
+    for _ in range(30):
+        runner = BatchRunner(store, FakeMarker(), settings)
+        await runner.start()
+        await asyncio.sleep(0.02)  # the workers find nothing and wait for a wake-up
+        runner.wake()
+        await asyncio.wait_for(runner.stop(), timeout=5)

@@ -131,6 +131,7 @@ class CeleryDispatcher:
         self._redis = Redis.from_url(settings.redis_url or "", socket_timeout=5, socket_connect_timeout=5)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._webhook_tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
@@ -152,6 +153,7 @@ class CeleryDispatcher:
 
     async def stop(self) -> None:
         """Stop publishing; queued items stay in the database for the next process or sweep."""
+        self._stopping = True  # a cancel that races a wake-up can be lost; the loop checks this too
         tasks = [t for t in (self._task, *self._webhook_tasks) if t is not None]
         for task in tasks:
             task.cancel()
@@ -160,9 +162,10 @@ class CeleryDispatcher:
             self._redis.close()
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=_SWEEP_EVERY_S)
+                async with asyncio.timeout(_SWEEP_EVERY_S):  # not wait_for: in 3.11 it can swallow a cancel
+                    await self._wake.wait()
             woken = self._wake.is_set()
             self._wake.clear()
             try:

@@ -37,6 +37,7 @@ class BatchRunner:
         self.claimer = new_claimer()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
         self._webhook_tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
@@ -59,6 +60,7 @@ class BatchRunner:
 
     async def stop(self) -> None:
         """Cancel the workers: items being marked go back to the queue for the next process."""
+        self._stopping = True  # a cancel that races a wake-up can be lost; the loop checks this too
         tasks = [*self._tasks, *self._webhook_tasks]
         for task in tasks:
             task.cancel()
@@ -67,7 +69,7 @@ class BatchRunner:
                 log.error("%s ended with %s at shutdown", task.get_name(), type(outcome).__name__)
 
     async def _work(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 outcome = await mark_batch_item(
                     self._store, self._llm, self._settings, claimer=self.claimer, on_finished=self._finished
@@ -78,7 +80,8 @@ class BatchRunner:
             if outcome is None:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=_IDLE_POLL_S)
+                    async with asyncio.timeout(_IDLE_POLL_S):  # not wait_for: in 3.11 it can swallow a cancel
+                        await self._wake.wait()
 
     async def _finished(self, batch_id: str) -> None:
         url = await asyncio.to_thread(self._store.finish_batch_if_complete, batch_id)
