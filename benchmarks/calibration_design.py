@@ -105,6 +105,29 @@ def check_rounding(data: Path) -> None:
     fit.ROUND_CALIBRATOR = False
 
 
+def check_smalln(data: Path) -> None:
+    """The small-N decision: delivered test QWK under each decision rule (fit.DECISION), and the length line alone."""
+    rules: list[tuple[str, str, float]] = [
+        ("margin", "margin", fit.SELECTION_MARGIN),
+        ("one_se", "one_se", fit.SELECTION_MARGIN),
+        ("min20", "min20", fit.SELECTION_MARGIN),
+        ("length", "margin", float("inf")),
+    ]
+    for essay_set in (1, 2, 7):
+        dataset = load_asap(data / "asap-aes", essay_set)
+        for n in (10, 20):
+            for seed in (100, 101, 102, 103):
+                for label, rule, margin in rules:
+                    fit.DECISION, fit.SELECTION_MARGIN = rule, margin  # type: ignore[assignment]
+                    row = cell(dataset, f"ASAP {essay_set}", n, seed)
+                    print(
+                        f"ASAP {essay_set} N={n} seed={seed} {label}: delivered {row['delivered']:.3f} "
+                        f"calibrator {row['calibrator']:.3f} word count {row['word_count']:.3f} chosen {row['chosen']}",
+                        flush=True,
+                    )
+    fit.DECISION, fit.SELECTION_MARGIN = "margin", rules[0][2]
+
+
 def check_coverage(data: Path) -> None:
     del data  # the Stalin scripts ship with the repo (our own writing)
     from scipy.stats import spearmanr
@@ -145,10 +168,10 @@ def check_coverage(data: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("check", choices=["range", "keyness", "rounding", "coverage"])
+    parser.add_argument("check", choices=["range", "keyness", "rounding", "coverage", "smalln"])
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     args = parser.parse_args()
-    checks = {"range": check_range, "keyness": check_keyness, "rounding": check_rounding, "coverage": check_coverage}
+    checks = {"range": check_range, "keyness": check_keyness, "rounding": check_rounding, "coverage": check_coverage, "smalln": check_smalln}
     checks[args.check](args.data)
 
 

@@ -407,3 +407,34 @@ def probe_command(
     except DraftmarkError as exc:
         raise _fail(exc.message) from exc
     Console().print(f"{ran} essays probed, {len(items) - ran} already done; {out / 'probes.jsonl'}")
+
+
+@eval_app.command("feedback")
+def feedback_command(
+    out: Annotated[Path, typer.Option(help="Run folder: results.jsonl (resumable), report.md, metrics.json.")],
+    model: Annotated[
+        str, typer.Option(help="auto (as draftmark mark: the embedded model without an endpoint) | fake:oracle")
+    ] = "auto",
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N annotated scripts.")] = None,
+) -> None:
+    """Hold the feedback to 30 hand-annotated Stalin scripts: coverage, facts named, misses targeted (issue 22)."""
+    from evals import feedback
+
+    try:
+        settings = Settings()
+        data = Dataset(name="stalin-annotated", items=feedback.scripts(), schemes=load_reference().schemes)
+        llm = choose_model(model, data, settings, 0)
+        rows = asyncio.run(feedback.run(llm, settings, out, limit))
+    except (DraftmarkError, ValueError) as exc:
+        raise _fail(getattr(exc, "message", str(exc))) from exc
+    summary = feedback.summarise(rows)
+    (out / "metrics.json").write_text(
+        json.dumps({"model": llm.model_id, "summary": summary, "targets": feedback.verdicts(summary)}, indent=2) + "\n"
+    )
+    (out / "report.md").write_text(feedback.report(rows, f"{llm.model_id}"), encoding="utf-8")
+    for key, met in feedback.verdicts(summary).items():
+        value = summary[key]
+        shown = f"{value:.2f}" if isinstance(value, float) else str(value)
+        status = "–" if met is None else ("met" if met else "NOT met")
+        err.print(f"{key}: {shown} ({status})")
+    err.print(f"report: {out / 'report.md'}")

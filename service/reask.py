@@ -134,7 +134,7 @@ async def ask_until_valid(
                         faults = evidence_faults(outcome, scheme, essay_index)
                         faults += copy_faults(outcome, prompt, scheme, essay)
                         if reading is not None:
-                            faults += praise_faults(outcome, scheme, reading)
+                            faults += praise_faults(outcome, scheme, reading, essay)
                         if not faults:
                             return SampleOutcome(draft=outcome, attempts=attempts, usage=usage)
                         if not reask_text and all(f.field is not None for f in faults):

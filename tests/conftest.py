@@ -130,7 +130,7 @@ def good_draft(scheme: MarkScheme, **overrides: Any) -> dict[str, Any]:
             }
             for ao, (level, mark) in marks.items()
         },
-        "what_went_well": "Clear early context.",
+        "what_went_well": "You show how the General Secretary post gave Stalin power.",
         "even_better_if": "Explain the 1920s power struggle.",
         "teacher_notes": "Narrative; stops in 1922.",
         "off_topic": False,

@@ -111,7 +111,25 @@ def test_false_praise_at_low_levels_is_a_fault(stalin: MarkScheme, essay: str) -
     faults = praise_faults(low, stalin, reading)  # type: ignore[arg-type]
     assert {(f.where, f.field) for f in faults} == {("what_went_well", "what_went_well"), ("AO1", "rationale")}
     high = _draft(stalin, essay, 3, www="A comprehensive answer.")
-    assert not [f for f in praise_faults(high, stalin, reading) if f.where == "what_went_well"]  # type: ignore[arg-type]
+    said = [f.message for f in praise_faults(high, stalin, reading) if f.where == "what_went_well"]  # type: ignore[arg-type]
+    assert len(said) == 1 and "addresses 2 of the scheme's 18 indicative points" in said[0], (
+        "the reading contradicts it"
+    )
+    covering = " ".join(p.rstrip(".") + "." for ao in stalin.objectives for p in ao.indicative_content)
+    full = read_essay(covering, stalin)
+    praised = _draft(stalin, covering, 3, www="A comprehensive answer: the General Secretary post and the triumvirate.")
+    assert not [f for f in praise_faults(praised, stalin, full) if f.where == "what_went_well"]  # type: ignore[arg-type]
+
+
+def test_what_went_well_names_something_the_essay_does(stalin: MarkScheme, essay: str) -> None:
+    reading = read_essay(essay, stalin)
+    generic = _draft(stalin, essay, 2, www="Good work on this question, well done.")
+    said = [f.message for f in praise_faults(generic, stalin, reading) if f.where == "what_went_well"]  # type: ignore[arg-type]
+    assert len(said) == 1 and "names nothing this essay does" in said[0] and "General Secretary" in said[0]
+    named = _draft(stalin, essay, 2, www="You show how the post of General Secretary gave Stalin control.")
+    assert not [f for f in praise_faults(named, stalin, reading) if f.where == "what_went_well"]  # type: ignore[arg-type]
+    missing = _draft(stalin, essay, 2, www="You explain the triumvirate with Zinoviev and Kamenev well.")
+    assert [f.where for f in praise_faults(missing, stalin, reading)] == ["what_went_well"], "a point it never makes"  # type: ignore[arg-type]
 
 
 def test_praising_a_conclusion_the_essay_lacks_is_a_fault(stalin: MarkScheme, essay: str) -> None:

@@ -72,6 +72,9 @@ ROUND_CALIBRATOR = False
 (compared by ``benchmarks/calibration_design.py rounding``)."""
 FLOOR = 0.4
 """Below this cross-validated QWK nothing is called trustworthy: the marks carry a review reason saying so."""
+DECISION: Literal["margin", "one_se", "min20"] = "margin"
+"""Development switch (``benchmarks/calibration_design.py smalln``): the QWK margin alone, the margin and a
+one-standard-error paired test on per-script squared error, or the margin and at least 20 scripts."""
 
 
 @dataclass(frozen=True)
@@ -425,8 +428,29 @@ class _Decision:
     reason: str
 
 
+def _paired_se_gain(y: Sequence[int], better: Sequence[Sequence[int]], than: Sequence[Sequence[int]]) -> float:
+    """How many standard errors ``better`` beats ``than`` by, on per-script squared error averaged over repeats."""
+    if not better or not than:
+        return 0.0
+    t = np.array(y, dtype=float)
+    loss_b = ((np.array(better, dtype=float) - t) ** 2).mean(axis=0)
+    loss_t = ((np.array(than, dtype=float) - t) ** 2).mean(axis=0)
+    d = loss_t - loss_b
+    if len(d) < 2:
+        return 0.0
+    se = float(d.std(ddof=1)) / math.sqrt(len(d))
+    mean = float(d.mean())
+    if se == 0.0:
+        return math.inf if mean > 0 else 0.0
+    return mean / se
+
+
 def _decide(
-    calibrator: Sequence[float | None], length: Sequence[float | None], model: float | None, n_scripts: int
+    calibrator: Sequence[float | None],
+    length: Sequence[float | None],
+    model: float | None,
+    n_scripts: int,
+    se_gain: float = math.inf,
 ) -> _Decision:
     """What marks the objective, from paired repeated cross-validation.
 
@@ -439,7 +463,12 @@ def _decide(
     if _mean(length) is None and _mean(calibrator) is None:
         return _Decision(None, False, "the marked scripts do not vary enough to measure agreement")
     name: Candidate
-    if _mean(length) is None or (gain is not None and gain > SELECTION_MARGIN):
+    clear = gain is not None and gain > SELECTION_MARGIN
+    if DECISION == "one_se":
+        clear = clear and se_gain > 1.0
+    elif DECISION == "min20":
+        clear = clear and n_scripts >= 20
+    if _mean(length) is None or clear:
         name, best, text = "calibrator", _mean(calibrator), "the calibrator"
     else:
         name, best, text = "length", _mean(length), "a regression on the counted text's length"
@@ -514,7 +543,13 @@ def fit_objective(
             if kept != features and kept:
                 ablation[group] = _qwk(y, _cross_validate(kept, prepared, scripts, ao_id, labels, seed), labels)
     decision = (
-        _decide(calibrated, length, llm, len(scripts))
+        _decide(
+            calibrated,
+            length,
+            llm,
+            len(scripts),
+            _paired_se_gain(y, predictions["calibrator"], predictions.get("length", [])),
+        )
         if decide
         else _Decision("calibrator", True, "fitted without a decision (eval)")
     )

@@ -104,6 +104,13 @@ def _quotes(essay: str) -> list[str]:
     return [" ".join(words[:6]), " ".join(words[len(words) // 2 : len(words) // 2 + 6])]
 
 
+def _well(essay: str) -> str:
+    """Names something the essay does, as a model should: a run of its own words."""
+    plain = re.sub(r"\[S\d+\] ?", "", essay)
+    quotes = _quotes(plain)
+    return f'Fake: you write "{quotes[-1]}".' if quotes else "Fake: what went well."
+
+
 @dataclass
 class FakeMarker:
     """Instant, valid answers: marks from ``policy``, quotes taken from the essay itself."""
@@ -149,7 +156,7 @@ class FakeMarker:
         return json.dumps(
             {
                 "objectives": objectives,
-                "what_went_well": "Fake: what went well.",
+                "what_went_well": _well(essay),
                 "even_better_if": "Add what the essay misses (fake: even better if).",
                 "teacher_notes": "Produced by a fake model.",
                 "off_topic": False,

@@ -26,8 +26,76 @@ _ADVICE = re.compile(
     r"|\b(you (?:could|should|need|might|can|must)|try to|next time|it would help|would be (?:better|stronger))\b",
     re.I,
 )
+_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]+")
+_YEAR = re.compile(r"\b(1\d\d\d|20\d\d)\b")
+_NAME_STOP = frozenset(
+    {"with", "from", "their", "were", "that", "this", "which", "against", "over", "into", "then", "than", "more"}
+    | {"most", "very", "what", "whom", "when", "where", "after", "before", "under", "between"}
+)
 _CLAIMS_CONCLUSION = re.compile(r"\b(conclusion|conclude[sd]?|judgement|judgment)\b", re.I)
 _NEGATED = re.compile(r"\b(no|not|without|lacks?|missing|add|needs?|could|should)\b", re.I)
+
+
+def _name_terms(text: str) -> set[str]:
+    """Content words of a point's name, matched on their first five letters ("factions" ~ "faction")."""
+    return {w.lower()[:5] for w in _WORD.findall(text) if len(w) > 3 and w.lower() not in _NAME_STOP}
+
+
+def point_name(point: str) -> str:
+    """A point's name: the text before its first colon, bracket or semicolon ("General Secretary (1922): ...")."""
+    return re.split(r"[:(;]", point, maxsplit=1)[0].strip()
+
+
+def mentions(sentence: str, point: str, ignore: frozenset[str] = frozenset()) -> bool:
+    """``sentence`` names ``point``: two of its name's content words, or all of them when it has one or two.
+
+    ``ignore``: words (their first five letters) that name nothing in particular here, e.g. the question's own.
+    """
+    name = _name_terms(point_name(point)) - ignore
+    if not name:
+        return False
+    return len(name & _name_terms(sentence)) >= min(2, len(name))
+
+
+def question_terms(scheme: MarkScheme) -> frozenset[str]:
+    """The question's content words: naming them says nothing about one essay."""
+    return frozenset(_name_terms(scheme.question))
+
+
+_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’-]*")
+
+
+def _words(text: str) -> list[str]:
+    return [w.lower().replace("’", "'") for w in _TOKEN.findall(text)]
+
+
+def quotes_essay(text: str, essay: str, run: int = 6) -> bool:
+    """``text`` carries at least ``run`` consecutive words of ``essay``."""
+    words, body = _words(text), " " + " ".join(_words(essay)) + " "
+    return any(" " + " ".join(words[i : i + run]) + " " in body for i in range(len(words) - run + 1))
+
+
+def names_reading_fact(text: str, reading: Reading, scheme: MarkScheme, essay: str = "") -> bool:
+    """The text names something this essay does: a point the reading found, its conclusion, a year it uses, or
+    six or more of its words in order."""
+    if essay and quotes_essay(text, essay):
+        return True
+    ignore = question_terms(scheme)
+    for coverage in reading.coverage:
+        for point in coverage.addressed:
+            if mentions(text, point.point, ignore) or any(
+                _opening(p.quote, 6).rstrip("…") in text for p in point.sentences
+            ):
+                return True
+    if reading.conclusion is not None and _CLAIMS_CONCLUSION.search(text) and not _NEGATED.search(text):
+        return True
+    essay_years = {str(y) for y in ([reading.latest_year] if reading.latest_year else [])}
+    return bool(set(_YEAR.findall(text)) & essay_years)
+
+
+def _share_addressed(reading: Reading) -> tuple[int, int]:
+    addressed = sum(len(c.addressed) for c in reading.coverage)
+    return addressed, addressed + sum(len(c.missing) for c in reading.coverage)
 
 
 def _low(draft: MarkingDraft, scheme: MarkScheme, ao_id: str) -> bool:
@@ -36,7 +104,7 @@ def _low(draft: MarkingDraft, scheme: MarkScheme, ao_id: str) -> bool:
     return draft.objectives[ao_id].level * 2 <= top
 
 
-def praise_faults(draft: MarkingDraft, scheme: MarkScheme, reading: Reading) -> list[Fault]:
+def praise_faults(draft: MarkingDraft, scheme: MarkScheme, reading: Reading, essay: str = "") -> list[Fault]:
     """Praise at a bottom-half level or total, praise given as a next step, and a conclusion the essay lacks."""
     faults: list[Fault] = []
     for ao_id in scheme.objective_ids:
@@ -59,6 +127,25 @@ def praise_faults(draft: MarkingDraft, scheme: MarkScheme, reading: Reading) -> 
                 "what_went_well",
                 f"what_went_well calls the essay {praise.group(0)!r} but it earns {total}/{scheme.total_marks}; "
                 "name one thing it really does well",
+                field="what_went_well",
+            )
+        )
+    elif praise and 2 * _share_addressed(reading)[0] < _share_addressed(reading)[1]:
+        addressed, points = _share_addressed(reading)
+        faults.append(
+            Fault(
+                "what_went_well",
+                f"what_went_well calls the essay {praise.group(0)!r} but it addresses {addressed} of the scheme's "
+                f"{points} indicative points; name one thing it really does well",
+                field="what_went_well",
+            )
+        )
+    elif _share_addressed(reading)[1] and not names_reading_fact(draft.what_went_well, reading, scheme, essay):
+        faults.append(
+            Fault(
+                "what_went_well",
+                "what_went_well names nothing this essay does; name one point it makes (for example "
+                f"{_points_made(reading)}), in its own words",
                 field="what_went_well",
             )
         )
@@ -96,6 +183,11 @@ def praise_faults(draft: MarkingDraft, scheme: MarkScheme, reading: Reading) -> 
     return faults
 
 
+def _points_made(reading: Reading) -> str:
+    made = [_head(p.point) for c in reading.coverage for p in c.addressed][:2]
+    return " or ".join(made) if made else "a fact or date it uses"
+
+
 def _same_rationales(draft: MarkingDraft) -> list[Fault]:
     """A rationale repeated word for word for another objective says nothing about this one."""
     seen: set[str] = set()
@@ -116,7 +208,7 @@ def _same_rationales(draft: MarkingDraft) -> list[Fault]:
 
 def _head(point: str) -> str:
     """A point's name: the text before its first colon or bracket ("General Secretary (1922): ...")."""
-    head = re.split(r"[:(;]", point, maxsplit=1)[0].strip()
+    head = point_name(point)
     first, _, rest = head.partition(" ")
     return f"{first.lower()} {rest}" if first in ("The", "A", "An", "How") and rest else head
 
