@@ -171,7 +171,13 @@ def main() -> None:
     parser.add_argument("check", choices=["range", "keyness", "rounding", "coverage", "smalln"])
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     args = parser.parse_args()
-    checks = {"range": check_range, "keyness": check_keyness, "rounding": check_rounding, "coverage": check_coverage, "smalln": check_smalln}
+    checks = {
+        "range": check_range,
+        "keyness": check_keyness,
+        "rounding": check_rounding,
+        "coverage": check_coverage,
+        "smalln": check_smalln,
+    }
     checks[args.check](args.data)
 
 

@@ -76,8 +76,10 @@ def quotes_essay(text: str, essay: str, run: int = 6) -> bool:
 
 
 def names_reading_fact(text: str, reading: Reading, scheme: MarkScheme, essay: str = "") -> bool:
-    """The text names something this essay does: a point the reading found, its conclusion, a year it uses, or
-    six or more of its words in order."""
+    """The text names something this essay does.
+
+    A point the reading found, its conclusion, a year it uses, or six or more of its words in order.
+    """
     if essay and quotes_essay(text, essay):
         return True
     ignore = question_terms(scheme)
