@@ -46,6 +46,26 @@ def test_the_decision_needs_a_margin_and_never_prefers_a_worse_model() -> None:
     assert _decide([None] * 3, [None] * 3, None, 20).delivered is None
 
 
+def test_the_development_rules_measured_beside_the_margin(monkeypatch: pytest.MonkeyPatch) -> None:
+    """benchmarks/calibration_design.py smalln compares them; the product keeps the margin alone."""
+    from service.calibration import fit
+
+    y = [0, 1, 2, 3, 4, 5]
+    steady = [[0, 1, 2, 3, 4, 5]] * 3  # right on every script
+    near = [[1, 2, 3, 4, 5, 4]] * 3  # one mark off on every script
+    lucky = [[0, 1, 2, 3, 4, 0]] * 3  # right but for one script, far off there
+    assert fit._paired_se_gain(y, steady, near) == float("inf"), "better on every script by the same amount"
+    assert 0 < fit._paired_se_gain(y, near, lucky) < 1.0, "better on average, but by one script's luck"
+    assert fit.DECISION == "margin"
+    assert fit._decide([0.75] * 3, [0.70] * 3, None, 12, se_gain=0.5).delivered == "calibrator"
+    monkeypatch.setattr(fit, "DECISION", "one_se")
+    assert fit._decide([0.75] * 3, [0.70] * 3, None, 12, se_gain=0.5).delivered == "length"
+    assert fit._decide([0.75] * 3, [0.70] * 3, None, 12, se_gain=1.5).delivered == "calibrator"
+    monkeypatch.setattr(fit, "DECISION", "min20")
+    assert fit._decide([0.75] * 3, [0.70] * 3, None, 12).delivered == "length"
+    assert fit._decide([0.75] * 3, [0.70] * 3, None, 20).delivered == "calibrator"
+
+
 def test_the_decision_does_not_depend_on_the_fold_order(holistic: MarkScheme) -> None:
     scripts = synthetic_scripts(holistic, 20, seed=8, driver="vocabulary")
     decisions = {fit_calibrator(scripts[k:] + scripts[:k], holistic).objectives[0].cv.delivered for k in (0, 7, 13)}

@@ -8,6 +8,7 @@ from sklearn.linear_model import Ridge, RidgeCV
 from sklearn.metrics import cohen_kappa_score
 from sklearn.model_selection import KFold, cross_val_predict
 
+from schemas.scheme import MarkScheme
 from service.calibration import fit
 
 
@@ -81,3 +82,28 @@ def test_bagged_selection_weights_the_signals_that_carry_the_marks() -> None:
     assert max(abs(c) for c in model.coef[2:]) < 0.25 * model.coef[0], model.coef
     again = fit._fit_linear(z, y, list(range(7)), seed=0, select=True, start=[0])
     assert np.array_equal(model.coef, again.coef) and model.cutpoints == again.cutpoints, "a fit is reproducible"
+
+
+def test_the_leave_one_out_count_treats_a_script_as_unseen(
+    holistic: MarkScheme, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The development switch (measured, not kept): a sentence only two scripts share is topic when a script is
+    counted with its own words, not otherwise."""
+    from service.calibration.text import key_vocabularies_without_each, key_vocabulary
+
+    topic = "The internet lets students research computers, software and online learning every evening."
+    aside = (
+        "Our goalkeeper saved a penalty and the striker scored a volley in the derby. "
+        "The referee booked our captain, and the crowd sang loudly until the final whistle."
+    )
+    texts = [f"{topic} Essay {i} explains computers and software. " + (aside if i < 2 else "") for i in range(8)]
+    assert all(
+        v == key_vocabulary(texts[:i] + texts[i + 1 :]) for i, v in enumerate(key_vocabularies_without_each(texts))
+    )
+    scripts = [fit.Script(t, {"overall": i % 4 + 1}) for i, t in enumerate(texts)]
+    assert "goalkeeper" in fit.prepare(scripts, holistic).counted[0], "the product counts a script with its own words"
+    monkeypatch.setattr(fit, "LEAVE_ONE_OUT", True)
+    prepared = fit.prepare(scripts, holistic)
+    assert "goalkeeper" not in prepared.counted[0], "the aside was counted because the script's own words allowed it"
+    assert "goalkeeper" in prepared.vocabulary, "the vocabulary stored for new essays still comes from all scripts"
+    assert "computers" in prepared.counted[0]

@@ -192,6 +192,44 @@ def key_vocabulary(texts: Sequence[str], min_documents: int = 2, min_keyness: fl
     }
 
 
+def key_vocabularies_without_each(
+    texts: Sequence[str], min_documents: int = 2, min_keyness: float = MIN_KEYNESS
+) -> list[set[str]]:
+    """For each text, ``key_vocabulary`` of all the *other* texts (identical to recomputing it without that text).
+
+    A marked script counted with a vocabulary learnt from itself keeps almost every word, while an
+    unseen essay is counted with a vocabulary that never saw it; counting each script without its own
+    words treats both alike (``LEAVE_ONE_OUT``).
+    """
+    per_text = [content_words(t) for t in texts]
+    frequency: dict[str, int] = {}
+    documents: dict[str, int] = {}
+    for tokens in per_text:
+        for w in tokens:
+            frequency[w] = frequency.get(w, 0) + 1
+        for w in set(tokens):
+            documents[w] = documents.get(w, 0) + 1
+    total = sum(frequency.values())
+    shares = {w: general_share(w) for w in frequency}
+    out: list[set[str]] = []
+    for tokens in per_text:
+        own: dict[str, int] = {}
+        for w in tokens:
+            own[w] = own.get(w, 0) + 1
+        rest = total - len(tokens)
+        if rest <= 0:
+            out.append(set())
+            continue
+        out.append(
+            {
+                w
+                for w, f in frequency.items()
+                if documents[w] - (w in own) >= min_documents and (f - own.get(w, 0)) / rest >= min_keyness * shares[w]
+            }
+        )
+    return out
+
+
 TEXT_FEATURES = (
     "log_words",
     "log_unique_words",
