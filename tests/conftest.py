@@ -122,7 +122,7 @@ def good_draft(scheme: MarkScheme, **overrides: Any) -> dict[str, Any]:
         "objectives": {
             ao: {
                 "evidence": ["Stalin was rewarded with the additional role of General Secretary"],
-                "rationale": f"{ao} rationale.",
+                "rationale": f"{ao}: the General Secretary post, but nothing on the later 1920s.",
                 "strengths": ["Some accurate detail."],
                 "improvements": ["Cover 1922-29."],
                 "level": level,

@@ -146,14 +146,16 @@ async def test_even_samples_with_different_marks_take_the_lower_median(
     drafts = []
     for i, mark in enumerate(ao1_marks):
         draft = good_draft(stalin)
-        draft["objectives"]["AO1"].update(level=ao1.level_for_mark(mark).level, mark=mark, rationale=f"sample {i}")
+        rationale = f"sample {i}: the General Secretary post"
+        draft["objectives"]["AO1"].update(level=ao1.level_for_mark(mark).level, mark=mark, rationale=rationale)
         drafts.append(dumps(draft))
     llm = ScriptedLLM(drafts)
     result = await mark_essay(essay, stalin, llm=llm, settings=settings, samples=len(ao1_marks))
     aggregated = result.ao_marks[0]
     assert aggregated.mark == median and aggregated.level == ao1.level_for_mark(median).level
     assert aggregated.sample_marks == ao1_marks and aggregated.spread == max(ao1_marks) - min(ao1_marks)
-    assert aggregated.rationale == f"sample {ao1_marks.index(median)}", "the rationale is that of a sample so marked"
+    expected = f"sample {ao1_marks.index(median)}: the General Secretary post"
+    assert aggregated.rationale == expected, "the rationale is that of a sample so marked"
     assert result.total == median + 3 + 1
 
 

@@ -89,7 +89,7 @@ def _draft(stalin: MarkScheme, essay: str, level: int, **text: str) -> object:
     objectives = {
         ao.id: {
             "evidence": [],
-            "rationale": text.get(ao.id, f"Fine for {ao.id}."),
+            "rationale": text.get(ao.id, f"{ao.id}: covers the General Secretary post."),
             "level": level,
             "mark": ao.level(level).min_mark,
         }
@@ -169,7 +169,21 @@ def test_even_better_if_must_name_a_next_step(stalin: MarkScheme, essay: str, eb
 
 
 def test_a_rationale_repeated_for_another_objective_is_a_fault(stalin: MarkScheme, essay: str) -> None:
-    same = "The essay narrates Stalin's early career."
+    same = "The essay narrates the General Secretary post."
     draft = _draft(stalin, essay, 2, AO1=same, AO2=same, AO3="It has no conclusion.")
     faults = praise_faults(draft, stalin, read_essay(essay, stalin))  # type: ignore[arg-type]
     assert [(f.where, f.field) for f in faults] == [("AO2", "rationale")]
+
+
+def test_a_rationale_names_something_about_this_essay(stalin: MarkScheme, essay: str) -> None:
+    reading = read_essay(essay, stalin)
+    generic = _draft(stalin, essay, 2, AO2="The analysis is clear and relevant to the question.")
+    said = [f for f in praise_faults(generic, stalin, reading, essay) if f.where == "AO2"]  # type: ignore[arg-type]
+    assert len(said) == 1 and "names nothing about this essay" in said[0].message and said[0].field == "rationale"
+    for specific in (
+        "It never shows how alliances were made and broken to isolate rivals.",  # a point it misses (AO2's own)
+        "There is no conclusion weighing the factors.",  # true: the essay has none
+        "The narrative stops in 1922.",  # the year it stops at
+    ):
+        named = _draft(stalin, essay, 2, AO2=specific)
+        assert not [f for f in praise_faults(named, stalin, reading, essay) if f.where == "AO2"], specific  # type: ignore[arg-type]

@@ -147,7 +147,7 @@ class FakeMarker:
             lowest = bands_from_schema(ao_schema)[0][1]
             objectives[ao_id] = {
                 "evidence": quotes if mark > lowest else [],
-                "rationale": f"Fake rationale for {ao_id}: level {level}, mark {mark}.",
+                "rationale": f"Fake rationale for {ao_id}: level {level}, mark {mark}. {_well(essay)}",
                 "strengths": ["Fake strength."],
                 "improvements": ["Fake improvement."],
                 "level": level,

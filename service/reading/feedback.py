@@ -164,6 +164,7 @@ def praise_faults(draft: MarkingDraft, scheme: MarkScheme, reading: Reading, ess
             )
         )
     faults += _same_rationales(draft)
+    faults += _rationales_without_facts(draft, reading, scheme, essay, already={f.where for f in faults})
     praise = PRAISE.search(draft.even_better_if)
     if draft.even_better_if.strip() and not _ADVICE.search(draft.even_better_if):
         faults.append(
@@ -182,6 +183,42 @@ def praise_faults(draft: MarkingDraft, scheme: MarkScheme, reading: Reading, ess
                 field="even_better_if",
             )
         )
+    return faults
+
+
+def names_objective_fact(
+    text: str, coverage: ObjectiveCoverage, reading: Reading, scheme: MarkScheme, essay: str
+) -> bool:
+    """A rationale names something about this essay for its objective: a point it makes or misses, or a fact."""
+    ignore = question_terms(scheme)
+    if any(mentions(text, point, ignore) for point in coverage.missing):
+        return True
+    if reading.conclusion is None and _CLAIMS_CONCLUSION.search(text) and _NEGATED.search(text):
+        return True  # "no conclusion", "does not reach a judgement": true of this essay
+    if reading.stops_short and reading.latest_year is not None and str(reading.latest_year) in text:
+        return True
+    return names_reading_fact(text, reading, scheme, essay)
+
+
+def _rationales_without_facts(
+    draft: MarkingDraft, reading: Reading, scheme: MarkScheme, essay: str, already: set[str]
+) -> list[Fault]:
+    """A rationale that names nothing about this essay (no point made or missed, no quote, no date) says nothing."""
+    faults = []
+    for coverage in reading.coverage:
+        ao_id = coverage.ao_id
+        if ao_id in already or ao_id not in draft.objectives or not (coverage.addressed or coverage.missing):
+            continue
+        if not names_objective_fact(draft.objectives[ao_id].rationale, coverage, reading, scheme, essay):
+            example = _head(coverage.addressed[0].point) if coverage.addressed else _head(coverage.missing[0])
+            faults.append(
+                Fault(
+                    ao_id,
+                    f"{ao_id}: the rationale names nothing about this essay; say which points it makes or misses "
+                    f"(for example {example})",
+                    field="rationale",
+                )
+            )
     return faults
 
 
