@@ -12,7 +12,7 @@ concluding judgement, and whether it stops before the mid-1920s. Each script is 
   annotated sentences of that objective's addressed points (relevance, where it has any);
 - **facts**: the share of rationale and feedback sentences that name something specific to this
   essay (an indicative point by name, as ``service.reading.feedback.mentions`` matches it with the
-  question's own words aside; a year the essay uses; five or more of its words in order; or a
+  question's own words aside; a year the essay uses; six or more of its words in order; or a
   structural finding the annotation confirms); the rest are generic;
 - **even better if**: names a point the essay really misses, or asks for the missing conclusion
   or the later period where the annotation says so;
@@ -43,7 +43,7 @@ from schemas.result import MarkingResult
 from schemas.scheme import MarkScheme
 from service.llm.port import LLM
 from service.pipeline import mark_essay
-from service.reading.feedback import PRAISE, mentions, question_terms
+from service.reading.feedback import PRAISE, mentions, question_terms, quotes_essay
 from service.settings import Settings
 
 ANNOTATIONS = Path(__file__).parent / "data" / "feedback-annotations.jsonl"
@@ -88,13 +88,6 @@ def scripts() -> list[EvalItem]:
 
 def _normal_words(text: str) -> list[str]:
     return [w.lower().replace("’", "'") for w in _WORD.findall(text)]
-
-
-def quotes_essay(sentence: str, essay: str, run: int = 5) -> bool:
-    """The sentence carries at least ``run`` consecutive words of the essay."""
-    words = _normal_words(sentence)
-    body = " " + " ".join(_normal_words(essay)) + " "
-    return any(" " + " ".join(words[i : i + run]) + " " in body for i in range(len(words) - run + 1))
 
 
 def years_named(sentence: str, essay: str, question: str) -> set[str]:
@@ -173,7 +166,9 @@ def _norm(text: str) -> str:
 
 def _from_prompt(quote: str, essay: str, question: str) -> bool:
     """The quote is the essay's title line or a copy of the question."""
-    title = _norm(essay.strip().splitlines()[0]) if essay.strip() else ""
+    first = essay.strip().splitlines()[0].strip() if essay.strip() else ""
+    heading = len(first.split()) <= 20 and not first.endswith((".", "!", "?", '"', "”"))
+    title = _norm(first) if heading else ""
     q, t = _norm(question), _norm(quote)
     return bool(t) and (t == title or t in q or (len(q) > 20 and q in t))
 
@@ -302,7 +297,11 @@ async def run(llm: LLM, settings: Settings, out: Path, limit: int | None = None)
         scheme = schemes[item.scheme_id]
         started = time.perf_counter()
         result = await mark_essay(item.essay, scheme, llm=llm, settings=settings)
-        row = {"id": item.id, "seconds": round(time.perf_counter() - started, 1), "result": result.model_dump()}
+        row = {
+            "id": item.id,
+            "seconds": round(time.perf_counter() - started, 1),
+            "result": result.model_dump(mode="json"),
+        }
         with cache.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(row) + "\n")
         done[item.id] = row

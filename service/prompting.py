@@ -14,10 +14,12 @@ from jinja2 import StrictUndefined, Template
 from jinja2.sandbox import SandboxedEnvironment
 
 from schemas.draft import MAX_EVIDENCE, MAX_POINTS
+from schemas.reading import Reading
 from schemas.result import PromptRef
 from schemas.scheme import MarkScheme
 from schemas.sentences import SentenceTable
 from service.llm.port import ChatMessage, PrefixTag
+from service.reading.feedback import point_name
 
 FENCE_OPEN = "<<<STUDENT_ESSAY_START>>>"
 FENCE_CLOSE = "<<<STUDENT_ESSAY_END>>>"
@@ -139,6 +141,35 @@ class PromptTemplate:
                 )
         return ChatMessage(role="user", content=self._render("decided", decided=rows))
 
+    def findings(self, reading: Reading) -> ChatMessage | None:
+        """What code found in the essay (points made and missed, conclusion, period), for the model to phrase.
+
+        Point names come from the scheme and sentences are cited by number: no essay text is repeated
+        outside its fence. None when the reading found nothing to say (a scheme without indicative content).
+        """
+        if not any(c.addressed or c.missing for c in reading.coverage):
+            return None
+        coverage = [
+            {
+                "id": c.ao_id,
+                "made": [
+                    point_name(p.point) + (f" ([{p.sentences[0].ref}])" if p.sentences and p.sentences[0].ref else "")
+                    for p in c.addressed[:_FACTS_PER_LIST]
+                ],
+                "missed": [point_name(p) for p in c.missing[:_FACTS_PER_LIST]],
+            }
+            for c in reading.coverage
+        ]
+        conclusion = f"[{reading.conclusion.ref}]" if reading.conclusion is not None and reading.conclusion.ref else ""
+        text = self._render(
+            "findings",
+            coverage=coverage,
+            conclusion=conclusion or ("yes" if reading.conclusion is not None else ""),
+            period=reading.period if reading.latest_year is not None else None,
+            latest=reading.latest_year,
+        )
+        return ChatMessage(role="user", content=text)
+
     def reask(self, problems: list[str]) -> ChatMessage:
         """Feedback on an unacceptable answer."""
         return ChatMessage(role="user", content=self._render("reask", problems=problems))
@@ -148,6 +179,10 @@ class PromptTemplate:
     ) -> tuple[ChatMessage, ...]:
         """The first request's messages (evidence by sentence number when ``sentences`` is given)."""
         return (self.system(scheme, sentence_refs=sentences is not None), self.essay(essay, sentences))
+
+
+_FACTS_PER_LIST = 4
+"""Points made and missed listed per objective in the findings (the most telling first)."""
 
 
 @lru_cache(maxsize=64)

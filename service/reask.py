@@ -99,6 +99,9 @@ async def ask_until_valid(
     ``ModelError``s from the adapter (timeouts, truncation...) are not re-asked: they propagate.
     """
     messages: list[ChatMessage] = list(prompt.messages(scheme, essay, essay_index.sentences))
+    findings = prompt.findings(reading) if reading is not None else None
+    if findings is not None:  # after the scheme, before the essay: the essay stays last, fenced
+        messages.insert(1, findings)
     if decided:
         messages.append(prompt.decided(scheme, decided))
     usage = TokenUsage()

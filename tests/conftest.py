@@ -131,7 +131,7 @@ def good_draft(scheme: MarkScheme, **overrides: Any) -> dict[str, Any]:
             for ao, (level, mark) in marks.items()
         },
         "what_went_well": "You show how the General Secretary post gave Stalin power.",
-        "even_better_if": "Explain the 1920s power struggle.",
+        "even_better_if": "Carry on to 1929: explain the triumvirate with Zinoviev and Kamenev.",
         "teacher_notes": "Narrative; stops in 1922.",
         "off_topic": False,
     }

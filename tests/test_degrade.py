@@ -94,7 +94,7 @@ async def test_feedback_copied_from_the_format_example_is_reasked(
 ) -> None:
     llm = ScriptedLLM([lambda r: _answer(r, what_went_well=EXAMPLE_WWW), FakeMarker().answer])
     result = await mark_essay(essay, stalin, llm=llm, settings=settings)
-    assert result.provenance.attempts == 2 and result.feedback.what_went_well.startswith('Fake: you write "')
+    assert result.provenance.attempts == 2 and result.feedback.what_went_well.startswith("Fake: you ")
     assert "repeats the answer-format example" in llm.history[1].messages[-1].content
 
 
@@ -104,7 +104,7 @@ async def test_feedback_copied_every_time_is_left_out_and_flagged(
     copied = "Explain how each cause led to war, then judge which mattered most."
     llm = ScriptedLLM([lambda r: _answer(r, even_better_if=copied)] * 3)
     result = await mark_essay(essay, stalin, llm=llm, settings=settings)
-    assert result.feedback.what_went_well.startswith('Fake: you write "')
+    assert result.feedback.what_went_well.startswith("Fake: you ")
     # Never blank: the left-out sentence is written from what the reading found (the essay stops at 1922).
     assert result.feedback.even_better_if.startswith("Carry your answer on from 1922 to 1929")
     flag = next(f for f in result.flags if f.code == FlagCode.TEXT_REPLACED)

@@ -44,10 +44,12 @@ async def test_reask_feeds_the_error_back(stalin: MarkScheme, essay: str, settin
     llm = ScriptedLLM([dumps(bad), dumps(good_draft(stalin))])
     result = await mark_essay(essay, stalin, llm=llm, settings=settings)
     assert result.provenance.attempts == 2
-    second = llm.history[1].messages
-    assert second[:2] == llm.history[0].messages
-    assert second[2].role == "assistant" and second[3].role == "user"
-    assert "does not appear in the essay" in second[3].content
+    first, second = llm.history[0].messages, llm.history[1].messages
+    assert [m.role for m in first] == ["system", "user", "user"], "scheme, the reading's findings, the essay"
+    assert first[1].content.startswith("What a first reading") and "STUDENT_ESSAY_START" in first[2].content
+    assert second[:3] == first
+    assert second[3].role == "assistant" and second[4].role == "user"
+    assert "does not appear in the essay" in second[4].content
 
 
 async def test_reasks_run_out_with_a_typed_error(stalin: MarkScheme, essay: str, settings: Settings) -> None:

@@ -44,7 +44,7 @@ def test_essay_cannot_close_the_fence(stalin: MarkScheme) -> None:
 
 def test_hash_and_version_recorded() -> None:
     prompt = load_prompt()
-    assert prompt.ref.id == "marking" and prompt.ref.version == "2.3" and len(prompt.sha256) == 64
+    assert prompt.ref.id == "marking" and prompt.ref.version == "2.4" and len(prompt.sha256) == 64
 
 
 def test_strict_undefined() -> None:
@@ -76,3 +76,20 @@ def test_system_message_says_what_it_was_rendered_from(stalin: MarkScheme) -> No
     tag = prompt.system(stalin, sentence_refs=True).prefix
     assert tag is not None and tag.scheme_id == stalin.id and tag.prompt == prompt.ref and tag.variant == "sentences"
     assert prompt.system(stalin).content != prompt.system(stalin, sentence_refs=True).content
+
+
+def test_the_findings_give_the_model_the_readings_facts_without_essay_text(stalin: MarkScheme, essay: str) -> None:
+    from evals.loaders import eval_schemes
+    from service.reading import read_essay
+
+    plain = eval_schemes().get("asap-set-1")
+    findings = load_prompt().findings(read_essay(essay, stalin))
+    assert findings is not None and findings.role == "user"
+    text = findings.content
+    assert "- AO1: makes General Secretary ([S" in text and "misses Lenin's Testament" in text
+    assert (
+        "It has no concluding judgement." in text
+        and "The latest year it names is 1922; the question covers 1922-1929" in text
+    )
+    assert "Stalinstayed" not in text and "Siberia" not in text, "the essay's own words stay inside its fence"
+    assert load_prompt().findings(read_essay(essay, plain)) is None, "nothing to say without indicative content"

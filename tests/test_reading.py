@@ -98,7 +98,7 @@ def _draft(stalin: MarkScheme, essay: str, level: int, **text: str) -> object:
     body = {
         "objectives": objectives,
         "what_went_well": text.get("www", "You name the General Secretary post."),
-        "even_better_if": text.get("ebi", "Go on to the 1920s."),
+        "even_better_if": text.get("ebi", "Go on to 1929."),
         "teacher_notes": "",
         "off_topic": False,
     }
@@ -159,7 +159,7 @@ def test_feedback_from_facts_names_the_essay(stalin: MarkScheme, essay: str) -> 
         ("A detailed essay.", True),
         ("Carry the story on to 1929 and the defeat of the Right.", False),
         ("You could end with a judgement on which factor mattered most.", False),
-        ("To improve, explain how the General Secretary post won votes.", False),
+        ("To improve, explain how control of the party machine won votes.", False),
     ],
 )
 def test_even_better_if_must_name_a_next_step(stalin: MarkScheme, essay: str, ebi: str, fault: bool) -> None:
@@ -187,3 +187,17 @@ def test_a_rationale_names_something_about_this_essay(stalin: MarkScheme, essay:
     ):
         named = _draft(stalin, essay, 2, AO2=specific)
         assert not [f for f in praise_faults(named, stalin, reading, essay) if f.where == "AO2"], specific  # type: ignore[arg-type]
+
+
+def test_even_better_if_names_something_the_essay_misses(stalin: MarkScheme, essay: str) -> None:
+    reading = read_essay(essay, stalin)
+
+    def ebi_faults(text: str) -> list[str]:
+        draft = _draft(stalin, essay, 2, ebi=text)
+        return [f.message for f in praise_faults(draft, stalin, reading, essay) if f.where == "even_better_if"]  # type: ignore[arg-type]
+
+    said = ebi_faults("Develop your analysis further and use more evidence.")
+    assert len(said) == 1 and "names nothing this essay misses" in said[0] and "Lenin's Testament" in said[0]
+    assert ebi_faults("Add more on the General Secretary post."), "a point it already makes is no gap"
+    for gap in ("Add Lenin's Testament and how it was suppressed.", "End with a conclusion.", "Carry on to 1929."):
+        assert ebi_faults(gap) == [], gap

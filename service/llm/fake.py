@@ -104,6 +104,25 @@ def _quotes(essay: str) -> list[str]:
     return [" ".join(words[:6]), " ".join(words[len(words) // 2 : len(words) // 2 + 6])]
 
 
+_FINDING = re.compile(r"^- (?P<ao>[^:\n]+): makes (?P<made>.*?)(?:; misses (?P<missed>.*))?\.$", re.M)
+
+
+def _findings(request: CompletionRequest) -> dict[str, tuple[list[str], list[str]]]:
+    """The points made and missed that the findings message lists per objective (empty without one)."""
+    for message in request.messages:
+        if message.content.startswith("What a first reading of the essay below found"):
+            out = {}
+            for m in _FINDING.finditer(message.content):
+                made = (
+                    []
+                    if m["made"].startswith("none of")
+                    else [re.sub(r" \(\[S\d+\]\)$", "", p) for p in m["made"].split("; ")]
+                )
+                out[m["ao"]] = (made, m["missed"].split("; ") if m["missed"] else [])
+            return out
+    return {}
+
+
 def _well(essay: str) -> str:
     """Names something the essay does, as a model should: a run of its own words."""
     plain = re.sub(r"\[S\d+\] ?", "", essay)
@@ -129,6 +148,9 @@ class FakeMarker:
     def answer(self, request: CompletionRequest) -> str:
         """The JSON draft for ``request``."""
         essay = essay_from_request(request)
+        found = _findings(request)
+        made = [p for ao_made, _ in found.values() for p in ao_made]
+        missed = [p for _, ao_missed in found.values() for p in ao_missed]
         objectives: JsonObject = {}
         schema_objectives = request.json_schema["properties"]["objectives"]["properties"]
         for ao_id, ao_schema in schema_objectives.items():
@@ -147,7 +169,8 @@ class FakeMarker:
             lowest = bands_from_schema(ao_schema)[0][1]
             objectives[ao_id] = {
                 "evidence": quotes if mark > lowest else [],
-                "rationale": f"Fake rationale for {ao_id}: level {level}, mark {mark}. {_well(essay)}",
+                "rationale": f"Fake rationale for {ao_id}: level {level}, mark {mark}. "
+                + (f"Misses {found[ao_id][1][0]}." if found.get(ao_id, ([], []))[1] else _well(essay)),
                 "strengths": ["Fake strength."],
                 "improvements": ["Fake improvement."],
                 "level": level,
@@ -156,8 +179,10 @@ class FakeMarker:
         return json.dumps(
             {
                 "objectives": objectives,
-                "what_went_well": _well(essay),
-                "even_better_if": "Add what the essay misses (fake: even better if).",
+                "what_went_well": f"Fake: you bring in {made[0]}." if made else _well(essay),
+                "even_better_if": f"Add {missed[0]} (fake: even better if)."
+                if missed
+                else "Add what the essay misses (fake: even better if).",
                 "teacher_notes": "Produced by a fake model.",
                 "off_topic": False,
             }

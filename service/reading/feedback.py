@@ -183,7 +183,37 @@ def praise_faults(draft: MarkingDraft, scheme: MarkScheme, reading: Reading, ess
                 field="even_better_if",
             )
         )
+    elif draft.even_better_if.strip() and not names_a_gap(draft.even_better_if, reading, scheme):
+        missing = [p for c in reading.coverage for p in c.missing]
+        if missing or reading.conclusion is None or reading.stops_short:
+            example = _head(missing[0]) if missing else "the missing conclusion"
+            faults.append(
+                Fault(
+                    "even_better_if",
+                    "even_better_if names nothing this essay misses; name the most useful point it misses "
+                    f"(for example {example}), its missing conclusion, or the years it does not reach",
+                    field="even_better_if",
+                )
+            )
     return faults
+
+
+def names_a_gap(text: str, reading: Reading, scheme: MarkScheme) -> bool:
+    """The advice names something this essay misses: a point, its conclusion, or the years it does not reach.
+
+    Only checked where the reading has indicative points to judge by (a scheme without them passes).
+    """
+    if not any(c.addressed or c.missing for c in reading.coverage):
+        return True
+    ignore = question_terms(scheme)
+    if any(mentions(text, point, ignore) for c in reading.coverage for point in c.missing):
+        return True
+    if reading.conclusion is None and _CLAIMS_CONCLUSION.search(text):
+        return True
+    if reading.stops_short and reading.period is not None:
+        years = {int(y) for y in _YEAR.findall(text)}
+        return any(reading.latest_year is not None and y > reading.latest_year for y in years)
+    return False
 
 
 def names_objective_fact(
