@@ -7,7 +7,8 @@ concluding judgement, and whether it stops before the mid-1920s. Each script is 
 ``mark_essay`` (the one pipeline) and its result is held to those annotations:
 
 - **coverage detection**: the reading's addressed points against the annotation (precision, recall, F1);
-- **conclusion / stops short**: the reading's structure findings against the annotation;
+- **conclusion / latest year**: the reading's structure findings against the annotation (the latest
+  year the essay's own narrative reaches, which decides whether it stops short of the period);
 - **evidence**: quotes from the title or a copy of the question (target 0), and quotes among the
   annotated sentences of that objective's addressed points (relevance, where it has any);
 - **facts**: the share of rationale and feedback sentences that name something specific to this
@@ -203,7 +204,7 @@ def score_script(result: MarkingResult, item: EvalItem, scheme: MarkScheme, anno
         "total": result.total,
         "coverage": {"tp": tp, "fp": fp, "fn": fn},
         "conclusion_right": (reading.conclusion is not None) == annotation.conclusion if reading else None,
-        "stops_short_right": reading.stops_short == annotation.stops_short if reading else None,
+        "latest_year_right": reading.latest_year == annotation.latest_year if reading else None,
         "evidence": len(evidence),
         "evidence_from_prompt": sum(_from_prompt(q, item.essay, scheme.question) for _, q in evidence),
         "evidence_checked": checked,
@@ -241,7 +242,7 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "coverage_recall": recall,
         "coverage_f1": f1,
         "conclusion_accuracy": _share(sum(bool(r["conclusion_right"]) for r in rows), len(rows)),
-        "stops_short_accuracy": _share(sum(bool(r["stops_short_right"]) for r in rows), len(rows)),
+        "latest_year_accuracy": _share(sum(bool(r["latest_year_right"]) for r in rows), len(rows)),
         "evidence_from_prompt": sum(r["evidence_from_prompt"] for r in rows),
         "evidence_relevance": _share(
             sum(r["evidence_relevant"] for r in rows), sum(r["evidence_checked"] for r in rows)
