@@ -6,9 +6,10 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 
 from service.persistence.db import MIGRATIONS, make_engine, migrate
+from service.persistence.stores import Store
 
 
 def test_concurrent_start_ups_migrate_once(db_url: str) -> None:
@@ -60,3 +61,37 @@ def test_a_process_starting_while_another_writes_waits_for_wal_mode(tmp_path: Pa
         release.join()
         engine.dispose()
         holder.close()
+
+
+def test_v11_adds_a_class_sets_name_and_skipped_files_to_existing_batches(db_url: str) -> None:
+    """A database at version 10 (batches without the new columns, one batch in it) upgrades and keeps its batch."""
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        for step in MIGRATIONS[:10]:
+            step(conn)  # _v1 creates today's batches table: take the columns _v11 adds away again
+        for column in ("name", "skipped", "skipped_dismissed_at"):
+            conn.execute(text(f"ALTER TABLE batches DROP COLUMN {column}"))
+        conn.execute(text("CREATE TABLE draftmark_schema (version INTEGER NOT NULL)"))
+        for number in range(1, 11):
+            conn.execute(text("INSERT INTO draftmark_schema (version) VALUES (:v)"), {"v": number})
+        conn.execute(
+            text(
+                "INSERT INTO batches (id, scheme_id, scheme_version, samples, webhook_status, created_at) "
+                "VALUES ('bt_old', 'stalin-power-1929', '1.0', 1, 'none', CURRENT_TIMESTAMP)"
+            )
+        )
+    try:
+        assert migrate(engine) == len(MIGRATIONS) == 11
+        assert migrate(engine) == 11, "migrating again changes nothing"
+        with engine.connect() as conn:
+            columns = {c["name"] for c in inspect(conn).get_columns("batches")}
+            assert {"name", "skipped", "skipped_dismissed_at"} <= columns
+            old = conn.execute(text("SELECT name, skipped, skipped_dismissed_at FROM batches")).one()
+        assert tuple(old) == (None, None, None)
+        store = Store(engine)
+        view = store.get_batch("bt_old")
+        assert (view.name, view.skipped, view.skipped_dismissed_at) == (None, (), None)
+        store.dismiss_skipped("bt_old")
+        assert store.get_batch("bt_old").skipped_dismissed_at is not None
+    finally:
+        engine.dispose()

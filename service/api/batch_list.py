@@ -25,6 +25,7 @@ class BatchSummary(BaseModel):
     """One batch as the class view lists it."""
 
     id: str
+    name: str | None = Field(default=None, description="The teacher's name for the class set, if given.")
     scheme_id: str
     scheme_version: str
     created_at: datetime
@@ -93,6 +94,7 @@ def list_batches(store: Store, owner: str | None, limit: int) -> list[BatchSumma
         summaries.append(
             BatchSummary(
                 id=view.id,
+                name=view.name,
                 scheme_id=view.scheme_id,
                 scheme_version=view.scheme_version,
                 created_at=created_at,

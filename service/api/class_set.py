@@ -18,6 +18,7 @@ from pathlib import PurePosixPath
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
+from schemas.class_set import MAX_SKIPPED_NAME_CHARS, MAX_SKIPPED_REASON_CHARS, SkippedFile
 from schemas.text import plain_label, unstorable_problem
 from service.api.deps import Principal, State
 from service.api.uploads import read_capped
@@ -47,13 +48,6 @@ class ExtractedEssay(BaseModel):
     text: str
 
 
-class SkippedFile(BaseModel):
-    """A member of the set that holds no essay, and why."""
-
-    name: str
-    reason: str
-
-
 class ExtractedSet(BaseModel):
     """The essays of a class set, in the order they were sent."""
 
@@ -75,7 +69,13 @@ class _Collector:
     def skip(self, where: str, reason: str) -> None:
         self.skipped_count += 1
         if len(self.skipped) < SKIPPED_LISTED:
-            self.skipped.append(SkippedFile(name=where, reason=reason))
+            # Member names come from the uploader's zip: made printable, so the page can store them with the set.
+            self.skipped.append(
+                SkippedFile(
+                    name=plain_label(where, max_length=MAX_SKIPPED_NAME_CHARS) or "(no name)",
+                    reason=plain_label(reason, max_length=MAX_SKIPPED_REASON_CHARS) or "unreadable",
+                )
+            )
         if self.skipped_count > MAX_OTHER_ENTRIES:
             raise PayloadTooLargeError(
                 f"the {self._what} holds more than {MAX_OTHER_ENTRIES:,} entries without an essay "

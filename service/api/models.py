@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from schemas.class_set import MAX_SET_NAME_CHARS, MAX_SKIPPED_FILES, SkippedFile, not_blank
 from schemas.result import MarkingResult
 from schemas.scheme import MarkScheme
 from schemas.text import PlainText, StorableText
@@ -94,6 +96,20 @@ class BatchCreate(_SchemeChoice):
     webhook_url: PlainText | None = Field(
         default=None, max_length=2000, description="POSTed (HMAC-signed) on completion."
     )
+    name: PlainText | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_SET_NAME_CHARS,
+        description="Your name for the class set, shown where it is listed.",
+        examples=["10B History – Stalin essay"],
+    )
+    skipped: list[SkippedFile] = Field(
+        default_factory=list,
+        max_length=MAX_SKIPPED_FILES,
+        description="Files of the set that held no essay, and why: kept with the set until you dismiss them.",
+    )
+
+    _name_not_blank = field_validator("name")(not_blank)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> BatchCreate:
@@ -122,6 +138,7 @@ class BatchItemPublic(BaseModel):
     error: ItemError | None = None
     draft_total: int | None = None
     approved_total: int | None = None
+    released: bool = Field(default=False, description="The latest approval is released to the student.")
     flags: list[str] = Field(default_factory=list)
 
 
@@ -129,12 +146,20 @@ class BatchPublic(BaseModel):
     """A batch and its progress."""
 
     id: str
+    name: str | None = None
     status: Literal["queued", "running", "done", "done_with_failures"]
     scheme_id: str
     scheme_version: str
+    created_at: datetime | None = None
     counts: dict[str, int]
     webhook_status: str
     items: list[BatchItemPublic]
+    skipped: list[SkippedFile] = Field(
+        default_factory=list, description="Files sent with the set that held no essay (kept after dismissal)."
+    )
+    skipped_dismissed_at: datetime | None = Field(
+        default=None, description="When the skipped files were dismissed (POST /v1/batches/{id}/skipped/dismiss)."
+    )
 
 
 class BatchAccepted(BaseModel):

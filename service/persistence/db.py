@@ -108,6 +108,12 @@ class BatchRow(Base):
     owner: Mapped[str | None] = mapped_column(String(32), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    name: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    """The teacher's name for the class set (e.g. "10B History – Stalin essay")."""
+    skipped: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """Files sent with the set that held no essay: a JSON list of ``schemas.class_set.SkippedFile``."""
+    skipped_dismissed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    """When the teacher dismissed the skipped files' notice (the list is kept)."""
 
 
 class BatchItemRow(Base):
@@ -469,7 +475,22 @@ def _v10(conn: Connection) -> None:
                 conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {ddl}"))
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10]
+_V11_BATCH_COLUMNS = {
+    "name": "VARCHAR(120)",
+    "skipped": "TEXT",
+    "skipped_dismissed_at": "TIMESTAMP WITH TIME ZONE",
+}
+
+
+def _v11(conn: Connection) -> None:
+    """Class sets get the teacher's name for them and keep the files that held no essay until dismissed."""
+    present = {c["name"] for c in inspect(conn).get_columns("batches")}  # _v1 on a new database has them
+    for name, ddl in _V11_BATCH_COLUMNS.items():
+        if name not in present:
+            conn.execute(text(f"ALTER TABLE batches ADD COLUMN {name} {ddl}"))
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11]
 """Append-only: migration N brings the schema from version N-1 to N."""
 
 

@@ -65,6 +65,8 @@ async def create_batch(
             samples=body.options.samples or state.settings.samples,
             webhook_url=body.webhook_url,
             owner=principal,
+            name=body.name,
+            skipped=body.skipped,
         )
         state.runner.wake()
         return BatchAccepted(
@@ -111,9 +113,11 @@ async def get_batch(view: OwnedBatch, state: State) -> BatchPublic:
     reviews = await asyncio.to_thread(state.store.latest_reviews, ids)
     return BatchPublic(
         id=view.id,
+        name=view.name,
         status=view.status,
         scheme_id=view.scheme_id,
         scheme_version=view.scheme_version,
+        created_at=view.created_at,
         counts=view.counts,
         webhook_status=view.webhook_status,
         items=[
@@ -127,11 +131,22 @@ async def get_batch(view: OwnedBatch, state: State) -> BatchPublic:
                 else None,
                 draft_total=results[i.marking_id].total if i.marking_id in results else None,
                 approved_total=reviews[i.marking_id].total if i.marking_id in reviews else None,
+                released=i.marking_id in reviews and reviews[i.marking_id].released_at is not None,
                 flags=[f.code.value for f in results[i.marking_id].flags] if i.marking_id in results else [],
             )
             for i in view.items
         ],
+        skipped=list(view.skipped),
+        skipped_dismissed_at=view.skipped_dismissed_at,
     )
+
+
+@router.post("/batches/{batch_id}/skipped/dismiss", response_model=BatchPublic)
+async def dismiss_skipped(view: OwnedBatchCounts, state: State) -> BatchPublic:
+    """Stop showing the set's skipped files on the class view; they stay listed here, with when they were dismissed."""
+    await asyncio.to_thread(state.store.dismiss_skipped, view.id)
+    fresh = await asyncio.to_thread(state.store.get_batch, view.id)
+    return await get_batch(fresh, state)
 
 
 @router.post("/batches/{batch_id}/rename", response_model=BatchPublic)

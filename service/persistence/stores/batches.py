@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import func, select, update
 
+from schemas.class_set import SKIPPED_FILES, SkippedFile
 from schemas.scheme import MarkScheme
 from service.errors import CallerError, ConflictError, NotFoundError
-from service.persistence.db import BatchItemRow, BatchRow, MarkingRow, utcnow
+from service.persistence.db import BatchItemRow, BatchRow, MarkingRow, as_utc, utcnow
 from service.persistence.stores.base import StoreBase, new_id
 
 
@@ -38,6 +40,11 @@ class BatchView:
     webhook_status: str
     items: list[ItemView]
     owner: str | None = None
+    name: str | None = None
+    created_at: datetime | None = None
+    skipped: tuple[SkippedFile, ...] = ()
+    """Files sent with the set that held no essay (kept after the teacher dismisses them)."""
+    skipped_dismissed_at: datetime | None = None
 
 
 class BatchStore(StoreBase):
@@ -51,8 +58,10 @@ class BatchStore(StoreBase):
         samples: int,
         webhook_url: str | None,
         owner: str | None,
+        name: str | None = None,
+        skipped: list[SkippedFile] | None = None,
     ) -> str:
-        """Queue a batch of (external id, essay) pairs."""
+        """Queue a batch of (external id, essay) pairs, with its name and the files it could not use."""
         batch_id = new_id("bt")
         with self._tx() as s:
             s.add(
@@ -64,6 +73,8 @@ class BatchStore(StoreBase):
                     webhook_url=webhook_url,
                     webhook_status="pending" if webhook_url else "none",
                     owner=owner,
+                    name=name,
+                    skipped=SKIPPED_FILES.dump_json(skipped).decode() if skipped else None,
                 )
             )
             s.flush()
@@ -160,7 +171,20 @@ class BatchStore(StoreBase):
             webhook_status=batch.webhook_status,
             items=items if with_items else [],
             owner=batch.owner,
+            name=batch.name,
+            created_at=as_utc(batch.created_at),
+            skipped=tuple(SKIPPED_FILES.validate_json(batch.skipped)) if batch.skipped else (),
+            skipped_dismissed_at=as_utc(batch.skipped_dismissed_at) if batch.skipped_dismissed_at else None,
         )
+
+    def dismiss_skipped(self, batch_id: str) -> None:
+        """The teacher has read the set's skipped files: stop showing them (the list and its count are kept)."""
+        with self._tx() as s:
+            batch = s.get(BatchRow, batch_id)
+            if batch is None:
+                raise NotFoundError(f"no batch with id {batch_id!r}")
+            if batch.skipped_dismissed_at is None:
+                batch.skipped_dismissed_at = utcnow()
 
     def retry_failed(self, batch_id: str) -> int:
         """Re-queue a batch's retryable failed items (each gets a fresh round of tries)."""
