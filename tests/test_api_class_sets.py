@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import zipfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -116,3 +118,21 @@ def test_released_is_reported_per_script(client: httpx.Client, essay: str) -> No
     assert client.get(f"/v1/batches/{batch['id']}").json()["items"][0]["released"] is False, "approved only"
     client.post(f"/v1/batches/{batch['id']}/release").raise_for_status()
     assert client.get(f"/v1/batches/{batch['id']}").json()["items"][0]["released"] is True
+
+
+def test_skipped_names_from_a_zip_can_be_sent_back_with_the_set(client: httpx.Client, essay: str) -> None:
+    """A zip member's name may hold control characters; extract-set answers it printable, so the set is accepted."""
+    data = io.BytesIO()
+    with zipfile.ZipFile(data, "w") as z:
+        z.writestr("class/amy.txt", essay[:900])
+        z.writestr("class/\x07bell\x1b.png", b"\x89PNG")
+    extracted = client.post(
+        "/v1/essays/extract-set", content=data.getvalue(), headers={"Content-Type": "application/zip"}
+    )
+    assert extracted.status_code == 200, extracted.text
+    skipped = extracted.json()["skipped"]
+    assert skipped == [{"name": "class/ bell .png", "reason": "not a .txt or .docx file"}]
+    items = [{"external_id": e["external_id"], "essay": e["text"]} for e in extracted.json()["essays"]]
+    accepted = client.post("/v1/batches", json=_batch(essay, items=items, skipped=skipped))
+    assert accepted.status_code == 202, accepted.text
+    assert client.get(f"/v1/batches/{accepted.json()['id']}").json()["skipped"] == skipped
