@@ -43,15 +43,22 @@ def test_every_view_has_no_axe_violations(browser: webdriver.Chrome, tmp_path: P
     with LiveServer(settings_for(tmp_path), FakeMarker()) as live:
         with httpx.Client(base_url=live.url, timeout=30) as client:
             items = [{"external_id": f"s{i}", "essay": essay[: 800 + 200 * i]} for i in range(2)]
-            batch_id = client.post("/v1/batches", json={"scheme_id": "stalin-power-1929", "items": items}).json()["id"]
+            skipped = [{"name": "photo.png", "reason": "not a .txt, .docx, .zip or .csv file"}]
+            named = {"scheme_id": "stalin-power-1929", "items": items, "name": "10B History", "skipped": skipped}
+            batch_id = client.post("/v1/batches", json=named).json()["id"]
             batch = wait_for_batch(client, batch_id)
             first = batch["items"][0]["marking_id"]
             client.post(f"/v1/markings/{first}/review", json={"reviewer": "T", "marks": {"AO1": 4, "AO2": 4, "AO3": 1}})
+            one = {"scheme_id": "stalin-power-1929", "items": items[:1]}
+            finished_id = client.post("/v1/batches", json=one).json()["id"]
+            only = wait_for_batch(client, finished_id)["items"][0]["marking_id"]
+            client.post(f"/v1/markings/{only}/review", json={"reviewer": "T", "marks": {"AO1": 4, "AO2": 4, "AO3": 1}})
         base = f"{live.url}/teacher"
         views = {
             "mark": ("#/", "#mark-form"),
             "class sets": ("#/batches", "#set-form"),
-            "class view": (f"#/batches/{batch_id}", "#batch-table"),
+            "class view": (f"#/batches/{batch_id}", "#skipped-files"),
+            "finished class view": (f"#/batches/{finished_id}", "#set-finished"),
             "review": (f"#/markings/{first}", "#review-form"),
             "sheet": (f"#/markings/{first}/sheet", "#sheets .sheet"),
             "sheets": (f"#/batches/{batch_id}/sheets", "#sheets .sheet"),

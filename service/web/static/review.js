@@ -2,6 +2,7 @@
 // the teacher's marks and comments, explicit approval, and next / previous within a class set.
 import { $, $$, COLOURS, FLAG_TEXT, LOUD, api, el, sentence, showError, status, view, when } from "./core.js";
 import { exportsPanel } from "./exports.js";
+import { nextUnapproved } from "./classorder.js";
 
 function highlightedEssay(text, marks, colour) {
   const spans = [];
@@ -196,6 +197,20 @@ export async function renderReview(id, { setGuard, onLeave, live }) {
   const unsaved = el("p", { id: "unsaved", class: "unsaved", role: "status", hidden: true });
   const approvedBox = el("div", { id: "approved", role: "status", tabindex: "-1", hidden: true });
   const releaseBox = el("div", { id: "release", class: "release", hidden: true });
+  const nextBox = el("p", { id: "after-approval", class: "after-approval", hidden: true });
+  // After an approval in a class set: the next script still to approve (in the class view's order), or the set's summary.
+  async function offerNext() {
+    if (!marking.batch_id) return;
+    let batch;
+    try { batch = await api(`/v1/batches/${encodeURIComponent(marking.batch_id)}`); } catch { return; }
+    if (!live() || dirty()) return;
+    const next = nextUnapproved(batch, id);
+    nextBox.replaceChildren(next
+      ? el("a", { class: "button", id: "next-unapproved", href: `#/markings/${next.marking_id}` }, `Next unapproved in this class set (${next.external_id}) →`)
+      : el("span", { id: "set-done" }, "Every marked script in this class set is approved. ",
+        el("a", { href: `#/batches/${batch.id}`, id: "set-summary" }, "See the class set's summary")));
+    nextBox.hidden = false;
+  }
   const setRelease = async (release) => {
     showError("");
     try {
@@ -221,6 +236,7 @@ export async function renderReview(id, { setGuard, onLeave, live }) {
       + (blind ? "" : ` (model draft ${r.total})`);
     revealButton.disabled = r.ao_marks.some((ao) => $(`#mark-${ao.ao_id}`)?.value === "");
     const isDirty = dirty();
+    if (isDirty) nextBox.hidden = true;
     unsaved.hidden = !isDirty;
     unsaved.textContent = review ? "Unsaved changes since approval: approve again to save them." : "Unsaved changes: approve to save them.";
     if (review) {
@@ -269,7 +285,7 @@ export async function renderReview(id, { setGuard, onLeave, live }) {
       changed();
       status(review.mode === "blind" ? "Approved and saved (marked blind)." : "Approved and saved.");
       if (thenNext && near?.next) location.hash = `#/markings/${near.next.marking_id}`;
-      else approvedBox.focus();
+      else { approvedBox.focus(); offerNext(); }
       return true;
     } catch (err) { showError(`Could not approve: ${sentence(err.message)} Your edits are still on the page.`); return false; }
     finally { approveButton.disabled = false; approving = false; }
@@ -338,6 +354,7 @@ export async function renderReview(id, { setGuard, onLeave, live }) {
           unsaved,
           el("div", { class: "edit" }, el("div", {}, el("label", { for: "reviewer" }, "Approved by"), reviewer), approveButton, approveNext)),
         approvedBox,
+        nextBox,
         releaseBox,
         exportsPanel(id))),
     dialog);
