@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from schemas.result import MarkingResult
 from service.persistence.db import BatchItemRow, BatchRow, MarkingRow, utcnow
@@ -128,6 +130,15 @@ class QueueStore(StoreBase):
             BatchItemRow.id == item.id, BatchItemRow.status == "running", BatchItemRow.claimed_by == item.claimer
         )
 
+    def _let_go(self, s: Session, item: ClaimedItem, **values: Any) -> bool:
+        """End this worker's lease on ``item`` with ``values``, in ``s``; False if the item is no longer ours."""
+        ended = s.execute(
+            update(BatchItemRow)
+            .where(self._held(item))
+            .values(claimed_by=None, lease_expires_at=None, updated_at=utcnow(), **values)
+        )
+        return bool(ended.rowcount == 1)  # type: ignore[attr-defined]
+
     def renew_lease(self, item: ClaimedItem, *, lease_s: float) -> bool:
         """Extend the lease; False if it is no longer ours (it expired and was taken over)."""
         now = utcnow()
@@ -146,21 +157,10 @@ class QueueStore(StoreBase):
         marking_id = new_id("mk")
         try:
             with self._tx() as s:
-                done = s.execute(
-                    update(BatchItemRow)
-                    .where(self._held(item))
-                    .values(
-                        status="done",
-                        marking_id=marking_id,
-                        error_code=None,
-                        error_message=None,
-                        retryable=None,
-                        claimed_by=None,
-                        lease_expires_at=None,
-                        updated_at=utcnow(),
-                    )
+                done = self._let_go(
+                    s, item, status="done", marking_id=marking_id, error_code=None, error_message=None, retryable=None
                 )
-                if done.rowcount != 1:  # type: ignore[attr-defined]
+                if not done:
                     s.rollback()
                     return None
                 s.add(
@@ -182,58 +182,32 @@ class QueueStore(StoreBase):
     def fail_item(self, item: ClaimedItem, *, code: str, message: str, retryable: bool) -> bool:
         """Record a final failure (never a score); False if the item was not ours."""
         with self._tx() as s:
-            failed = s.execute(
-                update(BatchItemRow)
-                .where(self._held(item))
-                .values(
-                    status="failed",
-                    error_code=code,
-                    error_message=message,
-                    retryable=retryable,
-                    claimed_by=None,
-                    lease_expires_at=None,
-                    updated_at=utcnow(),
-                )
-            )
-            return bool(failed.rowcount == 1)  # type: ignore[attr-defined]
+            return self._let_go(s, item, status="failed", error_code=code, error_message=message, retryable=retryable)
 
     def defer_item(self, item: ClaimedItem, *, delay_s: float, code: str, message: str) -> bool:
         """Back to the queue after a retryable error, not to be claimed for ``delay_s``."""
-        now = utcnow()
         with self._tx() as s:
-            deferred = s.execute(
-                update(BatchItemRow)
-                .where(self._held(item))
-                .values(
-                    status="queued",
-                    error_code=code,
-                    error_message=message,
-                    retryable=True,
-                    claimed_by=None,
-                    lease_expires_at=None,
-                    not_before=now + timedelta(seconds=delay_s),
-                    updated_at=now,
-                )
+            return self._let_go(
+                s,
+                item,
+                status="queued",
+                error_code=code,
+                error_message=message,
+                retryable=True,
+                not_before=utcnow() + timedelta(seconds=delay_s),
             )
-            return bool(deferred.rowcount == 1)  # type: ignore[attr-defined]
 
     def release_item(self, item: ClaimedItem) -> bool:
         """Give an unfinished item back at shutdown (the try does not count)."""
         with self._tx() as s:
-            released = s.execute(
-                update(BatchItemRow)
-                .where(self._held(item))
-                .values(
-                    status="queued",
-                    claimed_by=None,
-                    lease_expires_at=None,
-                    attempts=BatchItemRow.attempts - 1,
-                    tries=BatchItemRow.tries - 1,
-                    published_at=None,
-                    updated_at=utcnow(),
-                )
+            return self._let_go(
+                s,
+                item,
+                status="queued",
+                attempts=BatchItemRow.attempts - 1,
+                tries=BatchItemRow.tries - 1,
+                published_at=None,
             )
-            return bool(released.rowcount == 1)  # type: ignore[attr-defined]
 
     # Batch queue: broker outbox (Celery mode) --------------------------------------------------
     def take_unpublished(self, limit: int = 500) -> list[int]:
