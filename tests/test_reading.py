@@ -201,3 +201,23 @@ def test_even_better_if_names_something_the_essay_misses(stalin: MarkScheme, ess
     assert ebi_faults("Add more on the General Secretary post."), "a point it already makes is no gap"
     for gap in ("Add Lenin's Testament and how it was suppressed.", "End with a conclusion.", "Carry on to 1929."):
         assert ebi_faults(gap) == [], gap
+
+
+def test_the_next_step_for_an_essay_that_stops_short_names_a_point_from_the_years_it_missed(stalin: MarkScheme) -> None:
+    from schemas.reading import ObjectiveCoverage, Reading
+    from service.reading.feedback import from_facts_next
+
+    points = list(stalin.objective("AO1").indicative_content)
+    factions = next(p for p in points if p.startswith("The ban on factions"))
+    expulsion = next(p for p in points if p.startswith("Expulsion"))
+    reading = Reading(
+        coverage=[ObjectiveCoverage(ao_id="AO1", missing=[factions, expulsion])],
+        period=(1922, 1929),
+        latest_year=1927,
+        stops_short=True,
+    )
+    advice = from_facts_next(reading, None)
+    assert advice.startswith("Carry your answer on from 1927 to 1929") and "Expulsion of Trotsky" in advice
+    assert "ban on factions" not in advice, "1921 is not in the years it missed"
+    only_earlier = reading.model_copy(update={"coverage": [ObjectiveCoverage(ao_id="AO1", missing=[factions])]})
+    assert "for example" not in from_facts_next(only_earlier, None)

@@ -302,7 +302,8 @@ def from_facts_next(reading: Reading, weakest: ObjectiveCoverage | None) -> str:
     """The most useful next step: the period not reached, a missing conclusion, or a missing point."""
     missing = [p for c in reading.coverage for p in c.missing]
     if reading.stops_short and reading.period is not None and reading.latest_year is not None:
-        named = f", for example {_head(missing[0])}" if missing else ""
+        later = _later_points(missing, reading.latest_year)
+        named = f", for example {_head(later[0])}" if later else ""
         return (
             f"Carry your answer on from {reading.latest_year} to {reading.period[1]}, the end of the period "
             f"the question asks about{named}."
@@ -314,6 +315,19 @@ def from_facts_next(reading: Reading, weakest: ObjectiveCoverage | None) -> str:
     if missing:
         return f"Add {_head(missing[0])}, and explain how it helped."
     return "Explain how each factor led to the outcome the question names, not just what happened."
+
+
+def _later_points(points: list[str], after: int) -> list[str]:
+    """Points dated after ``after`` (by the years they name), earliest first: what lies in the years not reached."""
+    dated = []
+    for point in points:
+        years = [int(y) for y in _YEAR.findall(point)] + [
+            int(a[:2] + b) for a, b in re.findall(r"\b(1\d\d\d)-(\d\d)\b", point)
+        ]
+        later = [y for y in years if y > after]
+        if later:
+            dated.append((min(later), point))
+    return [p for _, p in sorted(dated, key=lambda d: d[0])]
 
 
 def from_facts_rationale(coverage: ObjectiveCoverage | None, level: int) -> str:
