@@ -129,6 +129,32 @@ def test_random_strings_in_valid_shapes(client: httpx.Client, essay: str, scheme
     check(client.get("/v1/schemes/" + path), 200 if known else 422 if "\x00" in scheme else 404)
 
 
+def _printable_line(text: str, max_length: int) -> bool:
+    return (
+        0 < len(text) <= max_length
+        and bool(text.strip())
+        and not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in text)
+    )
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    name=st.text(max_size=130),
+    skipped=st.lists(st.fixed_dictionaries({"name": st.text(max_size=12), "reason": st.text(max_size=12)}), max_size=3),
+)
+@example(name="10B History – Stalin essay", skipped=[{"name": "photo.png", "reason": "not a .txt file"}])
+def test_random_set_names_and_skipped_files(client: httpx.Client, name: str, skipped: list[dict[str, str]]) -> None:
+    valid = _printable_line(name, 120) and all(
+        _printable_line(s["name"], 500) and _printable_line(s["reason"], 1000) for s in skipped
+    )
+    body = {"scheme_id": "stalin-power-1929", "name": name, "skipped": skipped}
+    accepted = client.post("/v1/batches", json=body | {"items": [{"external_id": "a", "essay": "Stalin won by 1929."}]})
+    check(accepted, 202 if valid else 422)
+    if valid:
+        stored = client.get(f"/v1/batches/{accepted.json()['id']}").json()
+        assert (stored["name"], stored["skipped"]) == (name, skipped)
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(raw=st.binary(max_size=200))
 def test_random_bytes_and_malformed_utf8(client: httpx.Client, raw: bytes) -> None:
