@@ -262,8 +262,16 @@ def test_chunked_body_over_the_limit_is_413(db_url: str) -> None:
             yield b'"}'
 
         response = httpx.post(f"{live.url}/v1/markings", content=chunks(), headers={"content-type": "application/json"})
-    body = problem(response, 413, "4,096 bytes", "DRAFTMARK_MAX_BODY_BYTES")
+    body = problem(response, 413, "the limit is 4.1 KB", "DRAFTMARK_MAX_BODY_BYTES")
     assert body["code"] == "body_too_large"
+
+
+def test_a_body_over_the_limit_says_both_sizes_in_words(db_url: str) -> None:
+    with LiveServer(make_settings(db_url, max_body_bytes=10_000_000), CountingFake()) as live:
+        response = httpx.post(
+            f"{live.url}/v1/essays/extract", content=b"x" * 41_200_000, headers={"content-type": "text/plain"}
+        )
+    problem(response, 413, "the upload is 41.2 MB; the limit is 10 MB", "split a class set")
 
 
 # ---- 14. the teacher page cannot be framed and runs only its own scripts ----------------------------------------

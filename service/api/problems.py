@@ -160,7 +160,7 @@ class RequestContextMiddleware:
             return
         raw_length = dict(scope["headers"]).get(b"content-length")
         if raw_length is not None and raw_length.isdigit() and int(raw_length) > self.max_body:
-            await self._too_large(scope, send, rid)
+            await self._too_large(scope, send, rid, int(raw_length))
             return
         received = 0
         started = False
@@ -173,7 +173,7 @@ class RequestContextMiddleware:
                 if received > self.max_body:
                     # An HTTPException, so that FastAPI's body parsing passes it on as a 413
                     # instead of wrapping it in a 400 "error parsing the body" (chunked uploads).
-                    raise _BodyTooLarge(self._limit_message())
+                    raise _BodyTooLarge(self._limit_message(None))
             return message
 
         async def send_with_id(message: Message) -> None:
@@ -193,11 +193,15 @@ class RequestContextMiddleware:
             if not started:
                 await self._send(scope, send, rid, _internal_error(Request(scope)))
 
-    def _limit_message(self) -> str:
-        return f"request bodies are limited to {self.max_body:,} bytes (DRAFTMARK_MAX_BODY_BYTES)"
+    def _limit_message(self, size: int | None) -> str:
+        sent = f"the upload is {in_words(size)}" if size is not None else "the upload is larger than the limit"
+        return (
+            f"{sent}; the limit is {in_words(self.max_body)} (DRAFTMARK_MAX_BODY_BYTES): split a class set into "
+            "smaller files, or send the essays as text"
+        )
 
-    async def _too_large(self, scope: Scope, send: Send, rid: str) -> None:
-        response = problem(Request(scope), 413, "body_too_large", "Content too large", self._limit_message())
+    async def _too_large(self, scope: Scope, send: Send, rid: str, size: int | None = None) -> None:
+        response = problem(Request(scope), 413, "body_too_large", "Content too large", self._limit_message(size))
         await self._send(scope, send, rid, response)
 
     @staticmethod
@@ -214,6 +218,14 @@ def _nul_in_url(request: Request) -> JSONResponse:
         "Invalid input",
         "the URL contains a NUL character (%00); remove it from the path and query",
     )
+
+
+def in_words(size: int) -> str:
+    """A byte count as a person says it: 41.2 MB, 10 MB, 512 KB, 900 bytes."""
+    for unit, scale in (("GB", 1_000_000_000), ("MB", 1_000_000), ("KB", 1_000)):
+        if size >= scale:
+            return f"{size / scale:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{size} bytes"
 
 
 class _BodyTooLarge(HTTPException):
