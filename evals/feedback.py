@@ -158,7 +158,9 @@ def well_claims(www: str, ctx: Context) -> tuple[int, int]:
 
 def sentences_of(text: str) -> list[str]:
     """Sentences of a model-written field (simple: ., ! or ? followed by a space)."""
-    return [s.strip() for s in re.split(r"(?<=[.!?])\s+", text.strip()) if len(s.strip()) > 2]
+    # Not after "e.g." or "i.e.": an abbreviation ends no sentence.
+    parts = re.split(r"(?<![. ][egi]\.[gei]\.)(?<=[.!?])\s+", text.strip())
+    return [p.strip() for p in parts if len(p.strip()) > 2]
 
 
 def _norm(text: str) -> str:

@@ -96,3 +96,13 @@ def test_evidence_from_the_title_or_the_question_is_counted_and_an_opening_sente
     )
     opening = "Stalin came to power by 1929 through his position in the party.\n\nHe used it well."
     assert not _from_prompt("Stalin came to power by 1929 through his position in the party.", opening, stalin.question)
+
+
+def test_an_abbreviation_ends_no_sentence() -> None:
+    from evals.feedback import sentences_of
+
+    assert sentences_of("None is addressed, e.g. the Testament. Next, i.e. later. Done!") == [
+        "None is addressed, e.g. the Testament.",
+        "Next, i.e. later.",
+        "Done!",
+    ]
