@@ -338,4 +338,5 @@ def from_facts_rationale(coverage: ObjectiveCoverage | None, level: int) -> str:
     if coverage.addressed:
         named = "; ".join(_head(p.point) for p in coverage.addressed[:2])
         return f"Level {level}: covers {len(coverage.addressed)} of {total} indicative points ({named})."
-    return f"Level {level}: none of the {total} indicative points is addressed, for example {_head(coverage.missing[0])}."
+    example = _head(coverage.missing[0])
+    return f"Level {level}: none of the {total} indicative points is addressed, for example {example}."
