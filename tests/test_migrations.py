@@ -95,3 +95,28 @@ def test_v11_adds_a_class_sets_name_and_skipped_files_to_existing_batches(db_url
         assert store.get_batch("bt_old").skipped_dismissed_at is not None
     finally:
         engine.dispose()
+
+
+def test_v12_adds_the_comment_bank_to_a_version_11_database(db_url: str) -> None:
+    """A database at version 11 gains the comment_bank table, one saved text per owner and scheme."""
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE draftmark_schema (version INTEGER NOT NULL)"))
+        for number, step in enumerate(MIGRATIONS[:11], start=1):
+            step(conn)
+            conn.execute(text("INSERT INTO draftmark_schema (version) VALUES (:v)"), {"v": number})
+        assert "comment_bank" not in inspect(conn).get_table_names()
+    try:
+        assert migrate(engine) == len(MIGRATIONS) == 12
+        assert migrate(engine) == len(MIGRATIONS), "migrating again changes nothing"
+        with engine.connect() as conn:
+            columns = {c["name"] for c in inspect(conn).get_columns("comment_bank")}
+            uniques = [set(u["column_names"]) for u in inspect(conn).get_unique_constraints("comment_bank")]
+        assert {"id", "owner", "scheme_id", "text", "created_at"} <= columns
+        assert {"owner", "scheme_id", "text_sha256"} in uniques
+        store = Store(engine)
+        saved, created = store.save_comment("stalin-power-1929", "Date each example.", owner="t1")
+        assert created and store.save_comment("stalin-power-1929", "Date each example.", owner="t1") == (saved, False)
+        assert store.list_comments("stalin-power-1929", owner="t2") == []
+    finally:
+        engine.dispose()

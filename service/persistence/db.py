@@ -325,6 +325,21 @@ class PasswordTokenRow(Base):
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
+class CommentBankRow(Base):
+    """A comment a teacher saved for one scheme, to insert again while reviewing other scripts."""
+
+    __tablename__ = "comment_bank"
+    # The text's hash, not the text, in the unique index: a 1,000-character comment can pass
+    # PostgreSQL's limit on a btree index entry.
+    __table_args__ = (UniqueConstraint("owner", "scheme_id", "text_sha256"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64), index=True)
+    scheme_id: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    text_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 _V1_TABLES = ("api_keys", "schemes", "markings", "batches", "batch_items", "idempotency")
 
 
@@ -490,7 +505,12 @@ def _v11(conn: Connection) -> None:
             conn.execute(text(f"ALTER TABLE batches ADD COLUMN {name} {ddl}"))
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11]
+def _v12(conn: Connection) -> None:
+    """A comment bank per owner and scheme."""
+    Base.metadata.create_all(conn, tables=[Base.metadata.tables["comment_bank"]])
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9, _v10, _v11, _v12]
 """Append-only: migration N brings the schema from version N-1 to N."""
 
 

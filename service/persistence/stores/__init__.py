@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from service.persistence.stores.base import StoreBase, new_id
 from service.persistence.stores.batches import BatchStore, BatchView, ItemView
+from service.persistence.stores.comments import CommentStore, SavedComment
 from service.persistence.stores.idempotency import IdempotencyStore
 from service.persistence.stores.keys import KeyStore, hash_key
 from service.persistence.stores.lms import LmsConnectionStore
@@ -28,6 +29,7 @@ class Store(
     LmsConnectionStore,
     SchemeStore,
     ReviewStore,
+    CommentStore,
     BatchStore,
     QueueStore,
     WebhookStore,
@@ -40,6 +42,7 @@ __all__ = [
     "BatchStore",
     "BatchView",
     "ClaimedItem",
+    "CommentStore",
     "IdempotencyStore",
     "ItemView",
     "KeyStore",
@@ -52,6 +55,7 @@ __all__ = [
     "QueuedScore",
     "RegisteredScheme",
     "ReviewStore",
+    "SavedComment",
     "SchemeStore",
     "ScoreQueueStore",
     "Store",
