@@ -66,6 +66,12 @@ def test_every_view_has_no_axe_violations(browser: webdriver.Chrome, tmp_path: P
         }
         for name, (hash_, ready) in views.items():
             problems[name] = _check(browser, base + hash_, ready)
+        bank = f"{live.url}/v1/schemes/stalin-power-1929/comments"
+        httpx.post(bank, json={"text": "Date each example."}, timeout=30).raise_for_status()
+        _check(browser, f"{base}#/markings/{first}", "#review-form .bank-open")
+        browser.execute_script("document.querySelector('.bank-open').click()")
+        wait(browser, EC.presence_of_element_located((By.CSS_SELECTOR, "#comment-bank[open] .bank-insert")))
+        problems["comment bank picker"] = _violations(browser)
     db = f"sqlite:///{tmp_path}/a11y-auth.db"
     with LiveServer(
         Settings(backend="openai", llm_base_url="http://127.0.0.1:9/v1", database_url=db), FakeMarker()

@@ -3,6 +3,7 @@
 import { $, $$, COLOURS, FLAG_TEXT, LOUD, api, el, sentence, showError, status, view, when } from "./core.js";
 import { exportsPanel } from "./exports.js";
 import { nextUnapproved } from "./classorder.js";
+import { commentBank } from "./commentbank.js";
 
 function highlightedEssay(text, marks, colour) {
   const spans = [];
@@ -100,6 +101,7 @@ export async function renderReview(id, { setGuard, onLeave, live }) {
   // independent evidence for calibration (an approval with the draft in view is "anchored").
   let blind = !review && localStorage.getItem("draftmark-blind") === "1";
   let blindMarks = null; // the marks entered before the draft was shown
+  const bank = commentBank(scheme.id);
   const objectives = Object.fromEntries(scheme.objectives.map((o) => [o.id, o]));
   const colour = Object.fromEntries(r.ao_marks.map((ao, i) => [ao.ao_id, i % COLOURS]));
   const flags = el("ul", { class: "flags model-draft", id: "flags", "aria-label": "Flags" },
@@ -167,7 +169,7 @@ export async function renderReview(id, { setGuard, onLeave, live }) {
         ao.evidence.length ? el("div", {}, el("strong", {}, "Evidence"), quotes) : el("p", { class: "empty" }, "No quotation given."),
         ao.strengths.length ? el("div", {}, el("strong", {}, "Strengths"), el("ul", {}, ao.strengths.map((s) => el("li", {}, s)))) : "",
         ao.improvements.length ? el("div", {}, el("strong", {}, "Next steps"), el("ul", {}, ao.improvements.map((s) => el("li", {}, s)))) : ""),
-      el("label", { for: `comment-${ao.ao_id}` }, "Your comment"), comment);
+      el("label", { for: `comment-${ao.ao_id}` }, "Your comment"), comment, bank.tools(comment, `your comment for ${ao.ao_id}`));
     card.update = update;
     return card;
   });
@@ -318,7 +320,7 @@ export async function renderReview(id, { setGuard, onLeave, live }) {
     el("span", {}, `Script ${near.at + 1} of ${near.count} · `, el("a", { href: `#/batches/${near.batchId}` }, "class view")),
     near.next ? el("a", { id: "next-script", href: `#/markings/${near.next.marking_id}` }, `Next (${near.next.external_id}) →`) : el("span", { class: "hint" }, "Last script"),
     el("p", { class: "hint shortcuts" }, "Keys: ", el("kbd", {}, "Alt"), "+", el("kbd", {}, "N"), " next · ",
-      el("kbd", {}, "Alt"), "+", el("kbd", {}, "P"), " previous · ", el("kbd", {}, "Alt"), "+", el("kbd", {}, "A"), " approve and go to next")) : "";
+      el("kbd", {}, "Alt"), "+", el("kbd", {}, "P"), " previous · ", el("kbd", {}, "Alt"), "+", el("kbd", {}, "A"), " approve and go to next · ", el("kbd", {}, "Alt"), "+", el("kbd", {}, "K"), " comment bank (in a comment box)")) : "";
   const keys = (event) => {
     if (!event.altKey || event.ctrlKey || event.metaKey || !near || dialog.open) return;
     const action = { KeyN: () => go(near.next), KeyP: () => go(near.prev), KeyA: () => approve(true) }[event.code];
@@ -342,11 +344,11 @@ export async function renderReview(id, { setGuard, onLeave, live }) {
         el("section", { class: "ao model-draft", id: "student-feedback" }, el("h3", {}, "What the student receives"),
           el("p", { class: "hint" }, "Starts from the draft; edit it as you wish. The student sees exactly this, with the marks and your comments above (",
             el("a", { href: `#/markings/${id}/sheet`, id: "student-preview" }, "preview"), ")."),
-          el("label", { for: "student-www" }, "What went well"), www,
-          el("label", { for: "student-ebi" }, "Even better if"), ebi,
+          el("label", { for: "student-www" }, "What went well"), www, bank.tools(www, "what went well"),
+          el("label", { for: "student-ebi" }, "Even better if"), ebi, bank.tools(ebi, "even better if"),
           el("button", { type: "button", class: "secondary small", id: "reset-feedback", onclick: () => { www.value = r.feedback.what_went_well; ebi.value = r.feedback.even_better_if; changed(); } }, "Reset to draft"),
           r.teacher_notes ? el("p", {}, el("strong", {}, "Model's notes for you (not shown to the student): "), r.teacher_notes) : "",
-          el("label", { for: "overall-comment" }, "Your overall comment"), overall),
+          el("label", { for: "overall-comment" }, "Your overall comment"), overall, bank.tools(overall, "your overall comment")),
         el("div", { class: "model-draft", id: "calibration-line" }, calibrationLine(r.provenance.calibration, `${scheme.id}@${scheme.version}`)),
         el("div", { class: "action-bar", id: "action-bar", role: "region", "aria-label": "Total and approval" },
           el("p", { class: "totals" }, total,
@@ -357,7 +359,7 @@ export async function renderReview(id, { setGuard, onLeave, live }) {
         nextBox,
         releaseBox,
         exportsPanel(id))),
-    dialog);
+    dialog, bank.dialog);
   view().replaceChildren(form);
   const values = savedOf(review);
   for (const ao of r.ao_marks) {
