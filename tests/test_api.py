@@ -143,7 +143,9 @@ def test_limits_and_malformed_bodies(server: LiveServer, client: httpx.Client, e
     assert_problem(client.post("/v1/markings", json=marking_body("   ")), 422, "empty")
     huge = "x" * (16 * 1024 * 1024 + 10)
     assert_problem(
-        client.post("/v1/markings", content=huge, headers={"content-type": "application/json"}), 413, "16,777,216 bytes"
+        client.post("/v1/markings", content=huge, headers={"content-type": "application/json"}),
+        413,
+        "the upload is 16,777,226 bytes; the limit is 16,777,216 bytes",
     )
     assert_problem(
         client.post("/v1/markings", content=b'{"essay": ', headers={"content-type": "application/json"}), 422, "JSON"

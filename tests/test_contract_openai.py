@@ -53,7 +53,7 @@ async def test_good_answer(stalin: MarkScheme, essay: str, settings: Settings) -
     fmt = body["response_format"]
     assert fmt["type"] == "json_schema"
     assert fmt["json_schema"]["schema"]["properties"]["objectives"]["required"] == ["AO1", "AO2", "AO3"]
-    assert [m["role"] for m in body["messages"]] == ["system", "user"]
+    assert [m["role"] for m in body["messages"]] == ["system", "user", "user"], "scheme, the reading's findings, essay"
     assert not result.has_flag(FlagCode.INDICATIVE_MODEL)
 
 
@@ -82,14 +82,14 @@ async def test_invalid_answers_are_reasked(
     assert result.provenance.attempts == 2 and len(stub.requests) == 2
     assert result.provenance.usage.prompt_tokens == 200
     reask = stub.requests[1]["messages"]
-    assert reask[2]["role"] == "assistant" and feedback in reask[3]["content"]
+    assert reask[3]["role"] == "assistant" and feedback in reask[4]["content"]
 
 
 async def test_invalid_json_is_reasked(stalin: MarkScheme, essay: str, settings: Settings) -> None:
     script = [StubReply(content='{"objectives": {"AO1": '), StubReply(content=dumps(good_draft(stalin)))]
     with OpenAIStub(script) as stub:
         result = await mark_essay(essay, stalin, llm=adapter(stub), settings=settings)
-    assert "not valid JSON" in stub.requests[1]["messages"][3]["content"]
+    assert "not valid JSON" in stub.requests[1]["messages"][4]["content"]
     assert result.total == 6
 
 

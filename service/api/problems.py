@@ -194,9 +194,12 @@ class RequestContextMiddleware:
                 await self._send(scope, send, rid, _internal_error(Request(scope)))
 
     def _limit_message(self, size: int | None) -> str:
-        sent = f"the upload is {in_words(size)}" if size is not None else "the upload is larger than the limit"
+        said, limit = (in_words(size) if size is not None else None), in_words(self.max_body)
+        if said == limit:  # just over: the rounded sizes would read the same
+            said, limit = f"{size:,} bytes", f"{self.max_body:,} bytes"
+        sent = f"the upload is {said}" if said is not None else "the upload is larger than the limit"
         return (
-            f"{sent}; the limit is {in_words(self.max_body)} (DRAFTMARK_MAX_BODY_BYTES): split a class set into "
+            f"{sent}; the limit is {limit} (DRAFTMARK_MAX_BODY_BYTES): split a class set into "
             "smaller files, or send the essays as text"
         )
 
