@@ -359,6 +359,14 @@ def _v4(conn: Connection) -> None:
     Base.metadata.create_all(conn, tables=[Base.metadata.tables["server_secrets"]])
 
 
+def _add_missing_columns(conn: Connection, table: str, columns: dict[str, str]) -> None:
+    """``ALTER TABLE table ADD COLUMN name ddl`` for each column the table lacks (a new database may have them)."""
+    present = {c["name"] for c in inspect(conn).get_columns(table)}
+    for name, ddl in columns.items():
+        if name not in present:
+            conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {ddl}"))
+
+
 _V5_BATCH_ITEM_COLUMNS = {
     "claimed_by": "VARCHAR(64)",
     "lease_expires_at": "TIMESTAMP WITH TIME ZONE",
@@ -370,10 +378,7 @@ _V5_BATCH_ITEM_COLUMNS = {
 
 def _v5(conn: Connection) -> None:
     """Batch leases and retries; at most one stored result per batch item, enforced by the database."""
-    present = {c["name"] for c in inspect(conn).get_columns("batch_items")}  # _v1 on a new database has them
-    for name, ddl in _V5_BATCH_ITEM_COLUMNS.items():
-        if name not in present:
-            conn.execute(text(f"ALTER TABLE batch_items ADD COLUMN {name} {ddl}"))
+    _add_missing_columns(conn, "batch_items", _V5_BATCH_ITEM_COLUMNS)  # _v1 on a new database has them
     # (batch_id, external_id) identifies a batch item; markings made outside a batch have batch_id NULL,
     # which never collides in a unique index on SQLite or PostgreSQL.
     conn.execute(text("CREATE UNIQUE INDEX IF NOT EXISTS ux_markings_batch_item ON markings (batch_id, external_id)"))
@@ -455,16 +460,12 @@ def _v7_owners(conn: Connection, library: SchemeLibrary, scheme_id: str, version
 
 def _v8(conn: Connection) -> None:
     """Idempotency keys get a lease, so a key whose request died can be used again once it runs out."""
-    present = {c["name"] for c in inspect(conn).get_columns("idempotency")}
-    for name, ddl in {"holder": "VARCHAR(32)", "lease_expires_at": "TIMESTAMP WITH TIME ZONE"}.items():
-        if name not in present:
-            conn.execute(text(f"ALTER TABLE idempotency ADD COLUMN {name} {ddl}"))
+    _add_missing_columns(conn, "idempotency", {"holder": "VARCHAR(32)", "lease_expires_at": "TIMESTAMP WITH TIME ZONE"})
 
 
 def _v9(conn: Connection) -> None:
     """Exemplars record how their marks were given (blind, with the draft in view, or the draft left unchanged)."""
-    if "basis" not in {c["name"] for c in inspect(conn).get_columns("exemplars")}:
-        conn.execute(text("ALTER TABLE exemplars ADD COLUMN basis VARCHAR(16)"))
+    _add_missing_columns(conn, "exemplars", {"basis": "VARCHAR(16)"})
 
 
 def _v10(conn: Connection) -> None:
@@ -484,10 +485,7 @@ def _v10(conn: Connection) -> None:
         "api_keys": {"acts_as": "VARCHAR(64)", "expires_at": "TIMESTAMP WITH TIME ZONE"},
         "reviews": {"released_at": "TIMESTAMP WITH TIME ZONE", "released_by": "VARCHAR(200)"},
     }.items():
-        present = {c["name"] for c in inspect(conn).get_columns(table)}
-        for name, ddl in columns.items():
-            if name not in present:
-                conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {ddl}"))
+        _add_missing_columns(conn, table, columns)
 
 
 _V11_BATCH_COLUMNS = {
@@ -499,10 +497,7 @@ _V11_BATCH_COLUMNS = {
 
 def _v11(conn: Connection) -> None:
     """Class sets get the teacher's name for them and keep the files that held no essay until dismissed."""
-    present = {c["name"] for c in inspect(conn).get_columns("batches")}  # _v1 on a new database has them
-    for name, ddl in _V11_BATCH_COLUMNS.items():
-        if name not in present:
-            conn.execute(text(f"ALTER TABLE batches ADD COLUMN {name} {ddl}"))
+    _add_missing_columns(conn, "batches", _V11_BATCH_COLUMNS)  # _v1 on a new database has them
 
 
 def _v12(conn: Connection) -> None:
