@@ -568,7 +568,9 @@ def fit_objective(
             length,
             llm,
             len(scripts),
-            _paired_se_gain(y, predictions["calibrator"], predictions.get("length", [])),
+            _paired_se_gain(y, predictions["calibrator"], predictions.get("length", []))
+            if DECISION == "one_se"
+            else math.inf,
         )
         if decide
         else _Decision("calibrator", True, "fitted without a decision (eval)")

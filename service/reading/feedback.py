@@ -123,6 +123,7 @@ def praise_faults(draft: MarkingDraft, scheme: MarkScheme, reading: Reading, ess
                 )
     total = sum(d.mark for d in draft.objectives.values())
     praise = PRAISE.search(draft.what_went_well)
+    addressed, points = _share_addressed(reading)
     if praise and total * 2 <= scheme.total_marks:
         faults.append(
             Fault(
@@ -132,8 +133,7 @@ def praise_faults(draft: MarkingDraft, scheme: MarkScheme, reading: Reading, ess
                 field="what_went_well",
             )
         )
-    elif praise and 2 * _share_addressed(reading)[0] < _share_addressed(reading)[1]:
-        addressed, points = _share_addressed(reading)
+    elif praise and 2 * addressed < points:
         faults.append(
             Fault(
                 "what_went_well",
@@ -142,7 +142,7 @@ def praise_faults(draft: MarkingDraft, scheme: MarkScheme, reading: Reading, ess
                 field="what_went_well",
             )
         )
-    elif _share_addressed(reading)[1] and not names_reading_fact(draft.what_went_well, reading, scheme, essay):
+    elif points and not names_reading_fact(draft.what_went_well, reading, scheme, essay):
         faults.append(
             Fault(
                 "what_went_well",
